@@ -1,0 +1,101 @@
+"""The composition root: the whole pipeline on one screen.
+
+    chat source ─► intake ─► overlay state (shown at once) ─► SSE /overlay
+                     └─► filters ─► reply queue ─► director ─► turn: LLM ─► segmenter ─► TTS ─► audio
+                                                                   └─► animator (emotion, speaking)
+Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from .chat.filters import ChatFilter
+from .chat.local import TerminalChatSource
+from .core.controls import Controls
+from .core.director import Director
+from .core.intake import ChatIntake
+from .core.metrics import LatencyStats
+from .core.reply_queue import ReplyQueue
+from .core.signals import stop_on_signals
+from .core.status import State, StatusBoard
+from .core.supervisor import Supervisor
+from .core.turn import TurnRunner
+from .overlay.http_server import OverlayServer
+from .overlay.server import create_app
+from .overlay.state import OverlayState
+from .settings import Settings
+from .wiring import build_stages, chat_row, filter_config, segmenter_config
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]:
+    stats = LatencyStats()
+    overlay = OverlayState(max_viewer=settings.overlay_max_messages,
+                           ignore_streamer_chat=settings.hide_streamer_chat)
+    board.subscribe(lambda item: overlay.publish({"type": "status", "component": item.to_public()}))
+
+    stages = build_stages(settings, board)
+    runner = TurnRunner(
+        stages, stats, segmenter=segmenter_config(settings),
+        on_answer=lambda answer, batch: overlay.add_assistant(
+            answer.response, answer.emotion, reply_to=[m.message_id for m in batch]),
+    )
+    director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
+                        batch_size=settings.reply_batch_size)
+    intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
+    controls = Controls(intake, director, overlay, board, stats)
+    director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
+                                                             "queue": director.snapshot()}))
+
+    supervisor = Supervisor(board)
+    chat = chat_row(settings)  # CHZZK sources are not built yet: local chat with a notice
+    notice = chat.detail if chat.state is State.DEGRADED else ""
+    supervisor.add(TerminalChatSource(intake.accept, fallback_notice=notice,
+                                      fallback_hint=chat.hint), chat.label)
+    supervisor.add(director, "답변 디렉터")
+    app = create_app(controls, bind_host=settings.overlay_host)
+    supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
+                                 public_url=settings.overlay_base_url,
+                                 on_stop=overlay.close_subscribers), "오버레이 서버")
+    return supervisor, controls
+
+
+async def run_daemon(settings: Settings) -> int:
+    board = StatusBoard()
+    supervisor, _ = build(settings, board)
+    if settings.overlay_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("OVERLAY_HOST=%s: the control panel is reachable from other machines",
+                    settings.overlay_host)
+    log.info("aischoco running: overlay %s/overlay, control panel %s/",
+             settings.overlay_base_url, settings.overlay_base_url)
+    for item in board.snapshot():  # say once, up front, what is missing and what to do
+        if item["state"] in ("not_configured", "unavailable", "degraded"):
+            log.warning("%s: %s%s", item["label"], item["detail"],
+                        f" → {item['hint']}" if item["hint"] else "")
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        await supervisor.run(stop, shutdown_timeout_s=settings.shutdown_timeout_s)
+    log.info("aischoco stopped")
+    return 0
+
+
+def _coalesced(publish: Callable[[], None], delay_s: float = 0.2) -> Callable[[], None]:
+    """Collapse bursts of changes (a chat flood) into one publish per `delay_s`."""
+    pending = False
+
+    def fire() -> None:
+        nonlocal pending
+        pending = False
+        publish()
+
+    def request() -> None:
+        nonlocal pending
+        if not pending:
+            pending = True
+            asyncio.get_running_loop().call_later(delay_s, fire)
+
+    return request

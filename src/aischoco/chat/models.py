@@ -1,0 +1,78 @@
+"""The chat message every source produces and every later stage consumes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"
+    STREAMER = "streamer"
+    MANAGER = "manager"
+
+
+class Kind(str, Enum):
+    CHAT = "chat"
+    DONATION = "donation"
+    SUBSCRIPTION = "subscription"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    """One viewer/streamer event from any chat source.
+
+    ``message`` is the text as received (the overlay shows it whole); ``llm_text`` is what the LLM
+    may see after filtering (truncated, emoji names resolved) and is filled in by the filters.
+    ``received_at`` is a ``time.perf_counter()`` stamp used for latency marks; ``timestamp`` is
+    wall-clock time from the source.
+    """
+
+    user: str
+    message: str
+    user_id: str = ""
+    timestamp: datetime = field(default_factory=_utc_now)
+    emoticons: dict[str, str] = field(default_factory=dict)  # placeholder name -> image URL
+    channel_id: str = ""
+    message_id: str = field(default_factory=_new_id)
+    role: Role = Role.VIEWER
+    kind: Kind = Kind.CHAT
+    amount: int | None = None  # donation amount in KRW (cheese)
+    source: str = "local"
+    received_at: float = field(default_factory=time.perf_counter)
+    llm_text: str | None = None
+
+    @property
+    def is_streamer(self) -> bool:
+        return self.role is Role.STREAMER
+
+    def text_for_llm(self) -> str:
+        return self.llm_text if self.llm_text is not None else self.message
+
+    def to_public(self) -> dict[str, Any]:
+        """JSON-ready view for the overlay and the API (never includes internal timing fields)."""
+        return {
+            "id": self.message_id,
+            "user": self.user,
+            "user_id": self.user_id,
+            "message": self.message,
+            "timestamp": self.timestamp.isoformat(),
+            "emoticons": dict(self.emoticons),
+            "channel_id": self.channel_id,
+            "role": self.role.value,
+            "kind": self.kind.value,
+            "amount": self.amount,
+            "source": self.source,
+        }

@@ -1,0 +1,100 @@
+"""Command line: `python -m aischoco <command>`. Every failure is one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .settings import Settings, SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1  # doctor found something required missing
+EXIT_SETTINGS = 2  # invalid settings or usage
+EXIT_NOT_AVAILABLE = 3  # the command's part is not in this version yet
+
+# Commands whose part comes with a later piece of work: (what is missing, in one line).
+NOT_YET = {
+    "auth chzzk": "치지직 로그인(OAuth)은 아직 준비 중입니다 — not available yet: CHZZK OAuth",
+    "auth vts": "VTube Studio 인증은 아직 준비 중입니다 — not available yet: VTube Studio plugin auth",
+    "devices": "오디오 장치 목록은 아직 준비 중입니다 — not available yet: audio output devices",
+    "say": "음성 출력(TTS)은 아직 준비 중입니다 — not available yet: TTS + audio out",
+    "tts-server": "TTS 서버는 아직 준비 중입니다 — not available yet: Qwen3-TTS server",
+    "history": "대화 기록 관리는 아직 준비 중입니다 — not available yet: conversation history",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aischoco",
+                                     description="aischoco — 치지직 AI 버튜버")
+    parser.add_argument("--version", action="version", version=f"aischoco {__version__}")
+    env = argparse.ArgumentParser(add_help=False)
+    env.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("run", parents=[env], help="데몬 실행 (run the daemon)")
+    sub.add_parser("doctor", parents=[env], help="구성 요소 점검 (check every component)")
+    auth = sub.add_parser("auth", parents=[env], help="치지직 / VTube Studio 인증")
+    auth.add_argument("service", choices=["chzzk", "vts"])
+    sub.add_parser("devices", parents=[env], help="오디오 출력 장치 목록")
+    say = sub.add_parser("say", parents=[env], help="LLM 없이 TEXT를 말하기")
+    say.add_argument("text")
+    say.add_argument("--emotion", default="neutral",
+                     choices=["happy", "sad", "angry", "surprised", "neutral", "excited"])
+    server = sub.add_parser("tts-server", parents=[env], help="로컬 TTS를 원격 TTS 서버로 제공")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8880)
+    history = sub.add_parser("history", parents=[env], help="대화 기록 관리")
+    history.add_argument("action", choices=["show", "summarize", "backup", "reset"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")  # a legacy console code page must not crash us
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    env_file = Path(args.env_file)
+    try:
+        settings = load_settings(env_file)
+    except SettingsError as err:
+        print(f"aischoco: {err}", file=sys.stderr)
+        return EXIT_SETTINGS
+
+    key = f"auth {args.service}" if args.command == "auth" else args.command
+    if key in NOT_YET:
+        print(f"aischoco {key}: {NOT_YET[key]}", file=sys.stderr)
+        return EXIT_NOT_AVAILABLE
+    if args.command == "doctor":
+        return _doctor(settings, env_file if env_file.exists() else None)
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    from .app import run_daemon
+    from .logging_setup import setup_logging
+
+    setup_logging(settings.log_level, settings.secret_values())
+    try:
+        return asyncio.run(run_daemon(settings))
+    except KeyboardInterrupt:  # Ctrl-C before our handlers were installed
+        return EXIT_OK
+
+
+def _doctor(settings: Settings, env_file: Path | None) -> int:
+    from .doctor import Level, format_table, run_checks
+
+    checks = asyncio.run(run_checks(settings, env_file))
+    print(format_table(checks))
+    failed = [c for c in checks if c.level is Level.ERROR]
+    if failed:
+        print(f"\n필수 항목 {len(failed)}개가 준비되지 않았습니다 (required items missing).")
+        return EXIT_PROBLEMS
+    return EXIT_OK

@@ -1,0 +1,56 @@
+"""The daemon's control surface: what the control panel, the HTTP API and the terminal may do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..chat.models import ChatMessage
+from ..overlay.state import OverlayState
+from .director import Director
+from .intake import ChatIntake
+from .metrics import LatencyStats
+from .status import StatusBoard
+
+
+@dataclass(slots=True)
+class Controls:
+    intake: ChatIntake
+    director: Director
+    overlay: OverlayState
+    status: StatusBoard
+    stats: LatencyStats
+
+    def chat(self, msg: ChatMessage) -> dict[str, Any]:
+        verdict = self.intake.accept(msg)
+        return {"id": msg.message_id, "queued": verdict.accepted,
+                "reason": verdict.reason.value if verdict.reason else None,
+                "truncated": verdict.truncated}
+
+    def clear(self) -> None:
+        self.overlay.clear()
+
+    def toggle_streamer_chat(self) -> bool:
+        hide = not self.intake.hide_streamer_chat
+        self.intake.set_hide_streamer_chat(hide)
+        return hide
+
+    def set_paused(self, paused: bool | None) -> bool:
+        """None toggles."""
+        self.director.set_paused(not self.director.paused if paused is None else paused)
+        return self.director.paused
+
+    def skip(self) -> bool:
+        return self.director.skip()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            **self.overlay.snapshot(),
+            "components": self.status.snapshot(),
+            "queue": self.director.snapshot(),
+            "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        return {"turns": self.stats.turns, "outcomes": dict(self.stats.outcomes),
+                "latency_ms": self.stats.summary()}

@@ -1,0 +1,138 @@
+"""The director decides when the AI speaks and about what.
+
+It owns the reply queue and runs at most one turn at a time. A batch is taken only when the AI is
+free to speak (PRD: messages are taken from the queue at speaking time), so an answer is always
+about the freshest pending chat, not about what was pending when the previous answer started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..chat.models import ChatMessage
+from .metrics import TurnMarks
+from .reply_queue import ReplyQueue
+from .status import State, StatusHandle
+from .turn import TurnRunner
+
+log = logging.getLogger(__name__)
+
+# How often an idle director wakes to expire stale chat and refresh its status line.
+IDLE_TICK_S = 1.0
+
+
+class Director:
+    name = "director"
+
+    def __init__(
+        self,
+        queue: ReplyQueue,
+        runner: TurnRunner,
+        *,
+        batch_size: int,
+        clock: Callable[[], float] = time.perf_counter,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.queue = queue
+        self.runner = runner
+        self._batch_size = batch_size
+        self._clock = clock
+        self.on_change = on_change
+        self._wake = asyncio.Event()
+        self._paused = False
+        self._current: asyncio.Task[None] | None = None
+        self._turn_ids = itertools.count(1)
+
+    # --- control surface (called from chat sources and the control panel) --------------------
+    def submit(self, msg: ChatMessage) -> None:
+        dropped = self.queue.push(msg, self._clock())
+        if dropped is not None:
+            log.debug("reply queue full: dropped message %s from %s", dropped.message_id,
+                      dropped.user)
+        self._wake.set()
+        self.on_change()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        log.info("replies %s", "paused" if paused else "resumed")
+        self._wake.set()
+        self.on_change()
+
+    @property
+    def speaking(self) -> bool:
+        return self._current is not None and not self._current.done()
+
+    def skip(self) -> bool:
+        """Stop the current turn (LLM call or speech) now. Returns whether one was running."""
+        if self.speaking:
+            assert self._current is not None
+            self._current.cancel()
+            return True
+        return False
+
+    def snapshot(self) -> dict[str, Any]:
+        stats = self.queue.stats
+        return {
+            "paused": self._paused,
+            "speaking": self.speaking,
+            "pending": len(self.queue),
+            "accepted": stats.accepted,
+            "answered": stats.taken,
+            "dropped_overflow": stats.dropped_overflow,
+            "dropped_expired": stats.dropped_expired,
+            "cleared": stats.cleared,
+        }
+
+    # --- the loop ------------------------------------------------------------------------------
+    async def run(self, status: StatusHandle) -> None:
+        try:
+            while True:
+                self._report(status)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
+                except TimeoutError:
+                    if self.queue.expire(self._clock()):
+                        self.on_change()
+                    continue
+                self._wake.clear()
+                while not self._paused and self.runner.ready:
+                    batch = self.queue.take_batch(self._clock(), self._batch_size)
+                    if not batch:
+                        break
+                    await self._run_turn(batch, status)
+        finally:
+            if self._current is not None and not self._current.done():
+                self._current.cancel()
+
+    async def _run_turn(self, batch: list[ChatMessage], status: StatusHandle) -> None:
+        marks = TurnMarks(next(self._turn_ids))
+        marks.mark("received", min(m.received_at for m in batch))
+        marks.mark("dequeued", self._clock())
+        self._current = asyncio.create_task(self.runner.run(batch, marks),
+                                            name=f"turn-{marks.turn_id}")
+        status.set(State.RUNNING, "답변 중")
+        self.on_change()
+        # wait() rather than await: a skip cancels only the turn, a shutdown cancels us.
+        await asyncio.wait({self._current})
+        self._current = None
+        self.on_change()
+
+    def _report(self, status: StatusHandle) -> None:
+        # The pending count lives in snapshot(), not here: a detail that changed with every chat
+        # would turn a chat flood into a status-event flood.
+        if not self.runner.ready:
+            status.set(State.RUNNING, "LLM이 없어 답변하지 않고 채팅만 모읍니다",
+                       "GROQ_API_KEY를 설정하면 답변을 시작합니다")
+        elif self._paused:
+            status.set(State.RUNNING, "일시정지됨", "컨트롤 패널에서 재개할 수 있습니다")
+        else:
+            status.set(State.RUNNING, "답변 대기")

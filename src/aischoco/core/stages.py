@@ -1,0 +1,118 @@
+"""The small interfaces the director talks to, and the typed data that flows between stages.
+
+LLM, TTS, audio out and the animator each get their real implementation from their own issue.
+Until one is wired in, the daemon uses the `Unavailable*` stand-ins below: they never invent
+output; they say why the stage is missing so the status and the turn log are honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, get_args
+
+from ..chat.models import ChatMessage
+
+Emotion = Literal["happy", "sad", "angry", "surprised", "neutral", "excited"]
+EMOTIONS: tuple[str, ...] = get_args(Emotion)
+
+
+def normalize_emotion(value: object) -> Emotion:
+    """Unknown or missing emotions fall back to neutral (the LLM is not trusted to spell them)."""
+    text = str(value).strip().lower() if value is not None else ""
+    return text if text in EMOTIONS else "neutral"  # type: ignore[return-value]
+
+
+class StageUnavailable(Exception):
+    """A pipeline stage is not configured or not built; str() says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class AIResponse:
+    response: str  # what the overlay shows
+    emotion: Emotion
+    processing_time: float  # seconds spent in the LLM call(s)
+    spoken: str | None = None  # what TTS should say, when cleaned differently from `response`
+
+    @property
+    def speech_text(self) -> str:
+        return self.spoken if self.spoken is not None else self.response
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    pcm: bytes  # signed 16-bit little-endian mono
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackResult:
+    played_s: float  # how much audio was actually heard
+    interrupted: bool
+
+
+class LanguageModel(Protocol):
+    available: bool
+
+    async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse: ...
+
+
+class SpeechEngine(Protocol):
+    available: bool
+
+    def synthesize(self, text: str) -> AsyncIterator[AudioChunk]: ...
+
+
+class AudioSink(Protocol):
+    available: bool
+
+    async def play(self, chunks: AsyncIterator[AudioChunk],
+                   on_start: Callable[[], None]) -> PlaybackResult: ...
+
+
+class Animator(Protocol):
+    def set_emotion(self, emotion: Emotion) -> None: ...
+
+    def set_speaking(self, speaking: bool) -> None: ...
+
+
+@dataclass(slots=True)
+class UnavailableLLM:
+    reason: str
+    available: bool = False
+
+    async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
+        raise StageUnavailable(self.reason)
+
+
+@dataclass(slots=True)
+class UnavailableSpeech:
+    reason: str
+    available: bool = False
+
+    def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
+        raise StageUnavailable(self.reason)
+
+
+@dataclass(slots=True)
+class UnavailableAudio:
+    reason: str
+    available: bool = False
+
+    async def play(self, chunks: AsyncIterator[AudioChunk],
+                   on_start: Callable[[], None]) -> PlaybackResult:
+        raise StageUnavailable(self.reason)
+
+
+class StillAnimator:
+    """No avatar connected: emotions and speaking state are accepted and ignored."""
+
+    def set_emotion(self, emotion: Emotion) -> None:
+        return None
+
+    def set_speaking(self, speaking: bool) -> None:
+        return None

@@ -1,0 +1,158 @@
+"""`python -m aischoco doctor`: one table of every component and what to do next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from .settings import Settings
+from .wiring import NOT_BUILT
+
+CHECK_TIMEOUT_S = 3.0
+
+
+class Level(str, Enum):
+    OK = "ok"
+    WARN = "warn"
+    ERROR = "error"
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    component: str
+    level: Level
+    detail: str
+    todo: str = ""
+
+
+async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
+    checks = [
+        Check("설정", Level.OK, f"{env_file} 읽음" if env_file else ".env 없음: 기본값 사용",
+              "" if env_file else ".env.example을 .env로 복사해 고치세요"),
+        _chat(settings),
+        await _llm(settings),
+        await _tts(settings),
+        _audio(settings),
+        await _vts(settings),
+        _overlay(settings),
+        *_files(settings),
+    ]
+    return checks
+
+
+def _chat(settings: Settings) -> Check:
+    if settings.chat_source == "local":
+        return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)",
+                     "치지직 채팅: CHZZK_CLIENT_ID / CHZZK_CLIENT_SECRET / CHZZK_CHANNEL_ID 설정")
+    return Check("채팅", Level.WARN, f"CHAT_SOURCE={settings.chat_source}: 치지직 연결이 {NOT_BUILT}",
+                 "지금은 로컬 채팅으로 동작합니다")
+
+
+async def _llm(settings: Settings) -> Check:
+    if settings.groq_api_key is None:
+        return Check("AI 답변 (Groq)", Level.ERROR, "GROQ_API_KEY가 없습니다 (답변에 필요)",
+                     ".env에 GROQ_API_KEY를 넣으세요 (console.groq.com)")
+    headers = {"Authorization": f"Bearer {settings.groq_api_key.get_secret_value()}"}
+    reach = await _http_reachable(f"{settings.groq_base_url}/models", headers)
+    return Check("AI 답변 (Groq)", Level.WARN, f"{settings.groq_base_url}: {reach} · Groq 답변이 {NOT_BUILT}")
+
+
+async def _tts(settings: Settings) -> Check:
+    if settings.tts_engine == "off":
+        return Check("음성 합성", Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")
+    if settings.tts_engine == "remote":
+        assert settings.tts_remote_url is not None
+        reach = await _http_reachable(settings.tts_remote_url)
+        return Check("음성 합성", Level.WARN, f"원격 TTS {settings.tts_remote_url}: {reach} · {NOT_BUILT}")
+    sample = "있음" if settings.voice_sample.exists() else "없음"
+    return Check("음성 합성", Level.WARN,
+                 f"로컬 Qwen3-TTS가 {NOT_BUILT} (음성 샘플 {settings.voice_sample}: {sample})",
+                 "TTS_ENGINE=off로 두면 글로만 답합니다")
+
+
+def _audio(settings: Settings) -> Check:
+    if settings.tts_engine == "off" or settings.audio_output_device == "none":
+        return Check("오디오 출력", Level.OFF, "소리를 내보내지 않음")
+    return Check("오디오 출력", Level.WARN, f"{settings.audio_output_device}: 오디오 출력이 {NOT_BUILT}")
+
+
+async def _vts(settings: Settings) -> Check:
+    if not settings.vts_enabled:
+        return Check("VTube Studio", Level.OFF, "VTS_ENABLED=false")
+    parts = urlsplit(settings.vts_url)
+    host, port = parts.hostname or "localhost", parts.port or 8001
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CHECK_TIMEOUT_S)
+        writer.close()
+        reach = "포트 열림"
+    except (OSError, TimeoutError):
+        reach = "연결 안 됨 (VTube Studio 실행 · API 켜기 확인)"
+    return Check("VTube Studio", Level.WARN, f"{settings.vts_url}: {reach} · 연결 기능이 {NOT_BUILT}",
+                 "VTS_ENABLED=false로 끌 수 있습니다")
+
+
+def _overlay(settings: Settings) -> Check:
+    family = socket.AF_INET6 if ":" in settings.overlay_host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((settings.overlay_host, settings.overlay_port))
+    except OSError as exc:
+        return Check("오버레이 서버", Level.WARN,
+                     f"{settings.overlay_host}:{settings.overlay_port} 사용 중 ({exc.strerror})",
+                     "데몬이 이미 실행 중이 아니라면 OVERLAY_PORT를 바꾸세요")
+    return Check("오버레이 서버", Level.OK, f"{settings.overlay_base_url}/overlay 사용 가능")
+
+
+def _files(settings: Settings) -> list[Check]:
+    out = []
+    if settings.character_path.exists():
+        out.append(Check("캐릭터 설정", Level.OK, str(settings.character_path)))
+    else:
+        out.append(Check("캐릭터 설정", Level.WARN, f"{settings.character_path} 없음",
+                         "기본 성격으로 답합니다; 파일을 만들면 반영됩니다"))
+    path = settings.pose_mapping_path
+    try:
+        json.loads(path.read_text("utf-8"))
+        out.append(Check("포즈 매핑", Level.OK, str(path)))
+    except FileNotFoundError:
+        out.append(Check("포즈 매핑", Level.WARN, f"{path} 없음"))
+    except (ValueError, OSError) as exc:
+        out.append(Check("포즈 매핑", Level.ERROR, f"{path}: {exc}", "JSON 문법을 고치세요"))
+    return out
+
+
+async def _http_reachable(url: str, headers: dict[str, str] | None = None) -> str:
+    try:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
+            response = await client.get(url, headers=headers)
+        return f"응답 {response.status_code}"
+    except httpx.HTTPError as exc:
+        return f"연결 안 됨 ({type(exc).__name__})"
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def format_table(checks: list[Check]) -> str:
+    marks = {Level.OK: "OK  ", Level.WARN: "WARN", Level.ERROR: "FAIL", Level.OFF: "off "}
+    name_w = max(_width(c.component) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{marks[c.level]}  {_pad(c.component, name_w)}  {c.detail}")
+        if c.todo:
+            lines.append(f"      {_pad('', name_w)}  → {c.todo}")
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""The overlay + control panel HTTP app (FastAPI). Pages are static; data comes from the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field, field_validator
+from sse_starlette.sse import EventSourceResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from ..chat.models import ChatMessage, Kind, Role
+from ..core.controls import Controls
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_MESSAGE_CHARS = 20_000  # hostile 10 KB messages are accepted (and truncated for the LLM)
+
+
+class ChatIn(BaseModel):
+    user: str = Field("로컬", min_length=1, max_length=100)
+    message: str = Field(..., max_length=MAX_MESSAGE_CHARS)
+    kind: Literal["chat", "donation", "subscription"] = "chat"
+    role: Literal["viewer", "streamer", "manager"] = "viewer"
+    amount: int | None = Field(None, ge=0, le=100_000_000)
+
+    @field_validator("user")
+    @classmethod
+    def _strip_user(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("user must not be blank")
+        return value
+
+
+class PauseIn(BaseModel):
+    paused: bool | None = None  # omitted: toggle
+
+
+class CrossOriginGuard(BaseHTTPMiddleware):
+    """State-changing requests must come from our own pages or from non-browser clients.
+
+    Browsers always send Origin (and Sec-Fetch-Site) on cross-origin POSTs, so a web page the
+    streamer visits cannot clear the overlay, inject chat or skip speech. Tools like curl send
+    neither and are allowed: they already run on the streamer's machine.
+    """
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.method in UNSAFE_METHODS and not _same_origin(request):
+            log.warning("rejected cross-origin %s %s (Origin=%r)", request.method,
+                        request.url.path, request.headers.get("origin"))
+            return JSONResponse({"error": {"message": "cross-origin request rejected"}},
+                                status_code=403)
+        return await call_next(request)
+
+
+def _same_origin(request: Request) -> bool:
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.headers.get("host")
+
+
+def allowed_hosts(bind_host: str) -> list[str]:
+    """Host headers we answer (a guard against DNS rebinding). Binding everywhere allows any."""
+    if bind_host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return sorted({*LOOPBACK_HOSTS, bind_host})
+
+
+def _page(name: str) -> str:
+    return resources.files("aischoco.overlay").joinpath("static", name).read_text("utf-8")
+
+
+def create_app(controls: Controls, *, bind_host: str = "127.0.0.1") -> FastAPI:
+    app = FastAPI(title="aischoco", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(CrossOriginGuard)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind_host))
+    pages = {name: _page(name) for name in ("overlay.html", "panel.html")}
+    no_store = {"Cache-Control": "no-store"}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def panel() -> HTMLResponse:
+        return HTMLResponse(pages["panel.html"], headers=no_store)
+
+    @app.get("/overlay", response_class=HTMLResponse)
+    async def overlay() -> HTMLResponse:
+        return HTMLResponse(pages["overlay.html"], headers=no_store)
+
+    @app.get("/api/state")
+    async def state() -> JSONResponse:
+        return JSONResponse(controls.state(), headers=no_store)
+
+    @app.get("/api/metrics")
+    async def metrics() -> JSONResponse:
+        return JSONResponse(controls.metrics(), headers=no_store)
+
+    @app.get("/api/events")
+    async def events(request: Request) -> EventSourceResponse:
+        return EventSourceResponse(_event_stream(controls, request), ping=15,
+                                   headers=no_store)
+
+    @app.post("/api/chat")
+    async def chat(body: ChatIn) -> dict[str, Any]:
+        role = Role(body.role)
+        msg = ChatMessage(user=body.user, message=body.message, user_id=f"local:{body.user}",
+                          role=role, kind=Kind(body.kind), amount=body.amount, source="api")
+        return controls.chat(msg)
+
+    @app.post("/api/clear")
+    async def clear() -> dict[str, Any]:
+        controls.clear()
+        return {"ok": True}
+
+    @app.post("/api/toggle_streamer_chat")
+    async def toggle_streamer_chat() -> dict[str, Any]:
+        return {"ignore_streamer_chat": controls.toggle_streamer_chat()}
+
+    @app.post("/api/pause")
+    async def pause(body: PauseIn | None = None) -> dict[str, Any]:
+        return {"paused": controls.set_paused(body.paused if body else None)}
+
+    @app.post("/api/resume")
+    async def resume() -> dict[str, Any]:
+        return {"paused": controls.set_paused(False)}
+
+    @app.post("/api/skip")
+    async def skip() -> dict[str, Any]:
+        return {"skipped": controls.skip()}
+
+    return app
+
+
+async def _event_stream(controls: Controls, request: Request) -> AsyncIterator[dict[str, str]]:
+    overlay = controls.overlay
+    sub = overlay.subscribe()
+    try:
+        # A (re)connecting client first gets the full state: a reconnect is always a resync.
+        yield {"event": "snapshot", "data": json.dumps(controls.state(), ensure_ascii=False)}
+        while not sub.overflowed:
+            event = await sub.queue.get()
+            if event is None or await request.is_disconnected():
+                break
+            yield {"event": str(event.get("type", "message")),
+                   "data": json.dumps(event, ensure_ascii=False)}
+    finally:
+        overlay.unsubscribe(sub)

@@ -1,0 +1,187 @@
+"""One typed settings object, read from the environment and a `.env` file.
+
+Environment variables win over `.env`. Every key is documented in `.env.example`; an invalid value
+stops start-up with one line naming the key, the value and what is allowed (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ChatSource = Literal["chzzk", "chzzk-web", "local"]
+TtsEngineName = Literal["qwen", "remote", "off"]
+TtsDevice = Literal["auto", "cuda", "cpu", "mps"]
+SttEngineName = Literal["groq", "whisper", "off"]
+BargeIn = Literal["interrupt", "duck", "ignore"]
+ReasoningEffort = Literal["low", "medium", "high"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# Keys whose values must never be echoed (errors, logs, doctor).
+SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY"})
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; str() is the one line shown to the streamer."""
+
+
+class Settings(BaseSettings):
+    """All daemon settings. Field names are the lower-case environment keys."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,  # `GROQ_API_KEY=` in .env means "not set"
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- chat -------------------------------------------------------------------------------
+    chat_source: ChatSource | None = None  # resolved below: chzzk when CHZZK_CLIENT_ID is set
+    chzzk_client_id: str | None = None
+    chzzk_client_secret: SecretStr | None = None
+    chzzk_channel_id: str | None = None
+    chzzk_redirect_uri: str = "http://localhost:8000/auth/chzzk/callback"
+    chzzk_openapi_url: str = "https://openapi.chzzk.naver.com"
+    chzzk_token_path: Path = Path("config/chzzk_token.json")
+
+    # --- chat filters and reply queue ---------------------------------------------------------
+    chat_min_length: int = Field(2, ge=0, le=1000)
+    chat_max_length: int = Field(200, ge=10, le=10_000)
+    chat_duplicate_window_s: float = Field(30.0, ge=0, le=3600)
+    chat_max_char_run: int = Field(20, ge=0, le=10_000)
+    chat_user_max_messages: int = Field(3, ge=0, le=1000)
+    chat_user_window_s: float = Field(10.0, ge=0, le=3600)
+    banned_words_path: Path = Path("config/banned_words.txt")
+    hide_streamer_chat: bool = False
+    reply_queue_size: int = Field(50, ge=1, le=10_000)
+    reply_batch_size: int = Field(3, ge=1, le=50)
+    reply_max_age_s: float = Field(60.0, gt=0, le=3600)
+
+    # --- LLM and memory ----------------------------------------------------------------------
+    groq_api_key: SecretStr | None = None
+    groq_model: str = "openai/gpt-oss-120b"
+    groq_base_url: str = "https://api.groq.com/openai/v1"
+    groq_stream: bool = True
+    groq_reasoning_effort: ReasoningEffort = "low"
+    character_path: Path = Path("config/character.txt")
+    history_dir: Path = Path("history")
+    history_keep_tokens: int = Field(5000, ge=100)
+    history_summarize_at: int = Field(7000, ge=100)
+    history_limit_tokens: int = Field(8000, ge=100)
+
+    # --- voice -------------------------------------------------------------------------------
+    tts_engine: TtsEngineName = "qwen"
+    tts_remote_url: str | None = None
+    qwen_tts_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
+    tts_device: TtsDevice = "auto"
+    hf_home: Path = Path("cache/huggingface")
+    voice_sample: Path = Path("assets/voice_samples/ref.wav")
+    voice_sample_text: Path = Path("assets/voice_samples/ref_text.txt")
+    tts_language: str = "Korean"
+    audio_output_device: str = "default"
+    segment_min_chars: int = Field(10, ge=0, le=500)
+    segment_max_chars: int = Field(150, ge=0, le=5000)
+
+    # --- VTube Studio ------------------------------------------------------------------------
+    vts_enabled: bool = True
+    vts_url: str = "ws://localhost:8001"
+    vts_token_path: Path = Path("config/vts_token.txt")
+    pose_mapping_path: Path = Path("config/pose_mapping.json")
+
+    # --- overlay / control panel -------------------------------------------------------------
+    overlay_host: str = "127.0.0.1"
+    overlay_port: int = Field(8000, ge=1, le=65535)
+    overlay_max_messages: int = Field(100, ge=1, le=5000)
+
+    # --- streamer voice input ----------------------------------------------------------------
+    voice_input: str = "off"
+    stt_engine: SttEngineName | None = None  # resolved below: groq when GROQ_API_KEY is set
+    voice_barge_in: BargeIn = "interrupt"
+
+    # --- daemon ------------------------------------------------------------------------------
+    log_level: LogLevel = "INFO"
+    shutdown_timeout_s: float = Field(4.0, gt=0, le=30)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("vts_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @field_validator("audio_output_device", "voice_input")
+    @classmethod
+    def _device_spec(cls, value: str) -> str:
+        if value.startswith("file:") and not value[5:].lower().endswith(".wav"):
+            raise ValueError("file: devices must name a .wav path, e.g. file:out.wav")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> "Settings":
+        # frozen model: fill derived defaults through object.__setattr__ once, at validation time.
+        if self.chat_source is None:
+            object.__setattr__(self, "chat_source", "chzzk" if self.chzzk_client_id else "local")
+        if self.stt_engine is None:
+            object.__setattr__(self, "stt_engine", "groq" if self.groq_api_key else "off")
+        if not self.history_keep_tokens < self.history_summarize_at <= self.history_limit_tokens:
+            raise ValueError(
+                f"HISTORY_KEEP_TOKENS={self.history_keep_tokens}, "
+                f"HISTORY_SUMMARIZE_AT={self.history_summarize_at}, "
+                f"HISTORY_LIMIT_TOKENS={self.history_limit_tokens}: "
+                "allowed is KEEP < SUMMARIZE_AT <= LIMIT"
+            )
+        if self.tts_engine == "remote" and not self.tts_remote_url:
+            raise ValueError("TTS_ENGINE=remote needs TTS_REMOTE_URL")
+        return self
+
+    # --- helpers -----------------------------------------------------------------------------
+    def secret_values(self) -> list[str]:
+        """Plain secret values, for the log redaction filter."""
+        return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret) if s]
+
+    @property
+    def overlay_base_url(self) -> str:
+        host = self.overlay_host if self.overlay_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.overlay_port}"
+
+
+def _format_error(err: ValidationError) -> str:
+    """One line: key, value, what is allowed. Secrets are never echoed."""
+    first = err.errors()[0]
+    loc = first.get("loc") or ()
+    key = str(loc[0]).upper() if loc else ""
+    message = first.get("msg", "invalid value").removeprefix("Value error, ")
+    if not key:  # a cross-field rule from the model validator
+        return f"Invalid settings: {message}"
+    shown = "<hidden>" if key in SECRET_KEYS else repr(first.get("input"))
+    return f"Invalid setting {key}={shown}: {message}"
+
+
+def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
+    """Read settings; raise SettingsError with one clear line on any invalid value."""
+    if env_file is not None and not Path(env_file).exists():
+        env_file = None  # a missing .env is normal on a fresh machine
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as err:
+        raise SettingsError(_format_error(err)) from None

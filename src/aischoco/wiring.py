@@ -1,0 +1,98 @@
+"""Which implementation each stage gets from the settings, and the status row that says so.
+
+Parts that later issues build (CHZZK chat, Groq, Qwen3-TTS, audio out, VTube Studio) appear here
+as honest "준비 중" rows until their code is wired in; the daemon never pretends they work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .chat.filters import FilterConfig, load_banned_words
+from .core.segmenter import SegmenterConfig
+from .core.stages import StillAnimator, UnavailableAudio, UnavailableLLM, UnavailableSpeech
+from .core.status import State, StatusBoard
+from .core.turn import Stages
+from .settings import Settings
+
+NOT_BUILT = "이 버전에는 아직 없습니다"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A status row: state, what it means, what to do (Korean, for the streamer)."""
+
+    name: str
+    label: str
+    state: State
+    detail: str
+    hint: str = ""
+
+
+def chat_row(settings: Settings) -> Row:
+    if settings.chat_source == "local":
+        return Row("chat", "채팅", State.STARTING, "로컬 채팅 (터미널 · 컨트롤 패널)",
+                   "치지직 채팅을 읽으려면 CHZZK_CLIENT_ID 등을 설정하세요")
+    return Row("chat", "채팅", State.DEGRADED,
+               f"CHAT_SOURCE={settings.chat_source}: 치지직 연결이 {NOT_BUILT}",
+               "지금은 터미널이나 컨트롤 패널의 테스트 채팅을 쓰세요")
+
+
+def llm_row(settings: Settings) -> Row:
+    if settings.groq_api_key is None:
+        return Row("llm", "AI 답변 (Groq)", State.NOT_CONFIGURED, "GROQ_API_KEY가 없습니다",
+                   ".env에 GROQ_API_KEY를 넣으세요 (console.groq.com에서 발급)")
+    return Row("llm", "AI 답변 (Groq)", State.UNAVAILABLE, f"Groq 연결이 {NOT_BUILT}")
+
+
+def tts_row(settings: Settings) -> Row:
+    if settings.tts_engine == "off":
+        return Row("tts", "음성 합성 (TTS)", State.OFF, "TTS_ENGINE=off: 답변은 글로만 표시됩니다")
+    engine = "로컬 Qwen3-TTS" if settings.tts_engine == "qwen" else "원격 TTS 서버"
+    return Row("tts", "음성 합성 (TTS)", State.UNAVAILABLE, f"{engine} 엔진이 {NOT_BUILT}",
+               "TTS_ENGINE=off로 두면 답변을 글로만 보여줍니다")
+
+
+def audio_row(settings: Settings) -> Row:
+    if settings.audio_output_device == "none" or settings.tts_engine == "off":
+        return Row("audio", "오디오 출력", State.OFF, "소리를 내보내지 않습니다")
+    return Row("audio", "오디오 출력", State.UNAVAILABLE,
+               f"오디오 출력({settings.audio_output_device})이 {NOT_BUILT}")
+
+
+def vts_row(settings: Settings) -> Row:
+    if not settings.vts_enabled:
+        return Row("vts", "VTube Studio", State.OFF, "VTS_ENABLED=false")
+    return Row("vts", "VTube Studio", State.UNAVAILABLE, f"VTube Studio 연결이 {NOT_BUILT}",
+               "VTS_ENABLED=false로 끌 수 있습니다")
+
+
+def build_stages(settings: Settings, board: StatusBoard) -> Stages:
+    rows = (llm_row(settings), tts_row(settings), audio_row(settings), vts_row(settings))
+    for row in rows:
+        board.register(row.name, row.label, row.state, row.detail, row.hint)
+    llm, tts, audio, _ = rows
+    return Stages(
+        llm=UnavailableLLM(llm.detail),
+        tts=UnavailableSpeech(tts.detail),
+        audio=UnavailableAudio(audio.detail),
+        animator=StillAnimator(),
+    )
+
+
+def filter_config(settings: Settings) -> FilterConfig:
+    return FilterConfig(
+        min_length=settings.chat_min_length,
+        max_length=settings.chat_max_length,
+        duplicate_window_s=settings.chat_duplicate_window_s,
+        max_char_run=settings.chat_max_char_run,
+        user_max_messages=settings.chat_user_max_messages,
+        user_window_s=settings.chat_user_window_s,
+        banned_words=load_banned_words(settings.banned_words_path),
+        hide_streamer_chat=settings.hide_streamer_chat,
+    )
+
+
+def segmenter_config(settings: Settings) -> SegmenterConfig:
+    return SegmenterConfig(min_chars=settings.segment_min_chars,
+                           max_chars=settings.segment_max_chars)

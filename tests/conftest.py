@@ -1,0 +1,20 @@
+"""Shared fixtures. Tests never read the developer's own .env or environment settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from aischoco.settings import Settings
+
+SETTING_KEYS = {name.upper() for name in Settings.model_fields}
+
+
+@pytest.fixture(autouse=True)
+def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key in list(os.environ):
+        if key in SETTING_KEYS:
+            monkeypatch.delenv(key, raising=False)
+    yield

@@ -1,0 +1,70 @@
+"""Start `python -m aischoco run` as a real subprocess on a free loopback port (test helper)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from conftest import SETTING_KEYS
+
+BASE_ENV = {"CHAT_SOURCE": "local", "TTS_ENGINE": "off", "VTS_ENABLED": "false"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    url: str
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, float, str]:
+        """Send `sig`; return (exit code, seconds to exit, combined output)."""
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, time.monotonic() - started, out
+
+
+@contextmanager
+def run_daemon(workdir: Path, **env: str) -> Iterator[Daemon]:
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+    full_env.update(BASE_ENV, OVERLAY_PORT=str(port), PYTHONUNBUFFERED="1", **env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aischoco", "run"], cwd=workdir, env=full_env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        encoding="utf-8",
+    )
+    daemon = Daemon(proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"daemon exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+            try:
+                if httpx.get(f"{daemon.url}/api/state", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("daemon did not start serving within 20 s")
+            time.sleep(0.1)
+        yield daemon
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)

@@ -1,0 +1,197 @@
+"""Director + turn runner with scripted stand-ins for the stages later issues build."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import pytest
+
+from aischoco.chat.models import ChatMessage, Kind
+from aischoco.core.director import Director
+from aischoco.core.metrics import LatencyStats
+from aischoco.core.reply_queue import ReplyQueue
+from aischoco.core.segmenter import SegmenterConfig
+from aischoco.core.stages import (AIResponse, AudioChunk, PlaybackResult, StillAnimator,
+                                  UnavailableAudio, UnavailableLLM, UnavailableSpeech)
+from aischoco.core.status import StatusBoard
+from aischoco.core.turn import Stages, TurnRunner
+
+
+class ScriptedLLM:
+    available = True
+
+    def __init__(self, answer: str = "안녕하세요! 반가워요.", delay: float = 0.0) -> None:
+        self.answer = answer
+        self.delay = delay
+        self.batches: list[list[str]] = []
+
+    async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
+        self.batches.append([m.text_for_llm() for m in batch])
+        await asyncio.sleep(self.delay)
+        return AIResponse(self.answer, "happy", self.delay)
+
+
+class ToneTTS:
+    available = True
+
+    def __init__(self) -> None:
+        self.sentences: list[str] = []
+
+    async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
+        self.sentences.append(text)
+        for _ in range(2):
+            await asyncio.sleep(0)
+            yield AudioChunk(b"\x00\x00" * 240, 24000)
+
+
+class ClockedAudio:
+    """Plays chunks in (scaled) real time, so skip can interrupt mid-sentence."""
+
+    available = True
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+        self.played = 0.0
+
+    async def play(self, chunks: AsyncIterator[AudioChunk],
+                   on_start: Callable[[], None]) -> PlaybackResult:
+        started = False
+        async for chunk in chunks:
+            if not started:
+                on_start()
+                started = True
+            await asyncio.sleep(chunk.duration_s * self.speed)
+            self.played += chunk.duration_s
+        return PlaybackResult(self.played, False)
+
+
+class RecordingAnimator(StillAnimator):
+    def __init__(self) -> None:
+        self.emotions: list[str] = []
+        self.speaking: list[bool] = []
+
+    def set_emotion(self, emotion: str) -> None:  # type: ignore[override]
+        self.emotions.append(emotion)
+
+    def set_speaking(self, speaking: bool) -> None:
+        self.speaking.append(speaking)
+
+
+def make(stages: Stages, *, batch_size: int = 3, max_size: int = 50):
+    stats = LatencyStats()
+    answers: list[str] = []
+    runner = TurnRunner(stages, stats, segmenter=SegmenterConfig(min_chars=2),
+                        on_answer=lambda a, batch: answers.append(a.response))
+    director = Director(ReplyQueue(max_size, 60), runner, batch_size=batch_size)
+    board = StatusBoard()
+    status = board.register("director", "디렉터")
+    return director, status, stats, answers
+
+
+async def _until(cond: Callable[[], bool], timeout: float = 2.0) -> None:
+    for _ in range(int(timeout / 0.005)):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+async def test_full_turn_marks_every_stage_and_speaks_each_sentence() -> None:
+    llm, tts, anim = ScriptedLLM(), ToneTTS(), RecordingAnimator()
+    director, status, stats, answers = make(Stages(llm, tts, ClockedAudio(0.01), anim))
+    task = asyncio.create_task(director.run(status))
+    director.submit(ChatMessage(user="a", message="안녕"))
+    await _until(lambda: stats.turns == 1)
+    assert answers == ["안녕하세요! 반가워요."]
+    assert tts.sentences == ["안녕하세요!", "반가워요."]
+    assert anim.emotions == ["happy"] and anim.speaking[0] is True and anim.speaking[-1] is False
+    summary = stats.summary()
+    for name in ("queue_wait", "llm", "tts_first_chunk", "audio_start", "speech", "total"):
+        assert summary[name]["count"] == 1, name
+    assert stats.outcomes == {"ok": 1}
+    task.cancel()
+
+
+async def test_batch_is_taken_at_speaking_time() -> None:
+    llm = ScriptedLLM(delay=0.05)
+    director, status, stats, _ = make(Stages(llm, UnavailableSpeech("off"), UnavailableAudio("off"),
+                                             StillAnimator()), batch_size=2)
+    task = asyncio.create_task(director.run(status))
+    director.submit(ChatMessage(user="a", message="first"))
+    await _until(lambda: len(llm.batches) == 1)
+    for text in ("second", "third", "fourth"):  # arrive while the AI is busy
+        director.submit(ChatMessage(user="b", message=text))
+    director.submit(ChatMessage(user="d", message="thanks", kind=Kind.DONATION, amount=1000))
+    await _until(lambda: stats.turns == 3)
+    assert llm.batches == [["first"], ["thanks", "second"], ["third", "fourth"]]
+    assert stats.outcomes == {"text_only": 3}
+    task.cancel()
+
+
+async def test_pause_holds_replies_and_resume_releases_them() -> None:
+    llm = ScriptedLLM()
+    director, status, stats, _ = make(Stages(llm, UnavailableSpeech("off"), UnavailableAudio("off"),
+                                             StillAnimator()))
+    task = asyncio.create_task(director.run(status))
+    director.set_paused(True)
+    director.submit(ChatMessage(user="a", message="hello"))
+    await asyncio.sleep(0.1)
+    assert llm.batches == [] and director.snapshot()["pending"] == 1
+    director.set_paused(False)
+    await _until(lambda: stats.turns == 1)
+    assert llm.batches == [["hello"]]
+    task.cancel()
+
+
+async def test_skip_stops_current_speech_and_the_next_turn_goes_on() -> None:
+    llm, audio = ScriptedLLM("아주 긴 답변입니다. 계속 말합니다. 끝까지 말합니다."), ClockedAudio(speed=50)
+    director, status, stats, _ = make(Stages(llm, ToneTTS(), audio, StillAnimator()))
+    task = asyncio.create_task(director.run(status))
+    director.submit(ChatMessage(user="a", message="one"))
+    await _until(lambda: director.speaking and audio.played > 0)
+    assert director.skip() is True
+    await _until(lambda: stats.turns == 1)
+    assert stats.outcomes == {"skipped": 1}
+    assert not director.speaking
+    director.submit(ChatMessage(user="b", message="two"))
+    await _until(lambda: len(llm.batches) == 2)
+    assert director.skip() in (True, False)
+    task.cancel()
+
+
+async def test_without_llm_messages_wait_in_the_queue_and_nothing_is_invented() -> None:
+    director, status, stats, answers = make(
+        Stages(UnavailableLLM("GROQ_API_KEY가 없습니다"), UnavailableSpeech("x"),
+               UnavailableAudio("x"), StillAnimator()))
+    task = asyncio.create_task(director.run(status))
+    director.submit(ChatMessage(user="a", message="hello"))
+    await asyncio.sleep(0.05)
+    assert answers == [] and stats.turns == 0
+    assert director.snapshot()["pending"] == 1
+    assert "LLM" in status.current.detail
+    task.cancel()
+
+
+async def test_failing_llm_is_a_failed_turn_not_a_crash() -> None:
+    class BrokenLLM(ScriptedLLM):
+        async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
+            raise RuntimeError("server said no")
+
+    director, status, stats, _ = make(Stages(BrokenLLM(), UnavailableSpeech("x"),
+                                             UnavailableAudio("x"), StillAnimator()))
+    task = asyncio.create_task(director.run(status))
+    director.submit(ChatMessage(user="a", message="one"))
+    director.submit(ChatMessage(user="b", message="two"))
+    await _until(lambda: stats.turns >= 1)
+    assert stats.outcomes.get("error", 0) >= 1
+    assert not task.done()
+    task.cancel()
+
+
+@pytest.mark.parametrize("value", ["HAPPY", " sad ", "joyful", None, 3])
+def test_unknown_emotions_become_neutral(value: object) -> None:
+    from aischoco.core.stages import normalize_emotion
+
+    expected = {"HAPPY": "happy", " sad ": "sad"}.get(value if isinstance(value, str) else "", "neutral")
+    assert normalize_emotion(value) == expected

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.reply_queue import ReplyQueue
+
+
+def chat(text: str, user: str = "u", **kw: object) -> ChatMessage:
+    return ChatMessage(user=user, message=text, **kw)  # type: ignore[arg-type]
+
+
+def test_donations_first_then_streamer_then_chat_oldest_first() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=60)
+    q.push(chat("c1"), 0)
+    q.push(chat("s1", role=Role.STREAMER), 1)
+    q.push(chat("d1", kind=Kind.DONATION, amount=1000), 2)
+    q.push(chat("c2"), 3)
+    q.push(chat("sub", kind=Kind.SUBSCRIPTION), 4)
+    assert [m.message for m in q.take_batch(5, 10)] == ["d1", "sub", "s1", "c1", "c2"]
+
+
+def test_batch_size_and_remaining_order() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=60)
+    for i in range(5):
+        q.push(chat(f"c{i}"), i)
+    assert [m.message for m in q.take_batch(5, 2)] == ["c0", "c1"]
+    assert [m.message for m in q.take_batch(5, 2)] == ["c2", "c3"]
+    assert len(q) == 1 and q.stats.taken == 4
+
+
+def test_flood_keeps_queue_bounded_and_drops_oldest_chat_counted() -> None:
+    q = ReplyQueue(max_size=5, max_age_s=600)
+    q.push(chat("donation", kind=Kind.DONATION), 0)
+    for i in range(1000):
+        q.push(chat(f"c{i}"), i * 0.001)
+    assert len(q) == 5
+    assert q.stats.dropped_overflow == 996
+    assert [m.message for m in q.pending()] == ["donation", "c996", "c997", "c998", "c999"]
+
+
+def test_new_chat_never_pushes_out_a_donation() -> None:
+    q = ReplyQueue(max_size=2, max_age_s=600)
+    q.push(chat("d1", kind=Kind.DONATION), 0)
+    q.push(chat("d2", kind=Kind.DONATION), 1)
+    dropped = q.push(chat("c"), 2)
+    assert dropped is not None and dropped.message == "c"
+    assert [m.message for m in q.pending()] == ["d1", "d2"]
+    dropped = q.push(chat("d3", kind=Kind.DONATION), 3)
+    assert dropped is not None and dropped.message == "d1"
+
+
+def test_old_chats_expire_but_donations_do_not() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=30)
+    q.push(chat("old"), 0)
+    q.push(chat("donation", kind=Kind.DONATION), 0)
+    q.push(chat("fresh"), 25)
+    batch = q.take_batch(40, 10)
+    assert [m.message for m in batch] == ["donation", "fresh"]
+    assert q.stats.dropped_expired == 1
+
+
+def test_clear_counts() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=30)
+    q.push(chat("a"), 0)
+    q.push(chat("b"), 0)
+    assert q.clear() == 2 and len(q) == 0 and q.stats.cleared == 2
