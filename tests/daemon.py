@@ -40,13 +40,13 @@ class Daemon:
 
 
 @contextmanager
-def run_daemon(workdir: Path, **env: str) -> Iterator[Daemon]:
+def run_daemon(workdir: Path, *, stdin: int = subprocess.DEVNULL, **env: str) -> Iterator[Daemon]:
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
     full_env.update(BASE_ENV, OVERLAY_PORT=str(port), PYTHONUNBUFFERED="1", **env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "aischoco", "run"], cwd=workdir, env=full_env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         encoding="utf-8",
     )
     daemon = Daemon(proc, f"http://127.0.0.1:{port}")

@@ -102,3 +102,27 @@ def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "TTS_ENGINE='loud'" in lines[0] and "'qwen'" in lines[0]
+
+
+def test_lines_typed_in_the_terminal_become_chat(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "banned_words.txt").write_text("# test\n바보\n", encoding="utf-8")
+    with run_daemon(tmp_path, stdin=subprocess.PIPE) as daemon:
+        assert daemon.proc.stdin is not None
+        daemon.proc.stdin.write("안녕하세요 여러분\n철수> 닉네임을 바꿔서 보냄\n\n너 바 보야\n")
+        daemon.proc.stdin.flush()
+        for _ in range(100):
+            state = httpx.get(f"{daemon.url}/api/state", timeout=5).json()
+            if len(state["viewer_messages"]) >= 3:
+                break
+            time.sleep(0.05)
+        got = [(m["user"], m["message"], m["source"]) for m in state["viewer_messages"]]
+        assert got == [("터미널", "안녕하세요 여러분", "terminal"),
+                       ("철수", "닉네임을 바꿔서 보냄", "terminal"),
+                       ("터미널", "너 * *야", "terminal")]  # banned word masked on the overlay
+        assert state["filters"]["rejected"] == {"banned_word": 1}
+        code, took, out = daemon.stop(signal.SIGTERM)
+    assert code == 0 and took < 5.0, out
