@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import platform
 import sys
 import time
@@ -148,7 +149,8 @@ async def bench(count: int, warmup: int, pace_s: float) -> int:
     snap = director.snapshot()
     print("aischoco bench_director — chat accepted → director received")
     print(f"python {platform.python_version()} ({platform.python_implementation()}) · "
-          f"{platform.platform()} · {platform.machine()} · cpus={_cpus()}")
+          f"{platform.platform()} · {platform.machine()} · cpus={_cpus()} · "
+          f"loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"messages: {count} measured (+{warmup} warm-up), pace {pace_s * 1000:.1f} ms after "
           f"each reply started, {elapsed:.2f} s total; turns={stats.turns} "
           f"outcomes={stats.outcomes} queue answered={snap['answered']} lost={lost}")
@@ -157,7 +159,7 @@ async def bench(count: int, warmup: int, pace_s: float) -> int:
     print("-" * 65)
     print(row("accept -> LLM called", to_llm))
     print(f"{'queue_wait (LatencyStats)':<28}{queue_wait['count']:>7}{queue_wait['p50_ms']:>10.3f}"
-          f"{queue_wait['p95_ms']:>10.3f}{'':>10}")
+          f"{queue_wait['p95_ms']:>10.3f}{'n/a':>10}")
     print(row("intake.accept() call", accept_call))
     print()
     p95 = percentile(sorted(to_llm), 95)
@@ -172,7 +174,6 @@ async def bench(count: int, warmup: int, pace_s: float) -> int:
 
 
 def _cpus() -> str:
-    import os
     try:
         return str(len(os.sched_getaffinity(0)))
     except AttributeError:

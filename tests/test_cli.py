@@ -22,7 +22,7 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 @pytest.mark.parametrize(
     "args",
     [["auth", "chzzk"], ["auth", "vts"], ["devices"], ["say", "안녕", "--emotion", "happy"],
-     ["tts-server"], ["history", "show"], ["history", "reset"]],
+     ["tts-server"]],
 )
 def test_commands_not_built_yet_say_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
     result = run_cli(*args, cwd=tmp_path)
@@ -86,3 +86,24 @@ def test_doctor_flags_a_broken_pose_mapping(tmp_path: Path) -> None:
                      GROQ_BASE_URL=f"http://127.0.0.1:{free_port()}", OVERLAY_PORT=str(free_port()))
     assert result.returncode == 1
     assert "FAIL  포즈 매핑" in result.stdout
+
+
+def test_history_commands_work_on_the_history_folder(tmp_path: Path) -> None:
+    result = run_cli("history", "show", cwd=tmp_path)
+    assert result.returncode == 0 and "0개 메시지" in result.stdout, result.stderr
+    assert "백업할 기록이 없습니다" in run_cli("history", "backup", cwd=tmp_path).stdout
+    history = tmp_path / "history"
+    history.mkdir()
+    (history / "summary.json").write_text(
+        '{"summary": "게임 이야기를 했다", "timestamp": "2026-11-21T10:00:00+09:00", "message_count": 4}',
+        encoding="utf-8")
+    shown = run_cli("history", "show", cwd=tmp_path)
+    assert "게임 이야기를 했다" in shown.stdout
+    backup = run_cli("history", "backup", cwd=tmp_path)
+    assert backup.returncode == 0 and "백업했습니다" in backup.stdout
+    assert len(list((history / "backups").iterdir())) == 1
+    reset = run_cli("history", "reset", cwd=tmp_path)
+    assert reset.returncode == 0 and not (history / "summary.json").exists()
+    assert len(list((history / "backups").iterdir())) == 2  # reset backs up first
+    summarize = run_cli("history", "summarize", cwd=tmp_path)
+    assert summarize.returncode == 2 and "GROQ_API_KEY" in summarize.stdout

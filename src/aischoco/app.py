@@ -38,7 +38,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]
                            ignore_streamer_chat=settings.hide_streamer_chat)
     board.subscribe(lambda item: overlay.publish({"type": "status", "component": item.to_public()}))
 
-    stages = build_stages(settings, board)
+    stages, stage_components = build_stages(settings, board)
     runner = TurnRunner(
         stages, stats, segmenter=segmenter_config(settings),
         on_answer=lambda answer, batch: overlay.add_assistant(
@@ -47,11 +47,15 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size)
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
-    controls = Controls(intake, director, overlay, board, stats)
+    llm_info = stage_components[0].responder.snapshot if stage_components else None
+    controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info)
     director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
                                                              "queue": director.snapshot()}))
 
     supervisor = Supervisor(board)
+    for component in stage_components:
+        supervisor.add(component, board.get(component.name).label)
+        supervisor.on_shutdown(component.name, component.aclose)
     chat = chat_row(settings)  # CHZZK sources are not built yet: local chat with a notice
     notice = chat.detail if chat.state is State.DEGRADED else ""
     supervisor.add(TerminalChatSource(intake.accept, fallback_notice=notice,

@@ -23,7 +23,6 @@ NOT_YET = {
     "devices": "오디오 장치 목록은 아직 준비 중입니다 — not available yet: audio output devices",
     "say": "음성 출력(TTS)은 아직 준비 중입니다 — not available yet: TTS + audio out",
     "tts-server": "TTS 서버는 아직 준비 중입니다 — not available yet: Qwen3-TTS server",
-    "history": "대화 기록 관리는 아직 준비 중입니다 — not available yet: conversation history",
 }
 
 
@@ -74,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_NOT_AVAILABLE
     if args.command == "doctor":
         return _doctor(settings, env_file if env_file.exists() else None)
+    if args.command == "history":
+        from .ai.history_cli import run_history_command
+        from .logging_setup import setup_logging
+
+        setup_logging("WARNING", settings.secret_values())
+        return run_history_command(settings, args.action)
     return _run(settings)
 
 

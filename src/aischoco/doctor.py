@@ -62,8 +62,15 @@ async def _llm(settings: Settings) -> Check:
         return Check("AI 답변 (Groq)", Level.ERROR, "GROQ_API_KEY가 없습니다 (답변에 필요)",
                      ".env에 GROQ_API_KEY를 넣으세요 (console.groq.com)")
     headers = {"Authorization": f"Bearer {settings.groq_api_key.get_secret_value()}"}
-    reach = await _http_reachable(f"{settings.groq_base_url}/models", headers)
-    return Check("AI 답변 (Groq)", Level.WARN, f"{settings.groq_base_url}: {reach} · Groq 답변이 {NOT_BUILT}")
+    status, reach = await _http_status(f"{settings.groq_base_url}/models", headers)
+    where = f"{settings.groq_model} @ {settings.groq_base_url}: {reach}"
+    if status == 200:
+        return Check("AI 답변 (Groq)", Level.OK, where)
+    if status in (401, 403):
+        return Check("AI 답변 (Groq)", Level.ERROR, f"{where} (키가 거부됨)",
+                     "GROQ_API_KEY를 다시 확인하세요")
+    return Check("AI 답변 (Groq)", Level.WARN, where,
+                 "인터넷 연결과 GROQ_BASE_URL을 확인하세요" if status is None else "")
 
 
 async def _tts(settings: Settings) -> Check:
@@ -71,7 +78,7 @@ async def _tts(settings: Settings) -> Check:
         return Check("음성 합성", Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")
     if settings.tts_engine == "remote":
         assert settings.tts_remote_url is not None
-        reach = await _http_reachable(settings.tts_remote_url)
+        _, reach = await _http_status(settings.tts_remote_url)
         return Check("음성 합성", Level.WARN, f"원격 TTS {settings.tts_remote_url}: {reach} · {NOT_BUILT}")
     sample = "있음" if settings.voice_sample.exists() else "없음"
     return Check("음성 합성", Level.WARN,
@@ -130,13 +137,14 @@ def _files(settings: Settings) -> list[Check]:
     return out
 
 
-async def _http_reachable(url: str, headers: dict[str, str] | None = None) -> str:
+async def _http_status(url: str, headers: dict[str, str] | None = None) -> tuple[int | None, str]:
+    """(HTTP status or None, a short Korean description)."""
     try:
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
             response = await client.get(url, headers=headers)
-        return f"응답 {response.status_code}"
+        return response.status_code, f"응답 {response.status_code}"
     except httpx.HTTPError as exc:
-        return f"연결 안 됨 ({type(exc).__name__})"
+        return None, f"연결 안 됨 ({type(exc).__name__})"
 
 
 def _width(text: str) -> int:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     groq_base_url: str = "https://api.groq.com/openai/v1"
     groq_stream: bool = True
     groq_reasoning_effort: ReasoningEffort = "low"
+    groq_timeout_s: float = Field(5.0, gt=0, le=120)
+    groq_max_answer_chars: int = Field(300, ge=20, le=5000)
+    ai_banned_words_path: Path = Path("config/banned_words.txt")
     character_path: Path = Path("config/character.txt")
     history_dir: Path = Path("history")
     history_keep_tokens: int = Field(5000, ge=100)

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .ai.character import CharacterPrompt
+from .ai.groq_client import GroqClient
+from .ai.llm_component import LlmComponent
+from .ai.prompts import OutputFilter
+from .ai.responder import GroqResponder
 from .chat.filters import FilterConfig, load_banned_words
 from .core.segmenter import SegmenterConfig
 from .core.stages import StillAnimator, UnavailableAudio, UnavailableLLM, UnavailableSpeech
@@ -38,11 +43,33 @@ def chat_row(settings: Settings) -> Row:
                "지금은 터미널이나 컨트롤 패널의 테스트 채팅을 쓰세요")
 
 
+LLM_LABEL = "AI 답변 (Groq)"
+
+
 def llm_row(settings: Settings) -> Row:
     if settings.groq_api_key is None:
-        return Row("llm", "AI 답변 (Groq)", State.NOT_CONFIGURED, "GROQ_API_KEY가 없습니다",
+        return Row("llm", LLM_LABEL, State.NOT_CONFIGURED, "GROQ_API_KEY가 없습니다",
                    ".env에 GROQ_API_KEY를 넣으세요 (console.groq.com에서 발급)")
-    return Row("llm", "AI 답변 (Groq)", State.UNAVAILABLE, f"Groq 연결이 {NOT_BUILT}")
+    return Row("llm", LLM_LABEL, State.STARTING, f"{settings.groq_model} 준비 중")
+
+
+def build_llm(settings: Settings) -> LlmComponent:
+    """The Groq responder (needs GROQ_API_KEY) wrapped as a supervised component."""
+    assert settings.groq_api_key is not None
+    client = GroqClient(
+        api_key=settings.groq_api_key.get_secret_value(), base_url=settings.groq_base_url,
+        model=settings.groq_model, reasoning_effort=settings.groq_reasoning_effort,
+        timeout_s=settings.groq_timeout_s,
+        on_status=lambda text: responder.report_rate_limit(text),  # bound below
+    )
+    responder = GroqResponder(
+        client, CharacterPrompt(settings.character_path),
+        OutputFilter(load_banned_words(settings.ai_banned_words_path)),
+        max_answer_chars=settings.groq_max_answer_chars)
+    return LlmComponent(responder, settings.history_dir,
+                        keep_tokens=settings.history_keep_tokens,
+                        summarize_at=settings.history_summarize_at,
+                        limit_tokens=settings.history_limit_tokens)
 
 
 def tts_row(settings: Settings) -> Row:
@@ -67,17 +94,20 @@ def vts_row(settings: Settings) -> Row:
                "VTS_ENABLED=false로 끌 수 있습니다")
 
 
-def build_stages(settings: Settings, board: StatusBoard) -> Stages:
+def build_stages(settings: Settings, board: StatusBoard) -> tuple[Stages, list[LlmComponent]]:
+    """The stages for the turn runner, plus the components the supervisor must run for them."""
     rows = (llm_row(settings), tts_row(settings), audio_row(settings), vts_row(settings))
     for row in rows:
         board.register(row.name, row.label, row.state, row.detail, row.hint)
     llm, tts, audio, _ = rows
-    return Stages(
-        llm=UnavailableLLM(llm.detail),
+    components = [build_llm(settings)] if settings.groq_api_key is not None else []
+    stages = Stages(
+        llm=components[0].responder if components else UnavailableLLM(llm.detail),
         tts=UnavailableSpeech(tts.detail),
         audio=UnavailableAudio(audio.detail),
         animator=StillAnimator(),
     )
+    return stages, components
 
 
 def filter_config(settings: Settings) -> FilterConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ class Controls:
     overlay: OverlayState
     status: StatusBoard
     stats: LatencyStats
+    llm_info: Callable[[], dict[str, Any]] | None = None  # rate-limit headroom, usage, memory
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -49,6 +51,7 @@ class Controls:
             "components": self.status.snapshot(),
             "queue": self.director.snapshot(),
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
+            "llm": self.llm_info() if self.llm_info else None,
         }
 
     def metrics(self) -> dict[str, Any]:

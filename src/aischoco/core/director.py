@@ -100,9 +100,9 @@ class Director:
                 try:
                     await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
                 except TimeoutError:
+                    # Also the moment a stage that was loading (the LLM's memory) becomes ready.
                     if self.queue.expire(self._clock()):
                         self.on_change()
-                    continue
                 self._wake.clear()
                 while not self._paused and self.runner.ready:
                     batch = self.queue.take_batch(self._clock(), self._batch_size)

@@ -23,8 +23,17 @@ def normalize_emotion(value: object) -> Emotion:
     return text if text in EMOTIONS else "neutral"  # type: ignore[return-value]
 
 
-class StageUnavailable(Exception):
+class StageError(Exception):
+    """A stage failed in a way it has already explained: str() is one line for the log/panel
+    (no traceback needed). `retryable` says whether the same turn could work later."""
+
+    retryable: bool = True
+
+
+class StageUnavailable(StageError):
     """A pipeline stage is not configured or not built; str() says which and why."""
+
+    retryable = False
 
 
 @dataclass(frozen=True, slots=True)

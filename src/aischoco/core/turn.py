@@ -11,7 +11,7 @@ from ..chat.models import ChatMessage
 from .metrics import LatencyStats, TurnMarks
 from .segmenter import SegmenterConfig, segment
 from .stages import (AIResponse, Animator, AudioChunk, AudioSink, LanguageModel, SpeechEngine,
-                     StageUnavailable)
+                     StageError, StageUnavailable)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ class TurnRunner:
         except StageUnavailable as exc:
             marks.outcome = "unavailable"
             log.warning("turn %d: %s", marks.turn_id, exc)
+        except StageError as exc:
+            marks.outcome = "error"
+            log.error("turn %d dropped: %s", marks.turn_id, exc)
         except Exception:  # noqa: BLE001 - a failed turn is logged; the daemon goes on
             marks.outcome = "error"
             log.exception("turn %d failed", marks.turn_id)

@@ -1,0 +1,371 @@
+"""Async client for Groq's OpenAI-compatible chat completions endpoint (works with any such server).
+
+One pooled ``httpx.AsyncClient`` per instance. Every attempt gets a hard 5 s budget; timeouts,
+connection errors, 5xx and Groq's ``json_validate_failed`` are retried with jittered backoff, and
+429s wait as long as the server asks (within a cap). Error messages are one line and never contain
+the API key. ``message.reasoning`` (gpt-oss thinking) is never read, so it can never be spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from aischoco.core.backoff import backoff_delay
+from aischoco.core.stages import StageError
+
+__all__ = [
+    "Completion",
+    "GroqClient",
+    "LLMError",
+    "RateLimits",
+    "parse_duration",
+    "parse_rate_limits",
+]
+
+RETRY_BASE_S = 0.25
+RETRY_CAP_S = 2.0
+# Longest 429 wait worth sleeping through inside one call. A longer wait (a daily quota) fails the
+# call at once: retrying into the same 429 would only burn the remaining attempts.
+MAX_RATE_LIMIT_WAIT_S = 30.0
+DEFAULT_RATE_LIMIT_WAIT_S = 1.0  # a 429 that says nothing about when to come back
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_MAX_DETAIL_CHARS = 200
+
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_TRY_AGAIN_RE = re.compile(r"try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE)
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+Sleep = Callable[[float], Awaitable[object]]
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Latest ``x-ratelimit-*`` values seen (None: never reported)."""
+
+    remaining_requests: int | None = None  # Groq: requests left today
+    remaining_tokens: int | None = None  # Groq: tokens left this minute
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+    limited_until: float | None = None  # wall-clock epoch seconds a 429 told us to wait until
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    content: str  # message.content only ("" if the server sent none); never the reasoning
+    usage: dict[str, int]  # integer counters from the response's usage object
+    elapsed_s: float  # whole call, retries and waits included
+    finish_reason: str | None = None  # "length" means max tokens cut the answer
+
+
+class LLMError(StageError):
+    """A chat completion failed. ``str()`` is one line, safe to log and show (no secrets).
+
+    A StageError, so a failed turn is logged as that one line, without a traceback.
+
+    ``retryable``: the same request may succeed later (timeouts, 5xx, rate limits); False means a
+    configuration problem (bad key, unknown model) that retrying cannot fix.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a Groq duration ("7.66s", "2m59.56s", "1h2m3s", "120ms") or a plain number."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        return value if value >= 0 else None  # also rejects NaN
+    total = 0.0
+    pos = 0
+    for match in _DURATION_PART_RE.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_S[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def _parse_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def parse_rate_limits(headers: Mapping[str, str], previous: RateLimits) -> RateLimits:
+    """Merge the rate-limit headers of one response into ``previous`` (absent headers keep it)."""
+    found: dict[str, Any] = {
+        "remaining_requests": _parse_int(headers.get("x-ratelimit-remaining-requests")),
+        "remaining_tokens": _parse_int(headers.get("x-ratelimit-remaining-tokens")),
+        "reset_requests_s": parse_duration(headers.get("x-ratelimit-reset-requests")),
+        "reset_tokens_s": parse_duration(headers.get("x-ratelimit-reset-tokens")),
+    }
+    return replace(previous, **{k: v for k, v in found.items() if v is not None})
+
+
+def rate_limit_wait(headers: Mapping[str, str], message: str, limits: RateLimits) -> float:
+    """Seconds a 429 asks us to wait: retry-after, else an exhausted bucket's reset, else the text."""
+    after = parse_duration(headers.get("retry-after"))
+    if after is not None:
+        return after
+    # Only a bucket that is actually empty tells us when the limit lifts; the other reset is noise.
+    exhausted = [
+        reset
+        for remaining, reset in (
+            (limits.remaining_tokens, limits.reset_tokens_s),
+            (limits.remaining_requests, limits.reset_requests_s),
+        )
+        if remaining == 0 and reset is not None
+    ]
+    if exhausted:
+        return max(exhausted)
+    match = _TRY_AGAIN_RE.search(message)
+    parsed = parse_duration(match.group(1)) if match else None
+    return parsed if parsed is not None else DEFAULT_RATE_LIMIT_WAIT_S
+
+
+def _error_fields(response: httpx.Response) -> tuple[str, str]:
+    """(error.message, error.code) from an OpenAI-style error body; empty strings if absent."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text, ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or ""), str(error.get("code") or "")
+    if isinstance(error, str):
+        return error, ""
+    return "", ""
+
+
+def _int_usage(usage: object) -> dict[str, int]:
+    if not isinstance(usage, dict):
+        return {}
+    return {str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _clock(epoch_s: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(epoch_s))
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """Outcome of one HTTP attempt that should be retried."""
+
+    cause: str
+    wait_s: float | None = None  # None: use the jittered backoff
+    status: int | None = None
+
+
+class GroqClient:
+    """Chat completions with Groq's retry rules. Create once, ``await aclose()`` at shutdown."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        reasoning_effort: str = "low",
+        timeout_s: float = 5.0,
+        max_retries: int = 3,
+        on_status: Callable[[str], None] = lambda s: None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not timeout_s > 0:
+            raise ValueError("timeout_s must be > 0")
+        self._api_key = api_key
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._reasoning_effort = reasoning_effort
+        self._timeout_s = timeout_s
+        self._max_retries = max_retries
+        self._on_status = on_status
+        self._sleep = sleep
+        self.rate_limits = RateLimits()
+        self._http = httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(timeout_s),
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    async def complete_json(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.8,
+    ) -> Completion:
+        """A JSON-mode completion; ``content`` is the raw JSON text (parse it with prompts.py)."""
+        body = self._body(messages, max_tokens, temperature)
+        body["response_format"] = {"type": "json_object"}
+        return await self._complete(body)
+
+    async def complete_text(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 1024,
+        temperature: float = 0.3,
+    ) -> Completion:
+        """A plain-text completion (history summaries), same retry policy."""
+        return await self._complete(self._body(messages, max_tokens, temperature))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ----------------------------------------------------------------------------------------
+
+    def _body(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            # Groq's current name (max_tokens is deprecated there); it also bounds reasoning tokens.
+            "max_completion_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if "gpt-oss" in self._model:
+            body["reasoning_effort"] = self._reasoning_effort
+            body["include_reasoning"] = False  # we never speak it; don't pay to transfer it
+        return body
+
+    def _redact(self, text: str) -> str:
+        text = " ".join(text.split())  # one line
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        if len(text) > _MAX_DETAIL_CHARS:
+            text = text[: _MAX_DETAIL_CHARS - 1] + "…"
+        return text
+
+    async def _complete(self, body: dict[str, Any]) -> Completion:
+        started = time.perf_counter()
+        attempts = self._max_retries + 1
+        last: _Attempt | None = None
+        for attempt in range(attempts):
+            result = await self._attempt(body)
+            if isinstance(result, Completion):
+                return replace(result, elapsed_s=time.perf_counter() - started)
+            last = result
+            if attempt + 1 == attempts:
+                break
+            wait = result.wait_s
+            if wait is None:
+                wait = backoff_delay(attempt, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
+            await self._sleep(wait)
+        assert last is not None
+        raise LLMError(
+            f"LLM request failed after {attempts} attempts: {last.cause}",
+            retryable=True,
+            status=last.status,
+        )
+
+    async def _attempt(self, body: dict[str, Any]) -> Completion | _Attempt:
+        """One POST. Returns the completion, or why to retry; raises LLMError when retry is futile."""
+        timeout_s = self._timeout_s
+        try:
+            # httpx's timeout is per phase (a trickling server could outlast it); this caps the total.
+            async with asyncio.timeout(timeout_s):
+                response = await self._http.post(self._url, json=body)
+        except (TimeoutError, httpx.TimeoutException):
+            return _Attempt(f"timed out after {timeout_s:g} s")
+        except httpx.RequestError as err:  # connect/read/protocol errors, bad encodings
+            detail = self._redact(str(err))
+            return _Attempt(
+                f"connection failed ({type(err).__name__}{': ' if detail else ''}{detail})"
+            )
+
+        self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
+        status = response.status_code
+        if status == 200:
+            return self._completion(response)
+        message, code = _error_fields(response)
+        detail = self._redact(message)
+        suffix = f": {detail}" if detail else ""
+        if status == 429:
+            return self._rate_limited(response, message)
+        if status in _RETRYABLE_STATUS:
+            return _Attempt(f"server error ({status}){suffix}", status=status)
+        if status == 400 and code == "json_validate_failed":
+            return _Attempt("model produced invalid JSON (400 json_validate_failed)", status=status)
+        raise LLMError(self._fatal_message(status, suffix), retryable=False, status=status)
+
+    def _completion(self, response: httpx.Response) -> Completion | _Attempt:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            message = choice["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return _Attempt("malformed response (200 without choices[0].message)", status=200)
+        content = message.get("content") if isinstance(message, dict) else None
+        self.rate_limits = replace(self.rate_limits, limited_until=None)
+        return Completion(
+            content=content if isinstance(content, str) else "",
+            usage=_int_usage(data.get("usage")),
+            elapsed_s=0.0,
+            finish_reason=choice.get("finish_reason") if isinstance(choice, dict) else None,
+        )
+
+    def _rate_limited(self, response: httpx.Response, message: str) -> _Attempt:
+        wait = rate_limit_wait(response.headers, message, self.rate_limits)
+        until = time.time() + wait
+        self.rate_limits = replace(self.rate_limits, limited_until=until)
+        self._on_status(f"rate limited until {_clock(until)}")
+        if wait > MAX_RATE_LIMIT_WAIT_S:
+            raise LLMError(
+                f"Groq rate limit reached (429); try again after {_clock(until)}",
+                retryable=True,
+                status=429,
+            )
+        return _Attempt(f"rate limited (429, retry after {wait:g} s)", wait_s=wait, status=429)
+
+    def _fatal_message(self, status: int, suffix: str) -> str:
+        if status == 401:
+            return "Groq rejected the API key (401); check GROQ_API_KEY"
+        if status == 403:
+            return f"Groq denied access (403){suffix}"
+        if status == 404:
+            return f"model {self._model!r} or URL {self._url} not found (404){suffix}"
+        if status == 413:
+            return f"request too large for the model (413){suffix}"
+        if status == 422:
+            return f"Groq could not process the request (422){suffix}"
+        return f"Groq rejected the request ({status}){suffix}"

@@ -1,0 +1,240 @@
+"""The history directory on disk: crash-safe saves, recovery from damaged files, backups.
+
+Synchronous functions; the daemon calls them through asyncio.to_thread. Layout under HISTORY_DIR:
+
+    summary.json                      {"summary", "timestamp", "message_count"} (PRD format);
+                                      present only while there is a summary
+    recent.json                       recent entries, token counts, schema version
+    summaries/summary-YYYYMMDD-HHMMSS[-N].json   a copy each time the summary changes
+    backups/backup-YYYYMMDD-HHMMSS[-N]/          summary.json + recent.json (`history backup`)
+    <file>.corrupt-YYYYMMDD-HHMMSS[-N]           a damaged file moved aside by load()
+
+Every write goes to a temp file in the same directory and is renamed over the target, so a
+crash (even SIGKILL or power loss) leaves either the old or the new file, never a partial one.
+Only conversation text, its token counts and timestamps are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .history import (
+    HistoryWindow,
+    summary_doc,
+    validate_recent_doc,
+    validate_summary_doc,
+)
+from .tokens import TokenCounter
+
+SUMMARY_FILE = "summary.json"
+RECENT_FILE = "recent.json"
+SUMMARIES_DIR = "summaries"
+BACKUPS_DIR = "backups"
+_TMP_SUFFIX = ".tmp"
+_IS_WINDOWS = os.name == "nt"
+
+
+# --- writing ----------------------------------------------------------------------------------
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write `data` as UTF-8 JSON so that `path` is always either the old or the new file."""
+    path = Path(path)
+    payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(payload)
+            tmp.flush()
+            os.fsync(tmp.fileno())  # data on disk before the rename makes it visible
+        _replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)  # the rename itself survives power loss
+
+
+def _replace(src: str, dst: Path) -> None:
+    # Windows refuses to replace a file another process (indexer, antivirus) holds open for a
+    # moment: retry briefly there. POSIX rename never fails that way.
+    attempts = 10 if _IS_WINDOWS else 1
+    for attempt in range(attempts):
+        try:
+            os.replace(src, dst)
+            return
+        except PermissionError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
+def _fsync_dir(directory: Path) -> None:
+    if _IS_WINDOWS:  # directories cannot be opened for fsync there; NTFS journals the rename
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems (e.g. network mounts) reject fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(directory: Path, window: HistoryWindow) -> None:
+    """Persist the window. summary.json goes first: a crash between the two writes then leaves
+    the new summary with the old (longer) recent list, which repeats context but loses none."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    data = window.to_dict()
+    summary_path = directory / SUMMARY_FILE
+    if data["summary"] is not None:
+        atomic_write_json(summary_path, data["summary"])
+    else:
+        summary_path.unlink(missing_ok=True)
+    recent = {key: data[key] for key in ("version", "encoding", "message_overhead", "entries")}
+    atomic_write_json(directory / RECENT_FILE, recent)
+
+
+def write_summary_copy(directory: Path, window: HistoryWindow) -> Path | None:
+    """Keep a timestamped copy of the current summary in summaries/ (None: no summary)."""
+    if not window.summary:
+        return None
+    folder = Path(directory) / SUMMARIES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _unique(lambda suffix: folder / f"summary-{_stamp()}{suffix}.json")
+    atomic_write_json(path, summary_doc(window))
+    return path
+
+
+def backup(directory: Path) -> Path:
+    """Copy summary.json and recent.json to backups/backup-<time>/; FileNotFoundError if neither
+    exists. The folder appears under its final name only once complete."""
+    directory = Path(directory)
+    sources = [directory / name for name in (SUMMARY_FILE, RECENT_FILE)
+               if (directory / name).is_file()]
+    if not sources:
+        raise FileNotFoundError(f"nothing to back up in {directory}")
+    folder = directory / BACKUPS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".backup-", suffix=_TMP_SUFFIX))
+    try:
+        for source in sources:
+            shutil.copy2(source, staging / source.name)
+            with open(staging / source.name, "rb") as copied:
+                os.fsync(copied.fileno())
+        target = _unique(lambda suffix: folder / f"backup-{_stamp()}{suffix}")
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(folder)
+    return target
+
+
+def reset(directory: Path, *, backup_first: bool = True) -> Path | None:
+    """Remove summary.json and recent.json (backing them up first unless told not to).
+
+    summaries/ and backups/ are archives and stay. Returns the backup folder, or None when
+    there was nothing to back up or no backup was asked for.
+    """
+    directory = Path(directory)
+    saved: Path | None = None
+    if backup_first:
+        try:
+            saved = backup(directory)
+        except FileNotFoundError:
+            saved = None
+    for name in (SUMMARY_FILE, RECENT_FILE):
+        (directory / name).unlink(missing_ok=True)
+    if directory.is_dir():
+        _fsync_dir(directory)
+    return saved
+
+
+# --- reading ----------------------------------------------------------------------------------
+def load(directory: Path, counter: TokenCounter, *, keep_tokens: int, summarize_at: int,
+         limit_tokens: int) -> tuple[HistoryWindow, list[str]]:
+    """The saved window, and one warning line per file that was damaged and moved aside.
+
+    A damaged file never stops start-up: it is renamed `<name>.corrupt-<time>` and loading goes
+    on with what is left (e.g. a good summary and no recent entries). Temp files left by a
+    writer that was killed mid-save are removed.
+    """
+    directory = Path(directory)
+    warnings: list[str] = []
+    data: dict[str, Any] = {"summary": None, "entries": None}
+    if directory.is_dir():
+        _remove_stale_temps(directory)
+        summary = _read_checked(directory / SUMMARY_FILE, validate_summary_doc, warnings)
+        if summary is not None:
+            data["summary"] = summary
+        recent = _read_checked(directory / RECENT_FILE, validate_recent_doc, warnings)
+        if recent is not None:
+            data.update(recent)
+    window = HistoryWindow.from_dict(data, counter, keep_tokens=keep_tokens,
+                                     summarize_at=summarize_at, limit_tokens=limit_tokens)
+    return window, warnings
+
+
+def _read_checked(path: Path, validate: Callable[[Any], object],
+                  warnings: list[str]) -> dict[str, Any] | None:
+    """The parsed, validated document, or None (absent, unreadable, or quarantined)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:  # left in place: it may be fine once the permission issue is fixed
+        warnings.append(f"{path} cannot be read ({err.strerror or err}); starting without it")
+        return None
+    try:
+        doc: dict[str, Any] = json.loads(raw.decode("utf-8"))
+        validate(doc)  # both validators reject anything but an object
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors too
+        reason = str(err).splitlines()[0][:120]
+        try:
+            moved = quarantine(path)
+        except OSError as move_err:
+            warnings.append(f"{path} is damaged ({reason}) and could not be moved aside "
+                            f"({move_err.strerror or move_err}); starting without it")
+        else:
+            warnings.append(f"{path} is damaged ({reason}); moved aside to {moved.name}, "
+                            "starting without it")
+        return None
+    return doc
+
+
+def quarantine(path: Path) -> Path:
+    """Rename a damaged file to `<name>.corrupt-<time>[-N]` so it is kept for inspection."""
+    target = _unique(lambda suffix: path.with_name(f"{path.name}.corrupt-{_stamp()}{suffix}"))
+    os.replace(path, target)
+    return target
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    for name in (SUMMARY_FILE, RECENT_FILE):
+        for tmp in directory.glob(f".{name}.*{_TMP_SUFFIX}"):
+            tmp.unlink(missing_ok=True)
+
+
+# --- names ------------------------------------------------------------------------------------
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _unique(make: Callable[[str], Path]) -> Path:
+    """make("") if free, else make("-1"), make("-2"), ... (several saves within one second)."""
+    n = 0
+    while True:
+        candidate = make(f"-{n}" if n else "")
+        if not candidate.exists():
+            return candidate
+        n += 1

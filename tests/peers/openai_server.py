@@ -1,0 +1,447 @@
+"""A real, scriptable OpenAI-compatible HTTP server on 127.0.0.1 for tests (Groq-like responses).
+
+In-process (tests)::
+
+    with OpenAIServer() as srv:                      # uvicorn in a background thread, free port
+        srv.script([InvalidJson(), Reply({"response": "안녕!", "emotion": "happy"})])
+        client = GroqClient(api_key="k", base_url=srv.base_url, model="openai/gpt-oss-120b")
+        ...
+        srv.requests[0].body["model"]; srv.requests[0].headers["authorization"]
+
+Each POST /v1/chat/completions consumes the next scripted behaviour; with the script empty the
+server uses ``default`` (``Echo()`` unless given). Every request's JSON body and headers are
+recorded. Normal replies carry Groq's x-ratelimit-* headers.
+
+As a process (daemon integration tests)::
+
+    python tests/peers/openai_server.py --port 0    # prints "listening on http://127.0.0.1:N/v1"
+
+answers JSON-mode requests with {"response": <last viewer line echoed>, "emotion": "happy"} and
+plain requests (history summaries) with a short text, until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+__all__ = [
+    "Echo",
+    "InvalidJson",
+    "OpenAIServer",
+    "RateLimited",
+    "Recorded",
+    "Reply",
+    "ServerError",
+    "Slow",
+    "Status",
+    "last_viewer_line",
+]
+
+DEFAULT_USAGE = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
+DEFAULT_RATE_HEADERS = {
+    "x-ratelimit-limit-requests": "1000",
+    "x-ratelimit-limit-tokens": "8000",
+    "x-ratelimit-remaining-requests": "999",
+    "x-ratelimit-remaining-tokens": "7850",
+    "x-ratelimit-reset-requests": "1m26.4s",
+    "x-ratelimit-reset-tokens": "1.125s",
+}
+_FENCE_PREFIX = "<<<"
+
+
+# --------------------------------------------------------------------------------------------
+# Behaviours
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """200 with ``content`` as message.content (a dict is sent as its JSON text)."""
+
+    content: dict[str, Any] | str = field(
+        default_factory=lambda: {"response": "안녕하세요!", "emotion": "happy"}
+    )
+    usage: dict[str, Any] | None = None  # None: DEFAULT_USAGE (plus Groq's float timings)
+    headers: dict[str, str] | None = None  # added to / overriding the rate-limit headers
+    reasoning: str | None = None  # gpt-oss style message.reasoning (must never be spoken)
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Echo:
+    """JSON mode: {"response": <last viewer line>, "emotion": "happy"}; plain mode: a summary."""
+
+    emotion: str = "happy"
+
+
+@dataclass(frozen=True)
+class InvalidJson:
+    """Groq's 400 json_validate_failed."""
+
+    failed_generation: str = '{"response": "안녕'
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """429 with Groq's body; ``retry_after`` None omits the header (the body still says when)."""
+
+    retry_after: float | None = 0.2
+    try_again_in: str = "0.2s"
+    headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ServerError:
+    status: int = 500
+
+
+@dataclass(frozen=True)
+class Status:
+    """Any status with an OpenAI-style error body."""
+
+    status: int
+    message: str = "error"
+    code: str | None = None
+    type: str = "invalid_request_error"
+
+
+@dataclass(frozen=True)
+class Slow:
+    """Wait ``seconds`` before answering with ``then`` (the client may give up first)."""
+
+    seconds: float
+    then: Behaviour = field(default_factory=Reply)
+
+
+Behaviour = Reply | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
+
+
+@dataclass(frozen=True)
+class Recorded:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: Any  # parsed JSON, or the raw text if it was not JSON
+
+    @property
+    def json_mode(self) -> bool:
+        return isinstance(self.body, dict) and isinstance(self.body.get("response_format"), dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Responses
+# --------------------------------------------------------------------------------------------
+
+
+def last_viewer_line(messages: Iterable[dict[str, Any]]) -> str:
+    """Text of the last chat line in the last user message (prompts.format_batch layout)."""
+    for message in reversed(list(messages)):
+        if message.get("role") != "user":
+            continue
+        lines = [
+            line.strip()
+            for line in str(message.get("content", "")).splitlines()
+            if line.strip() and not line.strip().startswith(_FENCE_PREFIX)
+        ]
+        if not lines:
+            return ""
+        line = lines[-1]
+        _, sep, text = line.partition("」: ")  # "[tags] 「nick」: text"
+        return text if sep else line
+    return ""
+
+
+def _error(status: int, message: str, type_: str, code: str | None, **extra: Any) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": type_}
+    if code is not None:
+        error["code"] = code
+    error.update(extra)
+    return {"error": error}
+
+
+def _completion_body(model: str, content: str, reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reply.reasoning is not None:
+        message["reasoning"] = reply.reasoning
+    usage: dict[str, Any] = dict(DEFAULT_USAGE) if reply.usage is None else dict(reply.usage)
+    if reply.usage is None:  # Groq adds float timings; clients must cope
+        usage.update(queue_time=0.01, prompt_time=0.005, completion_time=0.03, total_time=0.035)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+        ],
+        "usage": usage,
+        "system_fingerprint": "fp_peer",
+        "x_groq": {"id": f"req_{uuid.uuid4().hex[:12]}"},
+    }
+
+
+def _content_text(content: dict[str, Any] | str) -> str:
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+
+
+def _stream(model: str, content: str) -> StreamingResponse:
+    """SSE like Groq: content deltas, a final chunk with x_groq.usage, then [DONE]."""
+
+    async def events() -> AsyncIterator[str]:
+        cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        step = 4
+        for i in range(0, len(content), step):
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [
+                    {"index": 0, "delta": {"content": content[i : i + step]}, "finish_reason": None}
+                ],
+            }
+            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+        last = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "x_groq": {"id": cid, "usage": DEFAULT_USAGE},
+        }
+        yield f"data: {json.dumps(last)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=DEFAULT_RATE_HEADERS)
+
+
+async def _respond(behaviour: Behaviour, body: Any) -> Response:
+    body = body if isinstance(body, dict) else {}
+    model = str(body.get("model", "peer-model"))
+    json_mode = isinstance(body.get("response_format"), dict)
+    if isinstance(behaviour, Slow):
+        await asyncio.sleep(behaviour.seconds)
+        return await _respond(behaviour.then, body)
+    if isinstance(behaviour, Echo):
+        if json_mode:
+            echoed = last_viewer_line(body.get("messages") or []) or "안녕하세요!"
+            behaviour = Reply({"response": echoed, "emotion": behaviour.emotion})
+        else:
+            count = len(body.get("messages") or [])
+            behaviour = Reply(f"요약: 시청자들과 {count}개의 메시지로 즐겁게 대화했다.")
+    if isinstance(behaviour, Reply):
+        content = _content_text(behaviour.content)
+        if body.get("stream"):
+            if json_mode:  # what Groq does
+                return JSONResponse(
+                    _error(
+                        400,
+                        "response_format` does not support streaming",
+                        "invalid_request_error",
+                        None,
+                    ),
+                    status_code=400,
+                )
+            return _stream(model, content)
+        headers = {**DEFAULT_RATE_HEADERS, **(behaviour.headers or {})}
+        return JSONResponse(_completion_body(model, content, behaviour), headers=headers)
+    if isinstance(behaviour, InvalidJson):
+        return JSONResponse(
+            _error(
+                400,
+                "Failed to generate JSON. Please adjust your prompt. "
+                "See 'failed_generation' for more details.",
+                "invalid_request_error",
+                "json_validate_failed",
+                failed_generation=behaviour.failed_generation,
+            ),
+            status_code=400,
+            headers=DEFAULT_RATE_HEADERS,
+        )
+    if isinstance(behaviour, RateLimited):
+        headers = {**DEFAULT_RATE_HEADERS, "x-ratelimit-remaining-tokens": "0"}
+        if behaviour.retry_after is not None:
+            headers["retry-after"] = f"{behaviour.retry_after:g}"
+        headers.update(behaviour.headers or {})
+        message = (
+            f"Rate limit reached for model `{model}` in organization `org_peer` service "
+            "tier `on_demand` on tokens per minute (TPM): Limit 8000, Used 7958, Requested "
+            f"400. Please try again in {behaviour.try_again_in}. Need more tokens? Upgrade."
+        )
+        return JSONResponse(
+            _error(429, message, "tokens", "rate_limit_exceeded"), status_code=429, headers=headers
+        )
+    if isinstance(behaviour, ServerError):
+        return JSONResponse(
+            _error(behaviour.status, "Internal Server Error", "internal_server_error", None),
+            status_code=behaviour.status,
+        )
+    if isinstance(behaviour, Status):
+        return JSONResponse(
+            _error(behaviour.status, behaviour.message, behaviour.type, behaviour.code),
+            status_code=behaviour.status,
+        )
+    raise TypeError(f"unknown behaviour {behaviour!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Server
+# --------------------------------------------------------------------------------------------
+
+
+class OpenAIServer:
+    """uvicorn on 127.0.0.1 in a daemon thread; use as a context manager."""
+
+    def __init__(
+        self, *, default: Behaviour | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.default: Behaviour = default if default is not None else Echo()
+        self._lock = threading.Lock()
+        self._script: deque[Behaviour] = deque()
+        self._requests: list[Recorded] = []
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))  # bound now: the port is known and reserved before start
+        self._sock.listen(128)  # connections queue from now on, even before uvicorn runs
+        self.host, self.port = self._sock.getsockname()[:2]
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app(),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=1,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    # --- scripting and inspection (thread-safe) -------------------------------------------
+
+    def script(self, behaviours: Iterable[Behaviour]) -> None:
+        """Queue behaviours, one per chat-completions request, after any still queued."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._requests.clear()
+
+    def _next(self, recorded: Recorded) -> Behaviour:
+        with self._lock:
+            self._requests.append(recorded)
+            return self._script.popleft() if self._script else self.default
+
+    # --- ASGI app -------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        async def completions(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body: Any = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            recorded = Recorded(
+                request.url.path, {k.lower(): v for k, v in request.headers.items()}, body
+            )
+            behaviour = self._next(recorded)
+            if not isinstance(body, dict):
+                return JSONResponse(
+                    _error(400, "request body is not a JSON object", "invalid_request_error", None),
+                    status_code=400,
+                )
+            return await _respond(behaviour, body)
+
+        async def models(request: Request) -> Response:
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": [{"id": "openai/gpt-oss-120b", "object": "model", "owned_by": "peer"}],
+                }
+            )
+
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", completions, methods=["POST"]),
+                Route("/v1/models", models, methods=["GET"]),
+            ]
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name="openai-peer",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("peer OpenAI server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._server.force_exit = True  # don't wait for a Slow handler nobody listens to
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Echoing OpenAI-compatible server for tests.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--emotion", default="happy")
+    args = parser.parse_args(argv)
+    peer = OpenAIServer(default=Echo(args.emotion), host=args.host, port=args.port)
+    # uvicorn handles SIGTERM/SIGINT itself, then re-raises the signal into the handler it found
+    # at start; a no-op there makes a signalled stop a clean exit 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
+    print(f"listening on {peer.base_url}", flush=True)
+    peer._server.run(sockets=[peer._sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
