@@ -14,7 +14,6 @@ from .groq_client import GroqClient, LLMError
 from .memory import ConversationMemory
 from .prompts import AnswerError, OutputFilter, format_batch, parse_answer
 from .speech_text import spoken_text
-from .tokens import message_tokens
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +53,8 @@ class GroqResponder:
         started = time.perf_counter()
         system = await self._character.get()
         user_text = format_batch(batch)
-        counter = self.memory.window.counter
-        reserve = (message_tokens("system", system, counter)
-                   + message_tokens("user", user_text, counter) + ANSWER_MAX_TOKENS)
-        messages = [{"role": "system", "content": system}, *self.memory.context(reserve),
+        # HISTORY_LIMIT_TOKENS bounds history + summary; system prompt and chat come on top.
+        messages = [{"role": "system", "content": system}, *self.memory.context(0),
                     {"role": "user", "content": user_text}]
         for attempt in range(1, PARSE_ATTEMPTS + 1):
             completion = await self.client.complete_json(messages, max_tokens=ANSWER_MAX_TOKENS)
