@@ -114,3 +114,9 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
 def test_env_example_loads_as_an_env_file() -> None:
     s = load_settings(ROOT / ".env.example")
     assert isinstance(s, Settings) and s.chat_source == "local"
+
+
+def test_readme_configuration_reference_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [key for key in _example_keys() if f"`{key}`" not in readme]
+    assert not missing, missing
