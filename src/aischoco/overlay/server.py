@@ -10,11 +10,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..chat.models import ChatMessage, Kind, Role
 from ..core.controls import Controls
@@ -46,31 +47,39 @@ class PauseIn(BaseModel):
     paused: bool | None = None  # omitted: toggle
 
 
-class CrossOriginGuard(BaseHTTPMiddleware):
+class CrossOriginGuard:
     """State-changing requests must come from our own pages or from non-browser clients.
 
     Browsers always send Origin (and Sec-Fetch-Site) on cross-origin POSTs, so a web page the
     streamer visits cannot clear the overlay, inject chat or skip speech. Tools like curl send
-    neither and are allowed: they already run on the streamer's machine.
+    neither and are allowed: they already run on the streamer's machine. A plain ASGI middleware
+    (not BaseHTTPMiddleware) because it sits in front of every chat POST during a flood.
     """
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.method in UNSAFE_METHODS and not _same_origin(request):
-            log.warning("rejected cross-origin %s %s (Origin=%r)", request.method,
-                        request.url.path, request.headers.get("origin"))
-            return JSONResponse({"error": {"message": "cross-origin request rejected"}},
-                                status_code=403)
-        return await call_next(request)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
+            headers = Headers(scope=scope)
+            if not _same_origin(headers):
+                log.warning("rejected cross-origin %s %s (Origin=%r)", scope["method"],
+                            scope["path"], headers.get("origin"))
+                response = JSONResponse({"error": {"message": "cross-origin request rejected"}},
+                                        status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
-def _same_origin(request: Request) -> bool:
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+def _same_origin(headers: Headers) -> bool:
+    if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return False
-    origin = request.headers.get("origin")
+    origin = headers.get("origin")
     if origin is None:
         return True
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request.headers.get("host")
+    return parts.scheme in ("http", "https") and parts.netloc == headers.get("host")
 
 
 def allowed_hosts(bind_host: str) -> list[str]:
