@@ -12,6 +12,7 @@ from aischoco.core.status import StatusBoard
 from aischoco.settings import load_settings
 
 ORIGIN = "http://127.0.0.1:8000"
+TOKEN = "per-run-test-token"
 
 
 @pytest.fixture
@@ -19,10 +20,10 @@ async def client(monkeypatch: pytest.MonkeyPatch, tmp_path) -> AsyncIterator[htt
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TTS_ENGINE", "off")
     monkeypatch.setenv("VTS_ENABLED", "false")
-    _, controls = build(load_settings(None), StatusBoard())
+    _, controls, _ = build(load_settings(None), StatusBoard())
     from aischoco.overlay.server import create_app
 
-    transport = httpx.ASGITransport(app=create_app(controls))
+    transport = httpx.ASGITransport(app=create_app(controls, token=TOKEN))
     async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as c:
         yield c
 
@@ -78,10 +79,20 @@ async def test_cross_origin_posts_are_rejected(client: httpx.AsyncClient, path: 
     assert state["ignore_streamer_chat"] is False
 
 
-async def test_same_origin_page_requests_are_allowed(client: httpx.AsyncClient) -> None:
+async def test_same_origin_page_requests_need_this_runs_token(client: httpx.AsyncClient) -> None:
+    browser = {"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"}
     r = await client.post("/api/chat", json={"user": "a", "message": "hello there"},
-                          headers={"Origin": ORIGIN, "Sec-Fetch-Site": "same-origin"})
+                          headers=browser | {"X-Aischoco-Token": TOKEN})
     assert r.status_code == 200
+    for bad in ({}, {"X-Aischoco-Token": "stale-token-from-last-run"}):
+        r = await client.post("/api/clear", headers=browser | bad)
+        assert r.status_code == 403
+    assert len((await client.get("/api/state")).json()["viewer_messages"]) == 1
+
+
+async def test_pages_embed_the_token_for_their_own_requests(client: httpx.AsyncClient) -> None:
+    assert f'content="{TOKEN}"' in (await client.get("/")).text
+    assert "{{AISCHOCO_TOKEN}}" not in (await client.get("/overlay")).text
 
 
 async def test_foreign_host_header_is_rejected_against_dns_rebinding(client: httpx.AsyncClient) -> None:

@@ -16,6 +16,7 @@ from .chat.filters import ChatFilter
 from .chat.local import TerminalChatSource
 from .core.controls import Controls
 from .core.director import Director
+from .core.error_log import RecentErrors
 from .core.intake import ChatIntake
 from .core.metrics import LatencyStats
 from .core.reply_queue import ReplyQueue
@@ -32,7 +33,7 @@ from .wiring import build_stages, chat_row, filter_config, segmenter_config
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]:
+def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls, RecentErrors]:
     stats = LatencyStats()
     overlay = OverlayState(max_viewer=settings.overlay_max_messages,
                            ignore_streamer_chat=settings.hide_streamer_chat)
@@ -48,7 +49,11 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]
                         batch_size=settings.reply_batch_size)
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
     llm_info = stage_components[0].responder.snapshot if stage_components else None
-    controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info)
+    errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
+    controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
+                        errors=errors.snapshot,
+                        overlay_options={"fade_after_s": settings.overlay_fade_s,
+                                         "max_messages": settings.overlay_max_messages})
     director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
                                                              "queue": director.snapshot()}))
 
@@ -65,12 +70,13 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls]
     supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
                                  public_url=settings.overlay_base_url,
                                  on_stop=overlay.close_subscribers), "오버레이 서버")
-    return supervisor, controls
+    return supervisor, controls, errors
 
 
 async def run_daemon(settings: Settings) -> int:
     board = StatusBoard()
-    supervisor, _ = build(settings, board)
+    supervisor, _, errors = build(settings, board)
+    logging.getLogger().addHandler(errors)
     if settings.overlay_host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("OVERLAY_HOST=%s: the control panel is reachable from other machines",
                     settings.overlay_host)
@@ -81,8 +87,11 @@ async def run_daemon(settings: Settings) -> int:
             log.warning("%s: %s%s", item["label"], item["detail"],
                         f" → {item['hint']}" if item["hint"] else "")
     stop = asyncio.Event()
-    with stop_on_signals(stop):
-        await supervisor.run(stop, shutdown_timeout_s=settings.shutdown_timeout_s)
+    try:
+        with stop_on_signals(stop):
+            await supervisor.run(stop, shutdown_timeout_s=settings.shutdown_timeout_s)
+    finally:
+        logging.getLogger().removeHandler(errors)
     log.info("aischoco stopped")
     return 0
 

@@ -22,6 +22,8 @@ class Controls:
     status: StatusBoard
     stats: LatencyStats
     llm_info: Callable[[], dict[str, Any]] | None = None  # rate-limit headroom, usage, memory
+    errors: Callable[[], list[dict[str, Any]]] = list  # the last warnings/errors
+    overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -52,6 +54,8 @@ class Controls:
             "queue": self.director.snapshot(),
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
             "llm": self.llm_info() if self.llm_info else None,
+            "errors": self.errors(),
+            "overlay": self.overlay_options or {},
         }
 
     def metrics(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any, Literal
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TOKEN_HEADER = "x-aischoco-token"
+TOKEN_PLACEHOLDER = "{{AISCHOCO_TOKEN}}"
 MAX_MESSAGE_CHARS = 20_000  # hostile 10 KB messages are accepted (and truncated for the LLM)
 
 
@@ -56,13 +59,14 @@ class CrossOriginGuard:
     (not BaseHTTPMiddleware) because it sits in front of every chat POST during a flood.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
+        self.token = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             headers = Headers(scope=scope)
-            if not _same_origin(headers):
+            if not _allowed(headers, self.token):
                 log.warning("rejected cross-origin %s %s (Origin=%r)", scope["method"],
                             scope["path"], headers.get("origin"))
                 response = JSONResponse({"error": {"message": "cross-origin request rejected"}},
@@ -72,14 +76,21 @@ class CrossOriginGuard:
         await self.app(scope, receive, send)
 
 
-def _same_origin(headers: Headers) -> bool:
-    if headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
+def _allowed(headers: Headers, token: str) -> bool:
+    """Non-browser clients (no Origin, no Sec-Fetch-*) pass. A browser request must be
+    same-origin AND carry this run's token, which only our own pages know (it is embedded in
+    them and changes at every start), so neither a foreign page nor a stale tab can act."""
     origin = headers.get("origin")
-    if origin is None:
+    fetch_site = headers.get("sec-fetch-site")
+    if origin is None and fetch_site is None:
         return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == headers.get("host")
+    if fetch_site not in (None, "same-origin"):
+        return False
+    if origin is not None:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or parts.netloc != headers.get("host"):
+            return False
+    return secrets.compare_digest(headers.get(TOKEN_HEADER, ""), token)
 
 
 def allowed_hosts(bind_host: str) -> list[str]:
@@ -93,11 +104,15 @@ def _page(name: str) -> str:
     return resources.files("aischoco.overlay").joinpath("static", name).read_text("utf-8")
 
 
-def create_app(controls: Controls, *, bind_host: str = "127.0.0.1") -> FastAPI:
+def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
+               token: str | None = None) -> FastAPI:
+    """`token`: the per-run secret our pages send with state changes (random if not given)."""
+    token = token or secrets.token_urlsafe(24)
     app = FastAPI(title="aischoco", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(CrossOriginGuard)
+    app.add_middleware(CrossOriginGuard, token=token)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind_host))
-    pages = {name: _page(name) for name in ("overlay.html", "panel.html")}
+    pages = {name: _page(name).replace(TOKEN_PLACEHOLDER, token)
+             for name in ("overlay.html", "panel.html")}
     no_store = {"Cache-Control": "no-store"}
 
     @app.get("/", response_class=HTMLResponse)
