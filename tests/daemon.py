@@ -31,30 +31,38 @@ class Daemon:
     proc: subprocess.Popen[str]
     url: str
 
+    log_path: Path
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, float, str]:
         """Send `sig`; return (exit code, seconds to exit, combined output)."""
         started = time.monotonic()
         self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, time.monotonic() - started, out
+        self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, time.monotonic() - started, self.output()
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 @contextmanager
 def run_daemon(workdir: Path, *, stdin: int = subprocess.DEVNULL, **env: str) -> Iterator[Daemon]:
-    port = free_port()
+    port = int(env.pop("OVERLAY_PORT", 0)) or free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
     full_env.update(BASE_ENV, OVERLAY_PORT=str(port), PYTHONUNBUFFERED="1", **env)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aischoco", "run"], cwd=workdir, env=full_env,
-        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        encoding="utf-8",
-    )
-    daemon = Daemon(proc, f"http://127.0.0.1:{port}")
+    # Output goes to a file, not a pipe: nobody reads a pipe until the end, and a full pipe
+    # would block a chatty daemon.
+    log_path = workdir / f"daemon-{port}.log"
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aischoco", "run"], cwd=workdir, env=full_env,
+            stdin=stdin, stdout=log_file, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+        )
+    daemon = Daemon(proc, f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"daemon exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+                raise AssertionError(f"daemon exited early:\n{daemon.output()}")
             try:
                 if httpx.get(f"{daemon.url}/api/state", timeout=1).status_code == 200:
                     break

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aischoco.chat.models import ChatMessage, Kind, Role
-from aischoco.core.reply_queue import ReplyQueue
+from aischoco.core.reply_queue import ReplyQueue, priority_of
 
 
 def chat(text: str, user: str = "u", **kw: object) -> ChatMessage:
@@ -63,3 +68,47 @@ def test_clear_counts() -> None:
     q.push(chat("a"), 0)
     q.push(chat("b"), 0)
     assert q.clear() == 2 and len(q) == 0 and q.stats.cleared == 2
+
+
+def test_large_queue_operations_stay_fast() -> None:
+    q = ReplyQueue(max_size=10_000, max_age_s=600)
+    started = time.perf_counter()
+    for i in range(50_000):
+        q.push(chat(f"c{i}"), i * 0.001)
+    per_push_ms = (time.perf_counter() - started) * 1000 / 50_000
+    assert len(q) == 10_000
+    assert per_push_ms < 0.5, per_push_ms  # O(1): microseconds, not the queue length
+
+
+_ops = st.lists(
+    st.tuples(st.sampled_from(["chat", "streamer", "donation", "sub", "take", "clear", "tick"]),
+              st.floats(min_value=0, max_value=20)),
+    max_size=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ops, st.integers(min_value=1, max_value=8), st.integers(min_value=1, max_value=4))
+def test_queue_accounting_and_order_properties(ops, max_size, batch) -> None:
+    q = ReplyQueue(max_size=max_size, max_age_s=30)
+    now = 0.0
+    taken = 0
+    for op, dt in ops:
+        now += dt
+        if op == "take":
+            got = q.take_batch(now, batch)
+            taken += len(got)
+            prios = [(-priority_of(m), int(m.message_id)) for m in got]
+            assert prios == sorted(prios)  # priority first, then arrival
+        elif op == "clear":
+            q.clear()
+        elif op == "tick":
+            q.expire(now)
+        else:
+            kw = {"chat": {}, "streamer": {"role": Role.STREAMER},
+                  "donation": {"kind": Kind.DONATION}, "sub": {"kind": Kind.SUBSCRIPTION}}[op]
+            q.push(chat(op, message_id=str(q.stats.accepted), **kw), now)
+        assert len(q) <= max_size
+        assert len(q) == len(q.pending())
+        s = q.stats
+        assert s.accepted == s.taken + len(q) + s.dropped_overflow + s.dropped_expired + s.cleared
+    assert taken == q.stats.taken

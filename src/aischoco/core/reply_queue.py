@@ -7,11 +7,15 @@ Policy, in the streamer's terms:
   (a new viewer chat never pushes out a donation) and every drop is counted;
 - ordinary chat older than `max_age_s` is no longer worth answering and expires; donations and
   subscriptions never expire (a donor is always thanked).
+
+One FIFO per priority keeps every operation O(1) in the queue size (a handful of priorities), so
+even REPLY_QUEUE_SIZE=10000 under a chat flood never stalls the event loop.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..chat.models import ChatMessage, Kind, Role
@@ -20,6 +24,7 @@ PRIORITY_DONATION = 30
 PRIORITY_SUBSCRIPTION = 20
 PRIORITY_STREAMER = 15
 PRIORITY_CHAT = 10
+PRIORITIES = (PRIORITY_DONATION, PRIORITY_SUBSCRIPTION, PRIORITY_STREAMER, PRIORITY_CHAT)
 
 
 def priority_of(msg: ChatMessage) -> int:
@@ -34,14 +39,9 @@ def priority_of(msg: ChatMessage) -> int:
 
 @dataclass(slots=True)
 class _Entry:
-    priority: int
     seq: int
     enqueued_at: float
     message: ChatMessage
-
-    @property
-    def expires(self) -> bool:
-        return self.message.kind is Kind.CHAT
 
 
 @dataclass(slots=True)
@@ -58,53 +58,63 @@ class ReplyQueue:
     max_size: int = 50
     max_age_s: float = 60.0
     stats: QueueStats = field(default_factory=QueueStats)
-    _entries: list[_Entry] = field(default_factory=list, init=False, repr=False)
+    # Highest priority first; each FIFO is in arrival order (so also in enqueued_at order).
+    _lanes: dict[int, deque[_Entry]] = field(
+        default_factory=lambda: {p: deque() for p in PRIORITIES}, init=False, repr=False)
+    _size: int = field(default=0, init=False, repr=False)
     _seq: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._size
 
     def push(self, msg: ChatMessage, now: float) -> ChatMessage | None:
         """Queue `msg`; returns the message dropped to make room (possibly `msg` itself), if any."""
         self.expire(now)
-        entry = _Entry(priority_of(msg), next(self._seq), now, msg)
+        priority = priority_of(msg)
         self.stats.accepted += 1
-        if len(self._entries) < self.max_size:
-            self._entries.append(entry)
-            return None
-        victim = min(self._entries, key=lambda e: (e.priority, e.seq))
-        if entry.priority < victim.priority:
+        victim: ChatMessage | None = None
+        if self._size >= self.max_size:
+            lowest = next(p for p in reversed(PRIORITIES) if self._lanes[p])
             self.stats.dropped_overflow += 1
-            return msg
-        self._entries.remove(victim)
-        self._entries.append(entry)
-        self.stats.dropped_overflow += 1
-        return victim.message
+            if priority < lowest:
+                return msg
+            victim = self._lanes[lowest].popleft().message
+            self._size -= 1
+        self._lanes[priority].append(_Entry(next(self._seq), now, msg))
+        self._size += 1
+        return victim
 
     def expire(self, now: float) -> list[ChatMessage]:
         """Drop ordinary chats older than max_age_s; returns them."""
         cutoff = now - self.max_age_s
-        expired = [e for e in self._entries if e.expires and e.enqueued_at < cutoff]
-        if expired:
-            self._entries = [e for e in self._entries if not (e.expires and e.enqueued_at < cutoff)]
-            self.stats.dropped_expired += len(expired)
-        return [e.message for e in expired]
+        expired: list[ChatMessage] = []
+        for priority in PRIORITIES:
+            lane = self._lanes[priority]
+            while lane and lane[0].message.kind is Kind.CHAT and lane[0].enqueued_at < cutoff:
+                expired.append(lane.popleft().message)
+        self._size -= len(expired)
+        self.stats.dropped_expired += len(expired)
+        return expired
 
     def take_batch(self, now: float, max_items: int) -> list[ChatMessage]:
         """The next batch to answer: highest priority first, oldest first within a priority."""
         self.expire(now)
-        if not self._entries:
-            return []
-        self._entries.sort(key=lambda e: (-e.priority, e.seq))
-        batch, self._entries = self._entries[:max_items], self._entries[max_items:]
+        batch: list[ChatMessage] = []
+        for priority in PRIORITIES:
+            lane = self._lanes[priority]
+            while lane and len(batch) < max_items:
+                batch.append(lane.popleft().message)
+        self._size -= len(batch)
         self.stats.taken += len(batch)
-        return [e.message for e in batch]
+        return batch
 
     def clear(self) -> int:
-        count = len(self._entries)
-        self._entries.clear()
+        count = self._size
+        for lane in self._lanes.values():
+            lane.clear()
+        self._size = 0
         self.stats.cleared += count
         return count
 
     def pending(self) -> list[ChatMessage]:
-        return [e.message for e in sorted(self._entries, key=lambda e: (-e.priority, e.seq))]
+        return [e.message for p in PRIORITIES for e in self._lanes[p]]
