@@ -30,9 +30,9 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright-python missing (pip install -r requirements-dev.txt)")
 
-import daemon as daemon_mod  # noqa: E402 - tests/ is on sys.path (rootdir conftest)
-from daemon import free_port, run_daemon  # noqa: E402
-from peers.openai_server import OpenAIServer, Reply  # noqa: E402
+import daemon as daemon_mod  # tests/ is on sys.path (rootdir conftest)
+from daemon import free_port, run_daemon
+from peers.openai_server import OpenAIServer, Reply
 
 pytestmark = [pytest.mark.integration]
 
@@ -391,7 +391,7 @@ class _AttackServer(ThreadingHTTPServer):
 
 
 class _AttackHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = self.server.page  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -445,11 +445,9 @@ def test_a_page_on_another_origin_cannot_change_anything(fresh: daemon_mod.Daemo
 # --------------------------------------------------------------------------------------------
 
 
-def test_overlay_and_panel_reconnect_after_a_daemon_restart(tmp_path: Path, context: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    port = free_port()
-    monkeypatch.setattr(daemon_mod, "free_port", lambda: port)  # the restart keeps the port
-    with run_daemon(tmp_path, OVERLAY_FADE_S="600") as first:
+def test_overlay_and_panel_reconnect_after_a_daemon_restart(tmp_path: Path, context: Any) -> None:
+    port = str(free_port())  # both runs on the same port, as after a restart on the streamer's PC
+    with run_daemon(tmp_path, OVERLAY_PORT=port, OVERLAY_FADE_S="600") as first:
         overlay = open_overlay(context, first.url)
         panel = open_panel(context, first.url)
         old = chat(first.url, "이전", "재시작 전 채팅")
@@ -459,7 +457,7 @@ def test_overlay_and_panel_reconnect_after_a_daemon_restart(tmp_path: Path, cont
     overlay.wait_for_function("document.documentElement.dataset.sse === 'reconnecting'")
     panel.wait_for_function("document.getElementById('conn').textContent !== '연결됨'")
 
-    with run_daemon(tmp_path, OVERLAY_FADE_S="600") as second:
+    with run_daemon(tmp_path, OVERLAY_PORT=port, OVERLAY_FADE_S="600") as second:
         assert second.url == first.url
         overlay.wait_for_function("Number(document.documentElement.dataset.snapshots) >= 2",
                                   timeout=15_000)
