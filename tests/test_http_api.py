@@ -135,3 +135,23 @@ async def test_pages_are_served_in_korean(client: httpx.AsyncClient) -> None:
     assert "textContent" in overlay.text and "innerHTML" not in overlay.text
     panel = await client.get("/")
     assert "컨트롤 패널" in panel.text and "innerHTML" not in panel.text
+
+
+async def test_status_view_is_state_without_the_message_lists(client: httpx.AsyncClient) -> None:
+    await client.post("/api/chat", json={"user": "a", "message": "hello there"})
+    status = (await client.get("/api/status")).json()
+    state = (await client.get("/api/state")).json()
+    assert "viewer_messages" not in status and "assistant_messages" not in status
+    for key in ("components", "queue", "filters", "llm", "errors", "overlay"):
+        assert status[key] == state[key], key
+
+
+async def test_chat_with_emoticons_accepts_only_http_urls(client: httpx.AsyncClient) -> None:
+    ok = {"user": "a", "message": "안녕 {:smile:}", "emoticons": {"smile": "https://x.example/s.png"}}
+    assert (await client.post("/api/chat", json=ok)).status_code == 200
+    shown = (await client.get("/api/state")).json()["viewer_messages"][-1]
+    assert shown["emoticons"] == {"smile": "https://x.example/s.png"}
+    for bad in ({"smile": "javascript:alert(1)"}, {"smile": "data:image/png;base64,AAAA"},
+                {"": "https://x.example/s.png"}):
+        r = await client.post("/api/chat", json={"user": "a", "message": "x", "emoticons": bad})
+        assert r.status_code == 422, bad

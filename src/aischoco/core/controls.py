@@ -48,8 +48,12 @@ class Controls:
         return self.director.skip()
 
     def state(self) -> dict[str, Any]:
+        return {**self.overlay.snapshot(), **self.status_view()}
+
+    def status_view(self) -> dict[str, Any]:
+        """Everything in state() except the overlay's message lists (light, for the panel)."""
         return {
-            **self.overlay.snapshot(),
+            "ignore_streamer_chat": self.overlay.ignore_streamer_chat,
             "components": self.status.snapshot(),
             "queue": self.director.snapshot(),
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},

@@ -36,6 +36,18 @@ class ChatIn(BaseModel):
     kind: Literal["chat", "donation", "subscription"] = "chat"
     role: Literal["viewer", "streamer", "manager"] = "viewer"
     amount: int | None = Field(None, ge=0, le=100_000_000)
+    # CHZZK-style emoji: `{:name:}` in message → image URL (http/https only).
+    emoticons: dict[str, str] = Field(default_factory=dict, max_length=40)
+
+    @field_validator("emoticons")
+    @classmethod
+    def _emoji_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not 0 < len(name) <= 50 or len(url) > 2000:
+                raise ValueError("emoticon names are 1-50 chars, URLs at most 2000")
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise ValueError("emoticon URLs must be http(s)")
+        return value
 
     @field_validator("user")
     @classmethod
@@ -127,6 +139,10 @@ def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
     async def state() -> JSONResponse:
         return JSONResponse(controls.state(), headers=no_store)
 
+    @app.get("/api/status")
+    async def status() -> JSONResponse:
+        return JSONResponse(controls.status_view(), headers=no_store)
+
     @app.get("/api/metrics")
     async def metrics() -> JSONResponse:
         return JSONResponse(controls.metrics(), headers=no_store)
@@ -140,7 +156,8 @@ def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
     async def chat(body: ChatIn) -> dict[str, Any]:
         role = Role(body.role)
         msg = ChatMessage(user=body.user, message=body.message, user_id=f"local:{body.user}",
-                          role=role, kind=Kind(body.kind), amount=body.amount, source="api")
+                          role=role, kind=Kind(body.kind), amount=body.amount,
+                          emoticons=body.emoticons, source="api")
         return controls.chat(msg)
 
     @app.post("/api/clear")
