@@ -21,7 +21,7 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
 
 @pytest.mark.parametrize(
     "args",
-    [["auth", "chzzk"], ["auth", "vts"], ["devices"], ["say", "안녕", "--emotion", "happy"],
+    [["auth", "vts"], ["devices"], ["say", "안녕", "--emotion", "happy"],
      ["tts-server"]],
 )
 def test_commands_not_built_yet_say_so_in_one_line(tmp_path: Path, args: list[str]) -> None:

@@ -18,7 +18,6 @@ EXIT_NOT_AVAILABLE = 3  # the command's part is not in this version yet
 
 # Commands whose part comes with a later piece of work: (what is missing, in one line).
 NOT_YET = {
-    "auth chzzk": "치지직 로그인(OAuth)은 아직 준비 중입니다 — not available yet: CHZZK OAuth",
     "auth vts": "VTube Studio 인증은 아직 준비 중입니다 — not available yet: VTube Studio plugin auth",
     "devices": "오디오 장치 목록은 아직 준비 중입니다 — not available yet: audio output devices",
     "say": "음성 출력(TTS)은 아직 준비 중입니다 — not available yet: TTS + audio out",
@@ -71,6 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if key in NOT_YET:
         print(f"aischoco {key}: {NOT_YET[key]}", file=sys.stderr)
         return EXIT_NOT_AVAILABLE
+    if key == "auth chzzk":
+        from .chat.chzzk_auth import run_auth
+
+        try:
+            return asyncio.run(run_auth(settings))
+        except KeyboardInterrupt:
+            print("aischoco auth chzzk: 취소됨 — cancelled", file=sys.stderr)
+            return EXIT_PROBLEMS
     if args.command == "doctor":
         return _doctor(settings, env_file if env_file.exists() else None)
     if args.command == "history":
