@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     chzzk_redirect_uri: str = "http://localhost:8000/auth/chzzk/callback"
     chzzk_openapi_url: str = "https://openapi.chzzk.naver.com"
     chzzk_token_path: Path = Path("config/chzzk_token.json")
+    # The unofficial read-only web chat (CHAT_SOURCE=chzzk-web); overridable for tests.
+    chzzk_web_api_url: str = "https://api.chzzk.naver.com"
+    chzzk_web_game_api_url: str = "https://comm-api.game.naver.com"
+    chzzk_web_chat_url: str = "wss://kr-ss{n}.chat.naver.com/chat"
 
     # --- chat filters and reply queue ---------------------------------------------------------
     chat_min_length: int = Field(2, ge=0, le=1000)
@@ -117,14 +121,15 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri")
+    @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri",
+                     "chzzk_web_api_url", "chzzk_web_game_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
-    @field_validator("vts_url")
+    @field_validator("vts_url", "chzzk_web_chat_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
