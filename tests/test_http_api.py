@@ -155,3 +155,16 @@ async def test_chat_with_emoticons_accepts_only_http_urls(client: httpx.AsyncCli
                 {"": "https://x.example/s.png"}):
         r = await client.post("/api/chat", json={"user": "a", "message": "x", "emoticons": bad})
         assert r.status_code == 422, bad
+
+
+async def test_the_llm_reads_emoji_names_not_placeholders(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from aischoco.chat.models import ChatMessage
+
+    monkeypatch.chdir(tmp_path)
+    _, controls, _ = build(load_settings(None), StatusBoard())
+    msg = ChatMessage(user="a", message="좋아요 {:heart:} {:cat:}",
+                      emoticons={"heart": "https://x.example/h.png", "cat": "https://x.example/c.png"})
+    assert controls.chat(msg)["queued"] is True
+    queued = controls.director.queue.pending()[-1]
+    assert queued.text_for_llm() == "좋아요 heart cat"
+    assert controls.overlay.snapshot()["viewer_messages"][-1]["message"] == "좋아요 {:heart:} {:cat:}"

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from ..chat.chzzk_parse import llm_text_with_emoji_names
 from ..chat.filters import ChatFilter, Verdict, mask_banned
 from ..chat.models import ChatMessage
 from ..overlay.state import OverlayState
@@ -52,7 +53,9 @@ class ChatIntake:
         if verdict.reason is not None:
             self.rejected[verdict.reason.value] += 1
         if verdict.accepted:
-            msg.llm_text = verdict.llm_text
+            # The overlay swaps `{:name:}` for the emoji image; the LLM reads the name.
+            msg.llm_text = (llm_text_with_emoji_names(verdict.llm_text) if msg.emoticons
+                            else verdict.llm_text)
             self._director.submit(msg)
         else:
             log.debug("chat from %s not queued: %s", msg.user, verdict.reason)
