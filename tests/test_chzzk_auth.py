@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -424,3 +425,15 @@ def test_cli_without_client_id_prints_one_line_and_exits_2(tmp_path: Path) -> No
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "CHZZK_CLIENT_ID" in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+async def test_a_login_while_waiting_is_picked_up_without_a_restart(tmp_path: Path) -> None:
+    from aischoco.chat.chzzk_auth import AuthRequired, ChzzkTokens, TokenSet, save_tokens
+
+    path = tmp_path / "chzzk_token.json"
+    tokens = ChzzkTokens(base_url="http://127.0.0.1:9", client_id="c", client_secret="s", path=path)
+    with pytest.raises(AuthRequired):
+        await tokens.access_token()
+    save_tokens(path, TokenSet("new-access", "new-refresh", "Bearer", time.time() + 86400))
+    assert await tokens.access_token() == "new-access"
+    await tokens.aclose()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from .chat.filters import ChatFilter
-from .chat.local import TerminalChatSource
+from .chat.sources import build_chat_source
 from .core.controls import Controls
 from .core.director import Director
 from .core.error_log import RecentErrors
@@ -21,14 +21,14 @@ from .core.intake import ChatIntake
 from .core.metrics import LatencyStats
 from .core.reply_queue import ReplyQueue
 from .core.signals import stop_on_signals
-from .core.status import State, StatusBoard
+from .core.status import StatusBoard
 from .core.supervisor import Supervisor
 from .core.turn import TurnRunner
 from .overlay.http_server import OverlayServer
 from .overlay.server import create_app
 from .overlay.state import OverlayState
 from .settings import Settings
-from .wiring import build_stages, chat_row, filter_config, segmenter_config
+from .wiring import build_stages, filter_config, segmenter_config
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     for component in stage_components:
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
-    chat = chat_row(settings)  # CHZZK sources are not built yet: local chat with a notice
-    notice = chat.detail if chat.state is State.DEGRADED else ""
-    supervisor.add(TerminalChatSource(intake.accept, fallback_notice=notice,
-                                      fallback_hint=chat.hint), chat.label)
+    chat = build_chat_source(settings, intake.accept)
+    supervisor.add(chat.component, chat.label)
+    for close in chat.closers:
+        supervisor.on_shutdown("chat", close)
     supervisor.add(director, "답변 디렉터")
     app = create_app(controls, bind_host=settings.overlay_host)
     supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,

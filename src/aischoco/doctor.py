@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import unicodedata
 from dataclasses import dataclass
 from enum import Enum
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .chat.sources import missing_chzzk_settings
 from .settings import Settings
 from .wiring import NOT_BUILT
 
@@ -38,7 +40,7 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
     checks = [
         Check("설정", Level.OK, f"{env_file} 읽음" if env_file else ".env 없음: 기본값 사용",
               "" if env_file else ".env.example을 .env로 복사해 고치세요"),
-        _chat(settings),
+        await _chat(settings),
         await _llm(settings),
         await _tts(settings),
         _audio(settings),
@@ -49,12 +51,32 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
     return checks
 
 
-def _chat(settings: Settings) -> Check:
+async def _chat(settings: Settings) -> Check:
     if settings.chat_source == "local":
         return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)",
                      "치지직 채팅: CHZZK_CLIENT_ID / CHZZK_CLIENT_SECRET / CHZZK_CHANNEL_ID 설정")
-    return Check("채팅", Level.WARN, f"CHAT_SOURCE={settings.chat_source}: 치지직 연결이 {NOT_BUILT}",
-                 "지금은 로컬 채팅으로 동작합니다")
+    missing = missing_chzzk_settings(settings)
+    if missing:
+        return Check("채팅", Level.ERROR, f"CHAT_SOURCE={settings.chat_source}: {', '.join(missing)} 없음",
+                     ".env에 넣으세요 (없으면 로컬 채팅으로 동작)")
+    if settings.chat_source == "chzzk-web":
+        url = f"{settings.chzzk_web_api_url}/polling/v2/channels/{settings.chzzk_channel_id}/live-status"
+        status, reach = await _http_status(url)
+        return Check("채팅", Level.OK if status == 200 else Level.WARN,
+                     f"치지직 웹 채팅 (비공식, 읽기 전용): {reach}")
+    from .chat.chzzk_auth import AuthRequired, load_tokens
+
+    try:
+        tokens = load_tokens(settings.chzzk_token_path)
+    except AuthRequired as exc:
+        return Check("채팅", Level.ERROR, str(exc), "python -m aischoco auth chzzk")
+    if tokens is None:
+        return Check("채팅", Level.ERROR, f"치지직 로그인 필요 ({settings.chzzk_token_path} 없음)",
+                     "python -m aischoco auth chzzk 를 실행하세요")
+    _, reach = await _http_status(settings.chzzk_openapi_url)
+    left_h = (tokens.expires_at - time.time()) / 3600
+    expiry = f"토큰 {left_h:.0f}시간 남음" if left_h > 0 else "토큰 만료됨 (시작할 때 자동 갱신)"
+    return Check("채팅", Level.OK, f"치지직 Open API {settings.chzzk_openapi_url}: {reach} · {expiry}")
 
 
 async def _llm(settings: Settings) -> Check:

@@ -1,7 +1,7 @@
 """Which implementation each stage gets from the settings, and the status row that says so.
 
-Parts that later issues build (CHZZK chat, Groq, Qwen3-TTS, audio out, VTube Studio) appear here
-as honest "준비 중" rows until their code is wired in; the daemon never pretends they work.
+Parts that later issues build (Qwen3-TTS, audio out, VTube Studio) appear here as honest "준비 중"
+rows until their code is wired in; the daemon never pretends they work. (Chat sources: chat/sources.py.)
 """
 
 from __future__ import annotations
@@ -32,15 +32,6 @@ class Row:
     state: State
     detail: str
     hint: str = ""
-
-
-def chat_row(settings: Settings) -> Row:
-    if settings.chat_source == "local":
-        return Row("chat", "채팅", State.STARTING, "로컬 채팅 (터미널 · 컨트롤 패널)",
-                   "치지직 채팅을 읽으려면 CHZZK_CLIENT_ID 등을 설정하세요")
-    return Row("chat", "채팅", State.DEGRADED,
-               f"CHAT_SOURCE={settings.chat_source}: 치지직 연결이 {NOT_BUILT}",
-               "지금은 터미널이나 컨트롤 패널의 테스트 채팅을 쓰세요")
 
 
 LLM_LABEL = "AI 답변 (Groq)"

@@ -221,7 +221,6 @@ class ChzzkTokens:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._tokens: TokenSet | None = None
-        self._loaded = False
 
     def __repr__(self) -> str:
         return f"ChzzkTokens(path={str(self._path)!r}, tokens={self._tokens!r})"
@@ -250,11 +249,12 @@ class ChzzkTokens:
         return tokens.expires_at - self._clock() <= self._margin
 
     async def _current(self) -> TokenSet:
-        if not self._loaded:
+        # Until tokens are found, look again on every call: the streamer may run `auth chzzk`
+        # while the daemon is waiting for a login.
+        if self._tokens is None:
             async with self._lock:
-                if not self._loaded:
+                if self._tokens is None:
                     self._tokens = await asyncio.to_thread(load_tokens, self._path)
-                    self._loaded = True
         if self._tokens is None:
             raise AuthRequired("no saved tokens")
         return self._tokens
