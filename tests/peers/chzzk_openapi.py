@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
+
+from peers.threaded_server import ThreadedServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,7 +61,9 @@ def _wrap(content: Any, code: int = 200, message: str | None = None) -> JSONResp
     return JSONResponse({"code": code, "message": message, "content": content}, status_code=code)
 
 
-class ChzzkOpenApiServer:
+class ChzzkOpenApiServer(ThreadedServer):
+    thread_name = "chzzk-openapi-peer"
+
     """uvicorn on 127.0.0.1 in a daemon thread; use as a context manager."""
 
     def __init__(self, *, client_id: str = "test-client-id",
@@ -81,15 +83,7 @@ class ChzzkOpenApiServer:
         self._failures: deque[int] = deque()
         self._requests: list[Recorded] = []
         self.issued: list[Issued] = []
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(128)
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app(), log_level="warning", access_log=False, lifespan="off",
-            timeout_graceful_shutdown=1))
-        self._thread: threading.Thread | None = None
+        self._bind_and_serve(self.app())
 
     @property
     def base_url(self) -> str:
@@ -213,30 +207,6 @@ class ChzzkOpenApiServer:
             Route("/open/v1/users/me", me, methods=["GET"]),
         ])
 
-    # --- lifecycle ------------------------------------------------------------------------
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        name="chzzk-openapi-peer", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("peer CHZZK Open API server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 async def _sleep(seconds: float) -> None:

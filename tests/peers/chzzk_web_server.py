@@ -27,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
-import uvicorn
+
+from peers.threaded_server import ThreadedServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -121,7 +121,9 @@ class PeerConnection:
         return self.cid is not None
 
 
-class ChzzkWebServer:
+class ChzzkWebServer(ThreadedServer):
+    thread_name = "chzzk-web-peer"
+
     """uvicorn on 127.0.0.1 with its own loop in a daemon thread; use as a context manager."""
 
     def __init__(
@@ -141,24 +143,7 @@ class ChzzkWebServer:
         self.token_requests: list[dict[str, str]] = []
         self.muted = False  # True: ignore client pings (the client should call the link dead)
         self.refuse_tokens = False  # True: access-token answers 500
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
-        self._sock.listen(128)
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self.app(),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                ws="websockets-sansio",
-                ws_ping_interval=None,
-                timeout_graceful_shutdown=1,
-            )
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._bind_and_serve(self.app(), host=host, ws="websockets-sansio", ws_ping_interval=None)
 
     # --- addresses ------------------------------------------------------------------------
 
@@ -217,13 +202,9 @@ class ChzzkWebServer:
 
     # --- pushing (thread-safe) ------------------------------------------------------------
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        assert self._loop is not None, "server not started"
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=5)
-
     def send_raw(self, text: str) -> int:
         """Send ``text`` as is to every open joined connection; returns how many got it."""
-        return self._call(self._broadcast(text))
+        return self.call_soon(self._broadcast(text))
 
     def send(self, frame: dict[str, Any]) -> int:
         return self.send_raw(json.dumps(frame, ensure_ascii=False))
@@ -246,7 +227,7 @@ class ChzzkWebServer:
 
     def drop(self, code: int = 1011) -> int:
         """Close every open connection (a server-side drop)."""
-        return self._call(self._drop(code))
+        return self.call_soon(self._drop(code))
 
     async def _broadcast(self, text: str) -> int:
         sent = 0
@@ -419,36 +400,8 @@ class ChzzkWebServer:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._server.serve(sockets=[self._sock])
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(),), name="chzzk-web-peer", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("peer CHZZK web server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            try:
-                self.drop(1001)
-            except Exception:  # noqa: BLE001, S110 - closing under us
-                pass
-        self._server.should_exit = True
-        self._server.force_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _before_stop(self) -> None:
+        try:
+            self.drop(1001)
+        except Exception:  # noqa: BLE001, S110 - closing under us
+            pass

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import signal
-import socket
 import sys
 import threading
 import time
@@ -34,9 +33,13 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
-import uvicorn
+
+try:
+    from peers.threaded_server import ThreadedServer
+except ImportError:  # run as a script: python tests/peers/openai_server.py
+    from threaded_server import ThreadedServer  # type: ignore[no-redef]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -304,7 +307,9 @@ async def _respond(behaviour: Behaviour, body: Any) -> Response:
 # --------------------------------------------------------------------------------------------
 
 
-class OpenAIServer:
+class OpenAIServer(ThreadedServer):
+    thread_name = "openai-peer"
+
     """uvicorn on 127.0.0.1 in a daemon thread; use as a context manager."""
 
     def __init__(
@@ -314,21 +319,7 @@ class OpenAIServer:
         self._lock = threading.Lock()
         self._script: deque[Behaviour] = deque()
         self._requests: list[Recorded] = []
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))  # bound now: the port is known and reserved before start
-        self._sock.listen(128)  # connections queue from now on, even before uvicorn runs
-        self.host, self.port = self._sock.getsockname()[:2]
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self.app(),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        self._thread: threading.Thread | None = None
+        self._bind_and_serve(self.app(), host=host, port=port)
 
     @property
     def base_url(self) -> str:
@@ -396,35 +387,6 @@ class OpenAIServer:
             ]
         )
 
-    # --- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._sock]},
-            name="openai-peer",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("peer OpenAI server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._server.force_exit = True  # don't wait for a Slow handler nobody listens to
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
