@@ -107,3 +107,18 @@ def test_history_commands_work_on_the_history_folder(tmp_path: Path) -> None:
     assert len(list((history / "backups").iterdir())) == 2  # reset backs up first
     summarize = run_cli("history", "summarize", cwd=tmp_path)
     assert summarize.returncode == 2 and "GROQ_API_KEY" in summarize.stdout
+
+
+def test_doctor_shows_the_live_state_of_a_running_daemon(tmp_path: Path) -> None:
+    import signal
+
+    from daemon import run_daemon
+
+    port = free_port()
+    with run_daemon(tmp_path, OVERLAY_PORT=str(port)) as daemon:
+        result = run_cli("doctor", cwd=tmp_path, OVERLAY_PORT=str(port), TTS_ENGINE="off",
+                         VTS_ENABLED="false")
+        daemon.stop(signal.SIGTERM)
+    assert "실행 중: 채팅 (로컬)" in result.stdout, result.stdout
+    assert "실행 중: 답변 디렉터" in result.stdout
+    assert "사용 중" in result.stdout  # the overlay port is taken by that daemon

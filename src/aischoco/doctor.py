@@ -46,6 +46,7 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
         _audio(settings),
         await _vts(settings),
         _overlay(settings),
+        *await _running_daemon(settings),
         *_files(settings),
     ]
     return checks
@@ -139,6 +140,24 @@ def _overlay(settings: Settings) -> Check:
                      f"{settings.overlay_host}:{settings.overlay_port} 사용 중 ({exc.strerror})",
                      "데몬이 이미 실행 중이 아니라면 OVERLAY_PORT를 바꾸세요")
     return Check("오버레이 서버", Level.OK, f"{settings.overlay_base_url}/overlay 사용 가능")
+
+
+LIVE_LEVELS = {"running": Level.OK, "off": Level.OFF, "unavailable": Level.OFF}
+
+
+async def _running_daemon(settings: Settings) -> list[Check]:
+    """If a daemon already serves OVERLAY_PORT, show its live component states (e.g. the chat
+    connection: connected, reconnecting in N s, login needed)."""
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            response = await client.get(f"{settings.overlay_base_url}/api/status")
+        components = response.json()["components"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return []
+    return [Check(f"실행 중: {c.get('label', c.get('name'))}",
+                  LIVE_LEVELS.get(c.get("state"), Level.WARN),
+                  f"{c.get('state')} — {c.get('detail', '')}", c.get("hint", ""))
+            for c in components if isinstance(c, dict)]
 
 
 def _files(settings: Settings) -> list[Check]:
