@@ -13,7 +13,8 @@ from .ai.groq_client import GroqClient
 from .ai.llm_component import LlmComponent
 from .ai.prompts import OutputFilter
 from .ai.responder import GroqResponder
-from .chat.filters import FilterConfig, load_banned_words
+from .chat.filters import FilterConfig
+from .chat.text_safety import load_banned_words
 from .core.segmenter import SegmenterConfig
 from .core.stages import StillAnimator, UnavailableAudio, UnavailableLLM, UnavailableSpeech
 from .core.status import State, StatusBoard

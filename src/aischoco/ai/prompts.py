@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aischoco.chat.filters import mask_banned, truncate
+from aischoco.chat.text_safety import mask_banned, truncate
 from aischoco.chat.models import ChatMessage, Kind, Role
 from aischoco.core.segmenter import SegmenterConfig, split_spans
 from aischoco.core.stages import EMOTIONS, Emotion, normalize_emotion
