@@ -23,9 +23,6 @@ class State(str, Enum):
     STOPPED = "stopped"
 
 
-# States a streamer should look at (red/yellow in the panel).
-PROBLEM_STATES = frozenset({State.DEGRADED, State.RESTARTING, State.NOT_CONFIGURED})
-
 
 @dataclass(slots=True)
 class ComponentStatus:
