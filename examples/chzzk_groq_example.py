@@ -51,6 +51,7 @@ async def main() -> int:
             msg.llm_text = verdict.llm_text
             try:
                 answer = await responder.reply([msg])
+                await responder.remember([msg], answer, answer.response)  # all of it was shown
             except Exception as exc:  # noqa: BLE001 - an example shows the error and goes on
                 print(f"(실패: {exc})")
                 continue

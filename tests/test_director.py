@@ -1,9 +1,10 @@
-"""Director + turn runner with scripted stand-ins for the stages later issues build."""
+"""Director + turn runner: a scripted LLM and TTS, and the real audio output writing a WAV file."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +13,11 @@ from aischoco.core.director import Director
 from aischoco.core.metrics import LatencyStats
 from aischoco.core.reply_queue import ReplyQueue
 from aischoco.core.segmenter import SegmenterConfig
-from aischoco.core.stages import (AIResponse, AudioChunk, PlaybackResult, StillAnimator,
-                                  UnavailableAudio, UnavailableLLM, UnavailableSpeech)
+from aischoco.core.stages import (AIResponse, AudioChunk, StillAnimator, UnavailableAudio,
+                                  UnavailableLLM, UnavailableSpeech)
 from aischoco.core.status import StatusBoard
 from aischoco.core.turn import Stages, TurnRunner
+from audio_helpers import file_output
 
 
 class ScriptedLLM:
@@ -25,6 +27,10 @@ class ScriptedLLM:
         self.answer = answer
         self.delay = delay
         self.batches: list[list[str]] = []
+        self.remembered: list[str] = []
+
+    async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
+        self.remembered.append(heard)
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         self.batches.append([m.text_for_llm() for m in batch])
@@ -35,35 +41,15 @@ class ScriptedLLM:
 class ToneTTS:
     available = True
 
-    def __init__(self) -> None:
+    def __init__(self, chunks: int = 2) -> None:
         self.sentences: list[str] = []
+        self.chunks = chunks
 
     async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
         self.sentences.append(text)
-        for _ in range(2):
+        for _ in range(self.chunks):  # 10 ms each
             await asyncio.sleep(0)
-            yield AudioChunk(b"\x00\x00" * 240, 24000)
-
-
-class ClockedAudio:
-    """Plays chunks in (scaled) real time, so skip can interrupt mid-sentence."""
-
-    available = True
-
-    def __init__(self, speed: float = 1.0) -> None:
-        self.speed = speed
-        self.played = 0.0
-
-    async def play(self, chunks: AsyncIterator[AudioChunk],
-                   on_start: Callable[[], None]) -> PlaybackResult:
-        started = False
-        async for chunk in chunks:
-            if not started:
-                on_start()
-                started = True
-            await asyncio.sleep(chunk.duration_s * self.speed)
-            self.played += chunk.duration_s
-        return PlaybackResult(self.played, False)
+            yield AudioChunk(b"\x01\x00" * 240, 24000)
 
 
 class RecordingAnimator(StillAnimator):
@@ -97,12 +83,14 @@ async def _until(cond: Callable[[], bool], timeout: float = 2.0) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_full_turn_marks_every_stage_and_speaks_each_sentence() -> None:
+async def test_full_turn_marks_every_stage_and_speaks_each_sentence(tmp_path: Path) -> None:
     llm, tts, anim = ScriptedLLM(), ToneTTS(), RecordingAnimator()
-    director, status, stats, answers = make(Stages(llm, tts, ClockedAudio(0.01), anim))
-    task = asyncio.create_task(director.run(status))
-    director.submit(ChatMessage(user="a", message="안녕"))
-    await _until(lambda: stats.turns == 1)
+    async with file_output(tmp_path / "out.wav") as audio:
+        director, status, stats, answers = make(Stages(llm, tts, audio, anim))
+        task = asyncio.create_task(director.run(status))
+        director.submit(ChatMessage(user="a", message="안녕"))
+        await _until(lambda: stats.turns == 1)
+    assert llm.remembered == ["안녕하세요! 반가워요."]
     assert answers == ["안녕하세요! 반가워요."]
     assert tts.sentences == ["안녕하세요!", "반가워요."]
     assert anim.emotions == ["happy"] and anim.speaking[0] is True and anim.speaking[-1] is False
@@ -144,20 +132,24 @@ async def test_pause_holds_replies_and_resume_releases_them() -> None:
     task.cancel()
 
 
-async def test_skip_stops_current_speech_and_the_next_turn_goes_on() -> None:
-    llm, audio = ScriptedLLM("아주 긴 답변입니다. 계속 말합니다. 끝까지 말합니다."), ClockedAudio(speed=50)
-    director, status, stats, _ = make(Stages(llm, ToneTTS(), audio, StillAnimator()))
-    task = asyncio.create_task(director.run(status))
-    director.submit(ChatMessage(user="a", message="one"))
-    await _until(lambda: director.speaking and audio.played > 0)
-    assert director.skip() is True
-    await _until(lambda: stats.turns == 1)
-    assert stats.outcomes == {"skipped": 1}
-    assert not director.speaking
-    director.submit(ChatMessage(user="b", message="two"))
-    await _until(lambda: len(llm.batches) == 2)
-    assert director.skip() in (True, False)
-    task.cancel()
+async def test_skip_stops_current_speech_and_the_next_turn_goes_on(tmp_path: Path) -> None:
+    llm = ScriptedLLM("아주 긴 답변입니다. 계속 말합니다. 끝까지 말합니다.")
+    anim = RecordingAnimator()
+    async with file_output(tmp_path / "out.wav") as audio:
+        director, status, stats, _ = make(Stages(llm, ToneTTS(chunks=30), audio, anim))
+        task = asyncio.create_task(director.run(status))
+        director.submit(ChatMessage(user="a", message="one"))
+        await _until(lambda: anim.speaking == [True])  # the first sentence is being heard
+        assert director.skip() is True
+        await _until(lambda: stats.turns == 1)
+        assert stats.outcomes == {"skipped": 1}
+        assert not director.speaking
+        # Only the sentence that was playing is remembered, marked as cut off.
+        assert llm.remembered == ["아주 긴 답변입니다.…"]
+        director.submit(ChatMessage(user="b", message="two"))
+        await _until(lambda: stats.turns == 2, timeout=5)
+        assert llm.remembered[1] == "아주 긴 답변입니다. 계속 말합니다. 끝까지 말합니다."
+        task.cancel()
 
 
 async def test_without_llm_messages_wait_in_the_queue_and_nothing_is_invented() -> None:

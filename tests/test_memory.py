@@ -39,6 +39,12 @@ async def _responder(server: OpenAIServer, history: Path, tmp: Path,
     return responder
 
 
+async def _turn(responder: GroqResponder, batch: list[ChatMessage]) -> None:
+    """A whole turn as the turn runner does it: answer, then remember what was heard (all)."""
+    answer = await responder.reply(batch)
+    await responder.remember(batch, answer, answer.response)
+
+
 def _history_tokens(body: dict) -> int:
     counter = load_counter()
     messages = body["messages"][1:-1]  # without the system prompt and the new chat
@@ -55,20 +61,20 @@ async def test_crossing_the_threshold_summarises_once_in_the_background(tmp_path
         turn = 0
         while memory.window.total_tokens <= LIMITS["summarize_at"]:
             turn += 1
-            await responder.reply([ChatMessage(user=f"u{turn}", message=f"{turn}번째 {long_line}")])
+            await _turn(responder, [ChatMessage(user=f"u{turn}", message=f"{turn}번째 {long_line}")])
         # The turn that crossed 7K returned while its summary is still being written.
         summary_requests = [r for r in server.requests if not r.json_mode]
         assert memory._summary_task is not None and not memory._summary_task.done()
         assert len(summary_requests) <= 1
         # More turns while the summary is in flight start no second summary.
         for extra in range(2):
-            await responder.reply([ChatMessage(user="x", message=f"추가 {extra} {long_line}")])
+            await _turn(responder, [ChatMessage(user="x", message=f"추가 {extra} {long_line}")])
         await asyncio.wait_for(memory._summary_task, 5) if memory._summary_task else None
         summary_requests = [r for r in server.requests if not r.json_mode]
         assert len(summary_requests) == 1
         assert memory.window.summary.startswith("요약:")
         assert memory.window.total_tokens <= LIMITS["summarize_at"]
-        await responder.reply([ChatMessage(user="y", message="요약 뒤 첫 질문")])
+        await _turn(responder, [ChatMessage(user="y", message="요약 뒤 첫 질문")])
         for request in server.requests:
             if request.json_mode:
                 assert _history_tokens(request.body) <= LIMITS["limit_tokens"]
@@ -93,7 +99,7 @@ async def test_failing_summaries_still_keep_requests_under_the_limit(tmp_path: P
         memory = responder.memory
         assert memory is not None
         for turn in range(20):
-            await responder.reply([ChatMessage(user="u", message=f"{turn} {long_line}")])
+            await _turn(responder, [ChatMessage(user="u", message=f"{turn} {long_line}")])
             if memory._summary_task is not None:
                 await memory._summary_task
         assert memory.window.total_tokens > LIMITS["limit_tokens"]  # nothing could be summarised
@@ -107,13 +113,13 @@ async def test_restart_restores_the_context(tmp_path: Path) -> None:
     history = tmp_path / "history"
     with OpenAIServer() as server:
         responder = await _responder(server, history, tmp_path)
-        await responder.reply([ChatMessage(user="민수", message="나는 고양이를 키워")])
+        await _turn(responder, [ChatMessage(user="민수", message="나는 고양이를 키워")])
         assert responder.memory is not None
         await responder.memory.aclose()
         await responder.client.aclose()
 
         again = await _responder(server, history, tmp_path)
-        await again.reply([ChatMessage(user="민수", message="내가 뭘 키운다고 했지?")])
+        await _turn(again, [ChatMessage(user="민수", message="내가 뭘 키운다고 했지?")])
         contents = [m["content"] for m in server.requests[-1].body["messages"]]
         assert any("나는 고양이를 키워" in c for c in contents[1:-1])
         await again.client.aclose()

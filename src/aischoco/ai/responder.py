@@ -74,10 +74,14 @@ class GroqResponder:
         if masked:
             log.warning("banned words masked in the AI's answer")
         self._report_ok()
-        await self.memory.record_turn(user_text, shown)
         return AIResponse(response=shown, emotion=answer.emotion,
                           processing_time=time.perf_counter() - started,
                           spoken=spoken_text(shown))
+
+    async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
+        """Called by the turn once speech is over, with only what was heard (or shown)."""
+        assert self.memory is not None, "remember() before the memory was loaded"
+        await self.memory.record_turn(format_batch(batch), heard)
 
     async def summarize(self, prompt: list[dict[str, str]]) -> str:
         completion = await self.client.complete_text(prompt)

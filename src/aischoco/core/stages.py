@@ -7,7 +7,8 @@ output; they say why the stage is missing so the status and the turn log are hon
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
@@ -58,16 +59,13 @@ class AudioChunk:
         return len(self.pcm) / 2 / self.sample_rate
 
 
-@dataclass(frozen=True, slots=True)
-class PlaybackResult:
-    played_s: float  # how much audio was actually heard
-    interrupted: bool
-
-
 class LanguageModel(Protocol):
     available: bool
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse: ...
+
+    async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
+        """Record the turn with `heard`: the part of the answer the viewers actually got."""
 
 
 class SpeechEngine(Protocol):
@@ -76,11 +74,27 @@ class SpeechEngine(Protocol):
     def synthesize(self, text: str) -> AsyncIterator[AudioChunk]: ...
 
 
-class AudioSink(Protocol):
-    available: bool
+class SegmentPort(Protocol):
+    """One sentence's audio on its way out; `started`/`ended` resolve when it is heard."""
 
-    async def play(self, chunks: AsyncIterator[AudioChunk],
-                   on_start: Callable[[], None]) -> PlaybackResult: ...
+    started: asyncio.Future[float]
+    ended: asyncio.Future[float]
+    frames_in: int
+
+    def write(self, chunk: AudioChunk) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class AudioOutputPort(Protocol):
+    """Where speech goes (audio.output.AudioOutput): segments play back to back, in order."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def open_segment(self) -> SegmentPort: ...
+
+    def stop_all(self) -> None: ...
 
 
 class Animator(Protocol):
@@ -97,6 +111,9 @@ class UnavailableLLM:
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         raise StageUnavailable(self.reason)
 
+    async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
+        return None
+
 
 @dataclass(slots=True)
 class UnavailableSpeech:
@@ -112,9 +129,11 @@ class UnavailableAudio:
     reason: str
     available: bool = False
 
-    async def play(self, chunks: AsyncIterator[AudioChunk],
-                   on_start: Callable[[], None]) -> PlaybackResult:
+    def open_segment(self) -> SegmentPort:
         raise StageUnavailable(self.reason)
+
+    def stop_all(self) -> None:
+        return None
 
 
 class StillAnimator:

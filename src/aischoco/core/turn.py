@@ -1,16 +1,18 @@
-"""One reply turn: batch → LLM → emotion + overlay → sentences → TTS → audio, with latency marks."""
+"""One reply turn: batch → LLM → emotion + overlay → sentences → TTS → audio → history (what was
+heard), with latency marks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..chat.models import ChatMessage
 from .metrics import LatencyStats, TurnMarks
 from .segmenter import SegmenterConfig, segment
-from .stages import (AIResponse, Animator, AudioChunk, AudioSink, LanguageModel, SpeechEngine,
+from .speech import SpeechLog, SpeechPipeline
+from .stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
                      StageError, StageUnavailable)
 
 log = logging.getLogger(__name__)
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 class Stages:
     llm: LanguageModel
     tts: SpeechEngine
-    audio: AudioSink
+    audio: AudioOutputPort
     animator: Animator
 
 
@@ -37,6 +39,7 @@ class TurnRunner:
         self._stats = stats
         self._segmenter = segmenter
         self._on_answer = on_answer
+        self._speech = SpeechPipeline(stages.tts, stages.audio)
 
     @property
     def ready(self) -> bool:
@@ -49,15 +52,20 @@ class TurnRunner:
 
     async def run(self, batch: Sequence[ChatMessage], marks: TurnMarks) -> None:
         stages = self.stages
+        answer: AIResponse | None = None
+        record: SpeechLog | None = None
         try:
             marks.mark("llm_request")
             answer = await stages.llm.reply(batch)
             marks.mark("llm_done")
             stages.animator.set_emotion(answer.emotion)
-            # Whole answers are shown at once until playback events drive the overlay per sentence.
+            # Whole answers are shown at once; a sentence TTS cannot say is still read on screen.
             self._on_answer(answer, batch)
             if self.can_speak:
-                await self._speak(answer.speech_text, marks)
+                record = SpeechLog()
+                await self._speak(answer.speech_text, marks, record)
+                if record.failed:
+                    marks.outcome = "partly_spoken"
             else:
                 marks.outcome = "text_only"
         except asyncio.CancelledError:
@@ -76,26 +84,30 @@ class TurnRunner:
             stages.animator.set_speaking(False)
             self._stats.record(marks)
             log.info("%s", marks.log_line())
+            if answer is not None:
+                # Shielded: a skip must not also cancel the history save that records it.
+                await asyncio.shield(self._remember(batch, answer, record))
 
-    async def _speak(self, text: str, marks: TurnMarks) -> None:
-        stages = self.stages
+    async def _speak(self, text: str, marks: TurnMarks, record: SpeechLog) -> None:
+        speaking = False
 
-        def started() -> None:
-            marks.mark("playback_start")
-            stages.animator.set_speaking(True)
+        def playing(sentence: str) -> None:
+            nonlocal speaking
+            if not speaking:
+                speaking = True
+                self.stages.animator.set_speaking(True)
 
-        for sentence in segment(text, self._segmenter):
-            marks.mark("tts_request")
-            chunks = _mark_first(stages.tts.synthesize(sentence), marks)
-            result = await stages.audio.play(chunks, started)
-            marks.end("playback_end")
-            if result.interrupted:
-                marks.outcome = "interrupted"
-                return
+        await self._speech.speak(segment(text, self._segmenter), record, marks=marks,
+                                 on_playing=playing)
 
-
-async def _mark_first(chunks: AsyncIterator[AudioChunk],
-                      marks: TurnMarks) -> AsyncIterator[AudioChunk]:
-    async for chunk in chunks:
-        marks.mark("tts_first_chunk")
-        yield chunk
+    async def _remember(self, batch: Sequence[ChatMessage], answer: AIResponse,
+                        record: SpeechLog | None) -> None:
+        """Only what the viewers heard goes into the history (all of it when shown as text)."""
+        heard = answer.response if record is None or record.complete else record.heard_text()
+        if not heard:
+            log.info("nothing of the answer was heard: not kept in the history")
+            return
+        try:
+            await self.stages.llm.remember(batch, answer, heard)
+        except Exception:  # noqa: BLE001 - a failed save is logged by the memory; go on
+            log.exception("could not record the turn in the history")
