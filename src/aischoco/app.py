@@ -48,7 +48,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size)
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
-    llm_info = stage_components[0].responder.snapshot if stage_components else None
+    llm_info = getattr(stages.llm, "snapshot", None)
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         errors=errors.snapshot,
@@ -58,7 +58,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
                                                              "queue": director.snapshot()}))
 
     supervisor = Supervisor(board)
-    for component in stage_components:
+    for component in stage_components:  # LLM, TTS engine, audio out
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
     chat = build_chat_source(settings, intake.accept)

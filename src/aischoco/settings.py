@@ -22,7 +22,7 @@ ReasoningEffort = Literal["low", "medium", "high"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Keys whose values must never be echoed (errors, logs, doctor).
-SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY"})
+SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY", "TTS_REMOTE_API_KEY"})
 
 
 class SettingsError(Exception):
@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # --- voice -------------------------------------------------------------------------------
     tts_engine: TtsEngineName = "qwen"
     tts_remote_url: str | None = None
+    tts_remote_model: str = "qwen3-tts"
+    tts_remote_voice: str = "default"
+    tts_remote_api_key: SecretStr | None = None
+    tts_remote_send_reference: bool = False  # vLLM-Omni Base: VOICE_SAMPLE with every request
+    tts_remote_timeout_s: float = Field(15.0, gt=0, le=120)  # to the first byte of a sentence
     qwen_tts_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
     tts_device: TtsDevice = "auto"
     hf_home: Path = Path("cache/huggingface")
@@ -92,6 +97,9 @@ class Settings(BaseSettings):
     voice_sample_text: Path = Path("assets/voice_samples/ref_text.txt")
     tts_language: str = "Korean"
     audio_output_device: str = "default"
+    audio_monitor_device: str | None = None  # a second device so the streamer hears it too
+    audio_block_ms: int = Field(20, ge=5, le=100)
+    tts_seed: int | None = None  # same seed → same voice rendering of a sentence
     segment_min_chars: int = Field(10, ge=0, le=500)
     segment_max_chars: int = Field(150, ge=0, le=5000)
 
@@ -136,10 +144,10 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
-    @field_validator("audio_output_device", "voice_input")
+    @field_validator("audio_output_device", "audio_monitor_device", "voice_input")
     @classmethod
-    def _device_spec(cls, value: str) -> str:
-        if value.startswith("file:") and not value[5:].lower().endswith(".wav"):
+    def _device_spec(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("file:") and not value[5:].lower().endswith(".wav"):
             raise ValueError("file: devices must name a .wav path, e.g. file:out.wav")
         return value
 
@@ -164,7 +172,8 @@ class Settings(BaseSettings):
     # --- helpers -----------------------------------------------------------------------------
     def secret_values(self) -> list[str]:
         """Plain secret values, for the log redaction filter."""
-        return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret) if s]
+        return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret,
+                                               self.tts_remote_api_key) if s]
 
     @property
     def overlay_base_url(self) -> str:

@@ -1,12 +1,15 @@
 """Which implementation each stage gets from the settings, and the status row that says so.
 
-Parts that later issues build (Qwen3-TTS, audio out, VTube Studio) appear here as honest "준비 중"
-rows until their code is wired in; the daemon never pretends they work. (Chat sources: chat/sources.py.)
+A part that is switched off, not installed or not built yet (VTube Studio) appears as an honest status
+row with what to do; the daemon never pretends it works. (Chat sources: chat/sources.py.)
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from .ai.character import CharacterPrompt
 from .ai.groq_client import GroqClient
@@ -16,12 +19,28 @@ from .ai.responder import GroqResponder
 from .chat.filters import FilterConfig
 from .chat.text_safety import load_banned_words
 from .core.segmenter import SegmenterConfig
-from .core.stages import StillAnimator, UnavailableAudio, UnavailableLLM, UnavailableSpeech
-from .core.status import State, StatusBoard
+from .audio.output import AudioOutput
+from .core.stages import (AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
+                          UnavailableAudio, UnavailableLLM, UnavailableSpeech)
+from .core.status import State, StatusBoard, StatusHandle
 from .core.turn import Stages
 from .settings import Settings
 
+log = logging.getLogger(__name__)
+
 NOT_BUILT = "이 버전에는 아직 없습니다"
+
+
+class Component(Protocol):
+    name: str
+
+    async def run(self, status: StatusHandle) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SpeechComponent(SpeechEngine, Component, Protocol):
+    """A TTS engine that is also a supervised component (it loads or probes in `run`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +83,63 @@ def build_llm(settings: Settings) -> LlmComponent:
                         limit_tokens=settings.history_limit_tokens)
 
 
+TTS_LABEL = "음성 합성 (TTS)"
+QWEN_INSTALL_HINT = ("로컬 TTS: pip install -r requirements-tts.txt 후 pip install --no-deps qwen-tts==0.1.1 "
+                     "(README 참고) — 또는 TTS_ENGINE=remote / off")
+
+
 def tts_row(settings: Settings) -> Row:
     if settings.tts_engine == "off":
-        return Row("tts", "음성 합성 (TTS)", State.OFF, "TTS_ENGINE=off: 답변은 글로만 표시됩니다")
-    engine = "로컬 Qwen3-TTS" if settings.tts_engine == "qwen" else "원격 TTS 서버"
-    return Row("tts", "음성 합성 (TTS)", State.UNAVAILABLE, f"{engine} 엔진이 {NOT_BUILT}",
-               "TTS_ENGINE=off로 두면 답변을 글로만 보여줍니다")
+        return Row("tts", TTS_LABEL, State.OFF, "TTS_ENGINE=off: 답변은 글로만 표시됩니다")
+    if settings.tts_engine == "qwen" and importlib.util.find_spec("qwen_tts") is None:
+        return Row("tts", TTS_LABEL, State.NOT_CONFIGURED,
+                   "로컬 Qwen3-TTS 패키지가 설치되지 않았습니다", QWEN_INSTALL_HINT)
+    if settings.tts_engine == "qwen":
+        return Row("tts", TTS_LABEL, State.STARTING, f"로컬 Qwen3-TTS 준비 중 ({settings.qwen_tts_model})")
+    return Row("tts", TTS_LABEL, State.STARTING, f"원격 TTS 서버 확인 중 ({settings.tts_remote_url})")
+
+
+def build_tts(settings: Settings) -> SpeechComponent:
+    """The engine TTS_ENGINE names (qwen needs the qwen-tts package: see tts_row)."""
+    if settings.tts_engine == "qwen":
+        from .tts.qwen_engine import QwenEngine
+
+        return QwenEngine(settings.qwen_tts_model, device=settings.tts_device,
+                          hf_home=settings.hf_home, voice_wav=settings.voice_sample,
+                          voice_text=settings.voice_sample_text, language=settings.tts_language,
+                          seed=settings.tts_seed)
+    from .tts.remote_engine import CloneReference, RemoteEngine
+
+    assert settings.tts_remote_url is not None
+    clone = None
+    if settings.tts_remote_send_reference:
+        try:
+            clone = CloneReference.from_wav(
+                settings.voice_sample, settings.voice_sample_text.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError) as exc:
+            log.error("TTS_REMOTE_SEND_REFERENCE: cannot read the voice sample (%s); "
+                      "requests go without it", exc)
+    key = settings.tts_remote_api_key
+    return RemoteEngine(settings.tts_remote_url, model=settings.tts_remote_model,
+                        voice=settings.tts_remote_voice, language=settings.tts_language,
+                        api_key=key.get_secret_value() if key else None,
+                        first_byte_timeout_s=settings.tts_remote_timeout_s, clone=clone)
+
+
+AUDIO_LABEL = "오디오 출력"
 
 
 def audio_row(settings: Settings) -> Row:
     if settings.audio_output_device == "none" or settings.tts_engine == "off":
-        return Row("audio", "오디오 출력", State.OFF, "소리를 내보내지 않습니다")
-    return Row("audio", "오디오 출력", State.UNAVAILABLE,
-               f"오디오 출력({settings.audio_output_device})이 {NOT_BUILT}")
+        return Row("audio", AUDIO_LABEL, State.OFF, "소리를 내보내지 않습니다")
+    return Row("audio", AUDIO_LABEL, State.STARTING, f"{settings.audio_output_device} 여는 중")
+
+
+def build_audio(settings: Settings) -> AudioOutput:
+    monitor = settings.audio_monitor_device
+    return AudioOutput(settings.audio_output_device,
+                       monitor=None if monitor in (None, "", "none") else monitor,
+                       block_ms=settings.audio_block_ms)
 
 
 def vts_row(settings: Settings) -> Row:
@@ -86,20 +149,28 @@ def vts_row(settings: Settings) -> Row:
                "VTS_ENABLED=false로 끌 수 있습니다")
 
 
-def build_stages(settings: Settings, board: StatusBoard) -> tuple[Stages, list[LlmComponent]]:
-    """The stages for the turn runner, plus the components the supervisor must run for them."""
+def build_stages(settings: Settings, board: StatusBoard) -> tuple[Stages, list[Component]]:
+    """The stages for the turn runner, plus the components the supervisor must run for them
+    (each has `name`, `run(status)` and `aclose()`)."""
     rows = (llm_row(settings), tts_row(settings), audio_row(settings), vts_row(settings))
     for row in rows:
         board.register(row.name, row.label, row.state, row.detail, row.hint)
-    llm, tts, audio, _ = rows
-    components = [build_llm(settings)] if settings.groq_api_key is not None else []
-    stages = Stages(
-        llm=components[0].responder if components else UnavailableLLM(llm.detail),
-        tts=UnavailableSpeech(tts.detail),
-        audio=UnavailableAudio(audio.detail),
-        animator=StillAnimator(),
-    )
-    return stages, components
+    llm_info, tts_info, audio_info, _ = rows
+    components: list[Component] = []
+    llm: LanguageModel = UnavailableLLM(llm_info.detail)
+    if settings.groq_api_key is not None:
+        llm_component = build_llm(settings)
+        llm = llm_component.responder
+        components.append(llm_component)
+    tts: SpeechEngine = UnavailableSpeech(tts_info.detail)
+    if tts_info.state is State.STARTING:
+        tts = build_tts(settings)
+        components.append(tts)
+    audio: AudioOutputPort = UnavailableAudio(audio_info.detail)
+    if audio_info.state is State.STARTING:
+        audio = build_audio(settings)
+        components.append(audio)
+    return Stages(llm=llm, tts=tts, audio=audio, animator=StillAnimator()), components
 
 
 def filter_config(settings: Settings) -> FilterConfig:
