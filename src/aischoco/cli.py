@@ -19,9 +19,6 @@ EXIT_NOT_AVAILABLE = 3  # the command's part is not in this version yet
 # Commands whose part comes with a later piece of work: (what is missing, in one line).
 NOT_YET = {
     "auth vts": "VTube Studio 인증은 아직 준비 중입니다 — not available yet: VTube Studio plugin auth",
-    "devices": "오디오 장치 목록은 아직 준비 중입니다 — not available yet: audio output devices",
-    "say": "음성 출력(TTS)은 아직 준비 중입니다 — not available yet: TTS + audio out",
-    "tts-server": "TTS 서버는 아직 준비 중입니다 — not available yet: Qwen3-TTS server",
 }
 
 
@@ -80,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_PROBLEMS
     if args.command == "doctor":
         return _doctor(settings, env_file if env_file.exists() else None)
+    if args.command in ("devices", "say", "tts-server"):
+        return _voice(settings, args)
     if args.command == "history":
         from .ai.history_cli import run_history_command
         from .logging_setup import setup_logging
@@ -87,6 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("WARNING", settings.secret_values())
         return run_history_command(settings, args.action)
     return _run(settings)
+
+
+def _voice(settings: Settings, args: argparse.Namespace) -> int:
+    from . import voice_cli
+    from .logging_setup import setup_logging
+
+    setup_logging(settings.log_level if args.command == "tts-server" else "WARNING",
+                  settings.secret_values())
+    if args.command == "devices":
+        return voice_cli.run_devices(settings)
+    if args.command == "say":
+        return voice_cli.run_say(settings, args.text, args.emotion)
+    return voice_cli.run_tts_server(settings, args.host, args.port)
 
 
 def _run(settings: Settings) -> int:

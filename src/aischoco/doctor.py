@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import socket
 import time
@@ -14,9 +15,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .audio.devices import AudioDeviceError, find_output
 from .chat.sources import missing_chzzk_settings
 from .settings import Settings
-from .wiring import NOT_BUILT
+from .wiring import NOT_BUILT, QWEN_INSTALL_HINT
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -42,8 +44,8 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
               "" if env_file else ".env.example을 .env로 복사해 고치세요"),
         await _chat(settings),
         await _llm(settings),
-        await _tts(settings),
-        _audio(settings),
+        *await _tts(settings),
+        *await asyncio.to_thread(_audio, settings),
         await _vts(settings),
         _overlay(settings),
         *await _running_daemon(settings),
@@ -96,23 +98,78 @@ async def _llm(settings: Settings) -> Check:
                  "인터넷 연결과 GROQ_BASE_URL을 확인하세요" if status is None else "")
 
 
-async def _tts(settings: Settings) -> Check:
+TTS = "음성 합성"
+
+
+async def _tts(settings: Settings) -> list[Check]:
     if settings.tts_engine == "off":
-        return Check("음성 합성", Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")
+        return [Check(TTS, Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")]
     if settings.tts_engine == "remote":
         assert settings.tts_remote_url is not None
-        _, reach = await _http_status(settings.tts_remote_url)
-        return Check("음성 합성", Level.WARN, f"원격 TTS {settings.tts_remote_url}: {reach} · {NOT_BUILT}")
-    sample = "있음" if settings.voice_sample.exists() else "없음"
-    return Check("음성 합성", Level.WARN,
-                 f"로컬 Qwen3-TTS가 {NOT_BUILT} (음성 샘플 {settings.voice_sample}: {sample})",
-                 "TTS_ENGINE=off로 두면 글로만 답합니다")
+        status, reach = await _http_status(f"{settings.tts_remote_url}/health")
+        if status is None:
+            status, reach = await _http_status(settings.tts_remote_url)
+        level = Level.OK if status is not None and status < 500 else Level.ERROR
+        return [Check(TTS, level, f"원격 TTS {settings.tts_remote_url}: {reach}",
+                      "" if level is Level.OK else "TTS 서버가 켜져 있는지, 주소와 방화벽을 확인하세요")]
+    if importlib.util.find_spec("qwen_tts") is None:
+        return [Check(TTS, Level.ERROR, "로컬 Qwen3-TTS 패키지가 설치되지 않았습니다", QWEN_INSTALL_HINT)]
+    return [_model_check(settings), *await asyncio.to_thread(_voice_sample_checks, settings)]
 
 
-def _audio(settings: Settings) -> Check:
+def _model_check(settings: Settings) -> Check:
+    from .tts.qwen_loader import looks_like_path
+
+    model = settings.qwen_tts_model
+    if Path(model).expanduser().is_dir() or looks_like_path(model):
+        found = (Path(model).expanduser() / "config.json").is_file()
+        return Check(TTS, Level.OK if found else Level.ERROR, f"로컬 Qwen3-TTS {model}: "
+                     + ("폴더 있음" if found else "config.json이 있는 모델 폴더가 아닙니다"),
+                     "" if found else "QWEN_TTS_MODEL을 확인하세요")
+    cached = settings.hf_home / "hub" / f"models--{model.replace('/', '--')}"
+    if cached.is_dir():
+        return Check(TTS, Level.OK, f"로컬 Qwen3-TTS {model}: 내려받음 ({cached})")
+    return Check(TTS, Level.WARN, f"로컬 Qwen3-TTS {model}: 아직 내려받지 않음",
+                 "처음 실행할 때 자동으로 내려받습니다 (1.7B 약 4 GB, 0.6B 약 2 GB)")
+
+
+def _voice_sample_checks(settings: Settings) -> list[Check]:
+    from .tts.voice_sample import VoiceSampleError, load_reference
+
+    try:
+        reference = load_reference(settings.voice_sample, settings.voice_sample_text)
+    except VoiceSampleError as exc:
+        return [Check("목소리 샘플", Level.ERROR, str(exc),
+                      "assets/voice_samples/README.md의 녹음 방법을 따르세요")]
+    level = Level.WARN if reference.warnings else Level.OK
+    return [Check("목소리 샘플", level,
+                  f"{settings.voice_sample}: 음성 {reference.speech_s:.1f}초, 대본 {len(reference.text)}자",
+                  " ".join(w.split(" / ")[0] for w in reference.warnings))]
+
+
+def _audio(settings: Settings) -> list[Check]:
     if settings.tts_engine == "off" or settings.audio_output_device == "none":
-        return Check("오디오 출력", Level.OFF, "소리를 내보내지 않음")
-    return Check("오디오 출력", Level.WARN, f"{settings.audio_output_device}: 오디오 출력이 {NOT_BUILT}")
+        return [Check("오디오 출력", Level.OFF, "소리를 내보내지 않음")]
+    checks = []
+    for label, spec in (("오디오 출력", settings.audio_output_device),
+                        ("모니터 출력", settings.audio_monitor_device)):
+        if not spec or spec == "none":
+            continue
+        if spec.startswith("file:"):
+            folder = Path(spec[5:]).parent
+            ok = folder.is_dir() or not folder.exists()
+            checks.append(Check(label, Level.OK if ok else Level.ERROR,
+                                f"{spec[5:]} 파일에 실시간으로 기록"))
+            continue
+        try:
+            device = find_output(spec)
+        except AudioDeviceError as exc:
+            checks.append(Check(label, Level.ERROR, str(exc),
+                                "python -m aischoco devices로 이름을 확인하세요 (VB-Cable: CABLE Input)"))
+            continue
+        checks.append(Check(label, Level.OK, f"{device.name} ({device.hostapi}, "
+                                             f"{device.default_rate} Hz, 번호 {device.index})"))
+    return checks
 
 
 async def _vts(settings: Settings) -> Check:

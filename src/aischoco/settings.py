@@ -22,7 +22,8 @@ ReasoningEffort = Literal["low", "medium", "high"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Keys whose values must never be echoed (errors, logs, doctor).
-SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY", "TTS_REMOTE_API_KEY"})
+SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY", "TTS_REMOTE_API_KEY",
+                         "TTS_SERVER_API_KEY"})
 
 
 class SettingsError(Exception):
@@ -90,6 +91,7 @@ class Settings(BaseSettings):
     tts_remote_api_key: SecretStr | None = None
     tts_remote_send_reference: bool = False  # vLLM-Omni Base: VOICE_SAMPLE with every request
     tts_remote_timeout_s: float = Field(15.0, gt=0, le=120)  # to the first byte of a sentence
+    tts_server_api_key: SecretStr | None = None  # `tts-server`: clients must send this Bearer key
     qwen_tts_model: str = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"
     tts_device: TtsDevice = "auto"
     hf_home: Path = Path("cache/huggingface")
@@ -173,7 +175,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Plain secret values, for the log redaction filter."""
         return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret,
-                                               self.tts_remote_api_key) if s]
+                                               self.tts_remote_api_key, self.tts_server_api_key)
+                if s]
 
     @property
     def overlay_base_url(self) -> str:

@@ -38,6 +38,8 @@ def _sounddevice() -> Any:
         import sounddevice
     except OSError as exc:  # the Python package is there, the PortAudio library is not
         raise AudioDeviceError(PORTAUDIO_MISSING) from exc
+    except Exception as exc:  # noqa: BLE001 - PortAudioError: the sound system failed to start
+        raise AudioDeviceError(f"오디오 시스템을 시작할 수 없습니다 (PortAudio): {exc}") from exc
     return sounddevice
 
 
@@ -47,7 +49,10 @@ def list_output_devices(*, refresh: bool = False) -> list[OutputDevice]:
     sd = _sounddevice()
     if refresh:
         sd._terminate()
-        sd._initialize()
+        try:
+            sd._initialize()
+        except Exception as exc:  # noqa: BLE001 - PortAudioError: driver or configuration broken
+            raise AudioDeviceError(f"오디오 시스템을 다시 시작할 수 없습니다 (PortAudio): {exc}") from exc
     hostapis = sd.query_hostapis()
     try:
         default_out = sd.default.device[1]
