@@ -172,3 +172,14 @@ async def test_a_missing_device_is_reported_and_retried(caplog: pytest.LogCaptur
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_monitor_device_gets_the_same_audio(tmp_path: Path) -> None:
+    main, monitor = tmp_path / "cable.wav", tmp_path / "headphones.wav"
+    pieces = [_tone(0.1, 500), _tone(0.1, 700)]
+    async with running_output(f"file:{main}", monitor=f"file:{monitor}") as output:
+        assert "모니터" not in output.label and len(output._players) == 2
+        await _play(output, pieces)
+        first = await _wav_frames(main, 4800)
+        second = await _wav_frames(monitor, 4800)
+    assert first.size == 4800 and np.array_equal(first, second)
