@@ -1,0 +1,350 @@
+"""The local Qwen3-TTS voice-clone engine (qwen-tts 0.1.1), as a supervised component.
+
+Threading: loading and every inference run on one dedicated daemon thread, one job at a time
+(the model is not re-entrant, and a CUDA context is happiest on one thread). A job's audio travels
+back to the event loop through ``call_soon_threadsafe`` into a per-sentence asyncio queue.
+
+Split for streaming (issue #6): the thread side is a ``SentenceProducer`` that calls
+``emit(samples, rate)`` as often as it likes and checks ``cancel``. Today's producer emits the whole
+sentence once; a step-by-step producer that emits every N codec frames replaces it without
+touching ``synthesize``, which already forwards every emitted piece as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.stages import AudioChunk, StageError
+from ..core.status import State, StatusHandle
+from .pcm import float_to_pcm16
+from .qwen_loader import (
+    OOM_MESSAGE,
+    CancelGate,
+    LoadedModel,
+    SynthesisCancelled,
+    TtsLoadError,
+    install_cancel_hooks,
+    is_out_of_memory,
+    load_model,
+)
+from .voice_sample import Reference, VoiceSampleError, load_reference
+
+log = logging.getLogger(__name__)
+
+MAX_CHUNK_S = 0.2  # chunks handed to the audio sink: between 0.1 and 0.2 s when there is enough audio
+TAIL_PAD_S = 0.12  # silence after each sentence so Korean endings are not clipped by the sink (#55)
+CANCEL_WAIT_S = 2.0  # how long closing a sentence waits for the model to notice
+CLOSE_WAIT_S = 3.0  # aclose: a load or download in progress cannot be interrupted; stop waiting
+FRAMES_PER_S = 12.5  # Qwen3-TTS 12 Hz codec
+VOICE_HINT = "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요."
+
+Emit = Callable[[np.ndarray, int], None]
+_Post = Callable[[tuple[Any, ...]], None]
+
+
+class SentenceProducer(Protocol):
+    """Thread side: synthesize one sentence, calling ``emit(float32 mono samples, rate)`` for each
+    piece of audio in order. Runs on the inference thread; stops early when ``cancel`` is set
+    (returning or raising SynthesisCancelled)."""
+
+    def produce(self, text: str, emit: Emit, cancel: threading.Event) -> None: ...
+
+
+def max_frames(text: str, cap: int | None) -> int:
+    """A per-sentence codec frame budget: 3 s plus 0.35 s per character (≈2x normal Korean pace).
+    Without it a sentence whose end token never comes babbles for minutes (2048 frames)."""
+    frames = math.ceil(FRAMES_PER_S * (3.0 + 0.35 * len(text)))
+    return min(frames, cap) if cap else frames
+
+
+def split_pcm(samples: np.ndarray, rate: int, max_s: float = MAX_CHUNK_S) -> list[bytes]:
+    """int16 PCM pieces of equal length, each at most max_s (and over max_s/2 when the audio is
+    longer than max_s), so the sink gets steady small chunks without a tiny last one."""
+    pcm = float_to_pcm16(samples)
+    total = len(pcm) // 2
+    if total == 0:
+        return []
+    pieces = -(-total // max(1, round(rate * max_s)))
+    bounds = [round(i * total / pieces) for i in range(pieces + 1)]
+    return [pcm[2 * a:2 * b] for a, b in itertools.pairwise(bounds)]
+
+
+class WholeSentenceProducer:
+    """One ``generate_voice_clone`` call per sentence, emitted at once (qwen-tts 0.1.1 has no
+    streaming output). The cancel hooks installed on the model stop it mid-generation."""
+
+    def __init__(self, tts: Any, prompt: Any, language: str, *, seed: int | None,
+                 max_new_tokens: int | None, options: Mapping[str, Any]) -> None:
+        self._tts, self._prompt, self._language = tts, prompt, language
+        self._seed, self._cap, self._options = seed, max_new_tokens, dict(options)
+
+    def produce(self, text: str, emit: Emit, cancel: threading.Event) -> None:
+        if self._seed is not None:
+            import torch
+
+            torch.manual_seed(self._seed)  # same sentence → same audio
+        wavs, rate = self._tts.generate_voice_clone(
+            text=text, language=self._language, voice_clone_prompt=self._prompt,
+            max_new_tokens=max_frames(text, self._cap), **self._options)
+        if not cancel.is_set():  # decoding ran after the last hook check
+            emit(np.asarray(wavs[0], dtype=np.float32), int(rate))
+
+
+class _InferenceThread:
+    """One daemon thread serving jobs in order. Daemon, so a download still running at shutdown
+    cannot keep the process alive."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any],
+                                            tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._stopped = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        if self._stopped:
+            raise StageError("TTS 엔진이 이미 닫혔습니다. / The TTS engine is closed.")
+        if not self._thread.is_alive():
+            self._thread.start()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((future, fn, args))
+        return future
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.wrap_future(self.submit(fn, *args))
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._jobs.put(None)
+
+    async def join(self, timeout_s: float) -> bool:
+        """Wait (off the loop) for the thread to end. A thread that touched torch must not still
+        be running when the process exits: torch's C++ teardown then aborts the process."""
+        if self._thread.is_alive():
+            await asyncio.to_thread(self._thread.join, timeout_s)
+        return not self._thread.is_alive()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
+                future.set_exception(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    device: str
+    dtype: str
+    attention: str
+    source: Path
+    load_s: float
+    prompt_s: float
+    warnings: list[str]
+
+
+class QwenEngine:
+    """Local Qwen3-TTS voice clone. ``run`` loads, then idles; ``synthesize`` follows the
+    SpeechEngine contract in ``aischoco.tts``."""
+
+    name = "tts"
+
+    def __init__(self, model: str, *, device: str = "auto", hf_home: Path, voice_wav: Path,
+                 voice_text: Path, language: str = "Korean", seed: int | None = None,
+                 max_new_tokens: int | None = None,
+                 generate_options: Mapping[str, Any] | None = None) -> None:
+        self._model_ref, self._device = model, device
+        self._hf_home = Path(hf_home)
+        self._voice_wav, self._voice_text = Path(voice_wav), Path(voice_text)
+        self._language, self._seed, self._max_new_tokens = language, seed, max_new_tokens
+        self._options = dict(generate_options or {})  # extra generate_voice_clone kwargs (sampling)
+        self._thread = _InferenceThread("qwen-tts")
+        self._gate = CancelGate()
+        self._loaded: LoadedModel | None = None
+        self._producer: SentenceProducer | None = None
+        self._report: LoadReport | None = None
+        self._load_lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def available(self) -> bool:
+        return self._producer is not None and not self._closed
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``qwen_tts.Qwen3TTSModel`` (None before loading)."""
+        return self._loaded.tts if self._loaded else None
+
+    async def run(self, status: StatusHandle) -> None:
+        status.set(State.STARTING, "모델 불러오는 중 …")
+        try:
+            report = await self.load()
+        except TtsLoadError as exc:
+            status.set(State.STARTING, "불러오기 실패", exc.hint)  # the supervisor keeps the hint
+            raise
+        name = Path(self._model_ref).name  # hub id or folder; the snapshot dir is a hash
+        detail = f"{name} · {report.device} · {report.dtype} · {report.attention}"
+        if report.warnings:
+            hints = " ".join(w.split(" / ")[0] for w in report.warnings)
+            status.set(State.DEGRADED, detail, hints)
+        else:
+            status.set(State.RUNNING, detail)
+        await asyncio.Event().wait()
+
+    async def load(self) -> LoadReport:
+        """Load the model (once) and build the voice prompt from the reference clip (once).
+        Safe to call again after a failure: only what is missing is redone."""
+        async with self._load_lock:
+            if self._closed:
+                raise TtsLoadError("TTS 엔진이 이미 닫혔습니다. / The TTS engine is closed.")
+            if self._report is not None:
+                return self._report
+            reference: Reference | None = None
+            voice_error: VoiceSampleError | None = None
+            try:
+                reference = await asyncio.to_thread(load_reference, self._voice_wav,
+                                                    self._voice_text)
+            except VoiceSampleError as exc:
+                voice_error = exc  # the model still loads, so fixing the sample is quick
+            await self._thread.run(self._load_model_blocking)
+            loaded = self._loaded
+            assert loaded is not None
+            if voice_error is not None:
+                raise TtsLoadError(str(voice_error), VOICE_HINT) from voice_error
+            assert reference is not None
+            for warning in reference.warnings:
+                log.warning("%s", warning)
+            prompt_s = await self._thread.run(self._build_producer_blocking, reference)
+            warnings = [loaded.device.warning] if loaded.device.warning else []
+            self._report = LoadReport(loaded.device.device, loaded.precision.dtype,
+                                      loaded.precision.attention, loaded.source, loaded.load_s,
+                                      prompt_s, warnings + reference.warnings)
+            return self._report
+
+    def _load_model_blocking(self) -> None:
+        if self._loaded is not None:
+            return
+        loaded = load_model(self._model_ref, self._device, self._hf_home, self._language)
+        install_cancel_hooks(loaded.tts, self._gate)
+        self._loaded = loaded  # set here, not by the awaiting side, so a cancelled run keeps it
+        log.info("Qwen3-TTS loaded from %s on %s (%s, %s) in %.1f s", loaded.source,
+                 loaded.device.device, loaded.precision.dtype, loaded.precision.attention,
+                 loaded.load_s)
+        if loaded.device.warning:
+            log.warning("%s", loaded.device.warning)
+
+    def _build_producer_blocking(self, reference: Reference) -> float:
+        assert self._loaded is not None
+        started = time.monotonic()
+        try:
+            prompt = self._loaded.tts.create_voice_clone_prompt(
+                ref_audio=(reference.samples, reference.sample_rate), ref_text=reference.text,
+                x_vector_only_mode=False)
+        except Exception as exc:
+            message = OOM_MESSAGE if is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}"
+            raise TtsLoadError(f"목소리 샘플로 음성 프롬프트를 만들지 못했습니다 ({message}). / Building the "
+                               f"voice prompt from {self._voice_wav} failed.", VOICE_HINT) from exc
+        elapsed = time.monotonic() - started
+        self._producer = WholeSentenceProducer(
+            self._loaded.tts, prompt, self._language, seed=self._seed,
+            max_new_tokens=self._max_new_tokens, options=self._options)
+        log.info("voice prompt built from %s (%.1f s of speech) in %.2f s", self._voice_wav,
+                 reference.speech_s, elapsed)
+        return elapsed
+
+    async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
+        producer = self._producer
+        if producer is None or self._closed:
+            raise StageError("로컬 TTS가 아직 준비되지 않았습니다 (모델 불러오는 중이거나 실패). / "
+                             "The local TTS engine is not ready.")
+        text = " ".join(text.split())
+        if not text:
+            return
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def post(item: tuple[Any, ...]) -> None:
+            try:
+                loop.call_soon_threadsafe(inbox.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                cancel.set()
+
+        started = time.monotonic()
+        job = self._thread.submit(self._run_job, producer, text, cancel, post)
+        rate, samples = 0, 0
+        try:
+            while (item := await inbox.get())[0] != "done":
+                if item[0] == "error":
+                    raise _sentence_error(item[1], text)
+                if item[0] == "cancelled":
+                    raise StageError("음성 합성이 중단되었습니다 (TTS 엔진 종료). / Synthesis was stopped "
+                                     "because the TTS engine is closing.")
+                audio, rate = item[1], item[2]
+                samples += len(audio)
+                for pcm in split_pcm(audio, rate):
+                    yield AudioChunk(pcm, rate)
+            if samples == 0:
+                raise StageError(f"모델이 소리를 만들지 않았습니다: {text[:30]!r} / The model produced no audio.")
+            log.debug("synthesized %.2f s of audio in %.2f s: %r", samples / rate,
+                      time.monotonic() - started, text[:40])
+            yield AudioChunk(bytes(2 * round(rate * TAIL_PAD_S)), rate)
+        finally:
+            cancel.set()  # no-op when the job already finished
+            if not job.done():
+                await asyncio.wait([asyncio.wrap_future(job)], timeout=CANCEL_WAIT_S)
+                if not job.done():
+                    log.warning("TTS generation did not stop within %.1f s of cancel", CANCEL_WAIT_S)
+
+    def _run_job(self, producer: SentenceProducer, text: str, cancel: threading.Event,
+                 post: _Post) -> None:
+        """Inference thread: run one sentence, post each piece, then exactly one terminal item
+        ("done", "error" or "cancelled"; the last matters when aclose stopped a listening job)."""
+        if cancel.is_set() or self._closed:
+            post(("cancelled",))
+            return
+        self._gate.active = cancel
+        outcome: tuple[Any, ...] = ("done",)
+        try:
+            producer.produce(text, lambda audio, rate: post(("audio", audio, rate)), cancel)
+        except SynthesisCancelled:
+            log.debug("generation cancelled: %r", text[:40])
+        except BaseException as exc:  # noqa: BLE001 - one failed sentence must not kill the thread
+            outcome = ("error", exc)
+        finally:
+            self._gate.active = None
+        post(("cancelled",) if cancel.is_set() else outcome)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        active = self._gate.active
+        if active is not None:
+            active.set()
+        self._thread.stop()
+        self._producer, self._loaded = None, None  # let the weights be freed once the thread idles
+        if not await self._thread.join(CLOSE_WAIT_S):
+            log.warning("the TTS thread is still busy (loading?) after %.0f s; not waiting for it",
+                        CLOSE_WAIT_S)
+
+
+def _sentence_error(exc: BaseException, text: str) -> StageError:
+    if is_out_of_memory(exc):
+        return StageError(f"음성 합성 중 {OOM_MESSAGE}")
+    log.error("synthesis failed for %r", text[:40], exc_info=exc)
+    return StageError(f"음성 합성 실패 ({type(exc).__name__}: {exc}). / Speech synthesis failed "
+                      f"for one sentence.")

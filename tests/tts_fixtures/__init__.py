@@ -1,0 +1,1 @@
+"""Test fixtures for the local TTS engine (tiny random Qwen3-TTS checkpoint, synthetic voice)."""
