@@ -150,6 +150,7 @@ class AudioOutput:
                 continue
             if error is not None:
                 future.set_exception(error)
+                future.exception()  # seen by whoever awaits it; no warning if nobody does
             elif future is segment.started:
                 future.cancel()  # never heard
             else:
