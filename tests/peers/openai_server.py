@@ -12,12 +12,19 @@ Each POST /v1/chat/completions consumes the next scripted behaviour; with the sc
 server uses ``default`` (``Echo()`` unless given). Every request's JSON body and headers are
 recorded. Normal replies carry Groq's x-ratelimit-* headers.
 
+Streamed requests (``"stream": true``) get SSE like Groq's: a role chunk, content deltas, a final
+chunk with ``x_groq.usage``, then ``data: [DONE]``. ``Stream`` scripts how: time to first token,
+tokens per second, the content deltas, byte positions at which the body is cut into separate
+writes (inside a multi-byte character if you like), reasoning deltas, a connection cut after N
+deltas. Each request's ``received_at``, content ``delta_sent_at`` and ``done_at`` are recorded
+(time.monotonic(), the clock the speech peer records with).
+
 As a process (daemon integration tests)::
 
     python tests/peers/openai_server.py --port 0    # prints "listening on http://127.0.0.1:N/v1"
 
-answers JSON-mode requests with {"response": <last viewer line echoed>, "emotion": "happy"} and
-plain requests (history summaries) with a short text, until SIGTERM/SIGINT.
+answers JSON-mode and streamed requests with {"emotion": "happy", "response": <last viewer line
+echoed>} and plain requests (history summaries) with a short text, until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +62,9 @@ __all__ = [
     "ServerError",
     "Slow",
     "Status",
+    "Stream",
     "last_viewer_line",
+    "sse_body",
 ]
 
 DEFAULT_USAGE = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
@@ -89,8 +98,39 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """200 ``text/event-stream`` (for a request with ``"stream": true``; a non-streamed request
+    gets the same content as one Reply).
+
+    ``pieces`` are the content deltas (None: ``content`` cut every ``token_chars`` characters).
+    The first delta leaves ``ttft_ms`` after the request arrived, the next ones one token each at
+    ``tokens_per_s`` (None: at once). ``byte_splits`` cuts the SSE body into separate writes at
+    these byte offsets. ``reasoning`` goes out as ``delta.reasoning`` before the content.
+    ``cut_after`` drops the connection after that many content deltas (no [DONE]);
+    ``error_after`` sends an in-stream error event there instead.
+    """
+
+    content: dict[str, Any] | str = field(
+        default_factory=lambda: {"emotion": "happy", "response": "안녕하세요!"}
+    )
+    pieces: Sequence[str] | None = None
+    token_chars: int = 4
+    ttft_ms: float = 0
+    tokens_per_s: float | None = None
+    byte_splits: Sequence[int] = ()
+    split_gap_ms: float = 2  # between the writes of one cut event, so they arrive apart
+    reasoning: Sequence[str] = ()
+    cut_after: int | None = None
+    error_after: int | None = None
+    usage: dict[str, Any] | None = None  # in the final chunk; None: DEFAULT_USAGE
+    headers: dict[str, str] | None = None
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
 class Echo:
-    """JSON mode: {"response": <last viewer line>, "emotion": "happy"}; plain mode: a summary."""
+    """JSON mode and streamed requests: {"emotion": "happy", "response": <last viewer line>};
+    plain mode: a summary."""
 
     emotion: str = "happy"
 
@@ -134,14 +174,17 @@ class Slow:
     then: Behaviour = field(default_factory=Reply)
 
 
-Behaviour = Reply | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
+Behaviour = Reply | Stream | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recorded:
     path: str
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, or the raw text if it was not JSON
+    received_at: float = field(default_factory=time.monotonic)
+    delta_sent_at: list[float] = field(default_factory=list)  # per content delta handed over
+    done_at: float | None = None  # [DONE] handed over (or the stream cut)
 
     @property
     def json_mode(self) -> bool:
@@ -204,63 +247,120 @@ def _content_text(content: dict[str, Any] | str) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
-def _stream(model: str, content: str) -> StreamingResponse:
-    """SSE like Groq: content deltas, a final chunk with x_groq.usage, then [DONE]."""
-
-    async def events() -> AsyncIterator[str]:
-        cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
-        step = 4
-        for i in range(0, len(content), step):
-            chunk = {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "model": model,
-                "choices": [
-                    {"index": 0, "delta": {"content": content[i : i + step]}, "finish_reason": None}
-                ],
-            }
-            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-        last = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "model": model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "x_groq": {"id": cid, "usage": DEFAULT_USAGE},
-        }
-        yield f"data: {json.dumps(last)}\n\n"
-        yield "data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers=DEFAULT_RATE_HEADERS)
+def _chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None,
+           **extra: Any) -> bytes:
+    body = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra}
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
-async def _respond(behaviour: Behaviour, body: Any) -> Response:
+def _pieces(stream: Stream) -> list[str]:
+    if stream.pieces is not None:
+        return list(stream.pieces)
+    content = _content_text(stream.content)
+    step = max(1, stream.token_chars)
+    return [content[i : i + step] for i in range(0, len(content), step)]
+
+
+def sse_body(model: str, stream: Stream) -> list[tuple[bytes, bool]]:
+    """The SSE events of ``stream``: (bytes, is a content delta), [DONE] included unless cut."""
+    cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+    events = [(_chunk(cid, model, {"role": "assistant", "content": ""}), False)]
+    events += [(_chunk(cid, model, {"reasoning": r}), False) for r in stream.reasoning]
+    for i, piece in enumerate(_pieces(stream)):
+        if i == stream.cut_after:
+            return events
+        if i == stream.error_after:
+            error = _error(500, "Internal Server Error", "internal_server_error", None)
+            return [*events, (f"data: {json.dumps(error)}\n\n".encode(), False)]
+        events.append((_chunk(cid, model, {"content": piece}), True))
+    usage = dict(DEFAULT_USAGE) if stream.usage is None else dict(stream.usage)
+    events.append((_chunk(cid, model, {}, stream.finish_reason,
+                          x_groq={"id": f"req_{cid}", "usage": usage}), False))
+    events.append((b"data: [DONE]\n\n", False))
+    return events
+
+
+class _SSEResponse(Response):
+    """Writes the scripted events on time, split at ``byte_splits``; a cut stream returns
+    without finishing the body, so uvicorn drops the connection (the client sees a broken
+    chunked body, as when a server dies mid-answer)."""
+
+    def __init__(self, model: str, stream: Stream, record: Recorded) -> None:
+        super().__init__()
+        self._events = sse_body(model, stream)
+        self._stream = stream
+        self._record = record
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        stream, record = self._stream, self._record
+        headers = {**DEFAULT_RATE_HEADERS, **(stream.headers or {}),
+                   "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()]})
+        splits = sorted(set(stream.byte_splits))
+        offset = 0
+        deltas = 0
+        first_at: float | None = None
+        for data, is_delta in self._events:
+            if is_delta:
+                # Drift-free schedule: delta i leaves at first + i / tokens_per_s.
+                if first_at is None:
+                    due = record.received_at + stream.ttft_ms / 1000
+                elif stream.tokens_per_s:
+                    due = first_at + deltas / stream.tokens_per_s
+                else:
+                    due = 0.0
+                if (wait := due - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                first_at = first_at or time.monotonic()
+                record.delta_sent_at.append(time.monotonic())
+                deltas += 1
+            cuts = [c - offset for c in splits if offset < c < offset + len(data)]
+            for i, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(data)])):
+                if i:
+                    await asyncio.sleep(stream.split_gap_ms / 1000)
+                await send({"type": "http.response.body", "body": data[a:b], "more_body": True})
+            offset += len(data)
+        record.done_at = time.monotonic()
+        if stream.cut_after is not None and deltas == stream.cut_after:
+            await asyncio.sleep(0.02)  # let the last piece leave before the cut
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _respond(behaviour: Behaviour, body: Any, record: Recorded) -> Response:
     body = body if isinstance(body, dict) else {}
     model = str(body.get("model", "peer-model"))
     json_mode = isinstance(body.get("response_format"), dict)
+    streamed = bool(body.get("stream"))
     if isinstance(behaviour, Slow):
         await asyncio.sleep(behaviour.seconds)
-        return await _respond(behaviour.then, body)
+        return await _respond(behaviour.then, body, record)
+    if isinstance(behaviour, Stream) and not streamed:
+        behaviour = Reply(behaviour.content, usage=behaviour.usage, headers=behaviour.headers)
     if isinstance(behaviour, Echo):
-        if json_mode:
+        if json_mode or streamed:  # a streamed request is an answer (summaries never stream)
             echoed = last_viewer_line(body.get("messages") or []) or "안녕하세요!"
-            behaviour = Reply({"response": echoed, "emotion": behaviour.emotion})
+            behaviour = Reply({"emotion": behaviour.emotion, "response": echoed})
         else:
             count = len(body.get("messages") or [])
             behaviour = Reply(f"요약: 시청자들과 {count}개의 메시지로 즐겁게 대화했다.")
+    if streamed and json_mode and isinstance(behaviour, Reply | Stream):  # what Groq does
+        return JSONResponse(
+            _error(400, "response_format` does not support streaming", "invalid_request_error",
+                   None),
+            status_code=400,
+        )
+    if isinstance(behaviour, Reply) and streamed:
+        behaviour = Stream(behaviour.content, usage=behaviour.usage, headers=behaviour.headers,
+                           reasoning=[behaviour.reasoning] if behaviour.reasoning else (),
+                           finish_reason=behaviour.finish_reason)
+    if isinstance(behaviour, Stream):
+        return _SSEResponse(model, behaviour, record)
     if isinstance(behaviour, Reply):
         content = _content_text(behaviour.content)
-        if body.get("stream"):
-            if json_mode:  # what Groq does
-                return JSONResponse(
-                    _error(
-                        400,
-                        "response_format` does not support streaming",
-                        "invalid_request_error",
-                        None,
-                    ),
-                    status_code=400,
-                )
-            return _stream(model, content)
         headers = {**DEFAULT_RATE_HEADERS, **(behaviour.headers or {})}
         return JSONResponse(_completion_body(model, content, behaviour), headers=headers)
     if isinstance(behaviour, InvalidJson):
@@ -370,7 +470,7 @@ class OpenAIServer(ThreadedServer):
                     _error(400, "request body is not a JSON object", "invalid_request_error", None),
                     status_code=400,
                 )
-            return await _respond(behaviour, body)
+            return await _respond(behaviour, body, recorded)
 
         async def models(request: Request) -> Response:
             return JSONResponse(

@@ -4,18 +4,26 @@ One pooled ``httpx.AsyncClient`` per instance. Every attempt gets a hard 5 s bud
 connection errors, 5xx and Groq's ``json_validate_failed`` are retried with jittered backoff, and
 429s wait as long as the server asks (within a cap). Error messages are one line and never contain
 the API key. ``message.reasoning`` (gpt-oss thinking) is never read, so it can never be spoken.
+
+``stream_chat`` streams (SSE, parsed by httpx-sse): the timeout applies to the first event and to
+each gap between events, never to the whole answer. Failures before the first content delta are
+retried like any request; after it they raise StreamBroken, since the caller may already have
+used the text. Only ``delta.content`` is yielded (``delta.reasoning`` is dropped), and the usage
+comes from the final chunk (``x_groq.usage``, or ``usage`` on other servers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from aischoco.core.backoff import backoff_delay
 from aischoco.core.stages import StageError
@@ -25,6 +33,9 @@ __all__ = [
     "GroqClient",
     "LLMError",
     "RateLimits",
+    "StreamBroken",
+    "StreamDelta",
+    "StreamDone",
     "parse_duration",
     "parse_rate_limits",
 ]
@@ -69,6 +80,25 @@ class Completion:
     finish_reason: str | None = None  # "length" means max tokens cut the answer
 
 
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    """A piece of ``delta.content`` (never reasoning)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The stream ended with ``[DONE]``."""
+
+    usage: dict[str, int]  # from the final chunk; {} if the server sent none
+    finish_reason: str | None  # "length": max tokens cut the answer
+    elapsed_s: float  # whole call, retries and waits included
+
+
+StreamEvent = StreamDelta | StreamDone
+
+
 class LLMError(StageError):
     """A chat completion failed. ``str()`` is one line, safe to log and show (no secrets).
 
@@ -82,6 +112,11 @@ class LLMError(StageError):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+
+
+class StreamBroken(LLMError):
+    """A stream failed after content had arrived. Not retried by the client: the caller decides,
+    as it may already have used (spoken) part of the answer."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +206,26 @@ def _int_usage(usage: object) -> dict[str, int]:
     return {str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
+def _chunk_usage(chunk: dict[str, Any]) -> dict[str, int]:
+    """Groq puts the stream's usage under x_groq.usage; OpenAI-style servers under usage."""
+    x_groq = chunk.get("x_groq")
+    if isinstance(x_groq, dict) and isinstance(x_groq.get("usage"), dict):
+        return _int_usage(x_groq["usage"])
+    return _int_usage(chunk.get("usage"))
+
+
+def _chunk_delta(chunk: dict[str, Any]) -> tuple[str, str | None]:
+    """(delta.content or "", finish_reason) of choices[0]; delta.reasoning is ignored on purpose."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "", None
+    choice = choices[0]
+    delta = choice.get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    finish = choice.get("finish_reason")
+    return (content if isinstance(content, str) else ""), (finish if isinstance(finish, str) else None)
+
+
 def _clock(epoch_s: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch_s))
 
@@ -187,6 +242,14 @@ class _Attempt:
     cause: str
     wait_s: float | None = None  # None: use the jittered backoff
     status: int | None = None
+
+
+class _Retry(Exception):
+    """Raised inside one streamed attempt, before any content was yielded: try again."""
+
+    def __init__(self, attempt: _Attempt) -> None:
+        super().__init__(attempt.cause)
+        self.attempt = attempt
 
 
 class GroqClient:
@@ -248,6 +311,40 @@ class GroqClient:
         """A plain-text completion (history summaries), same retry policy."""
         return await self._complete(self._body(messages, max_tokens, temperature))
 
+    async def stream_chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.8,
+    ) -> AsyncIterator[StreamEvent]:
+        """Content deltas as they arrive, then one StreamDone. Close it (``aclosing``) if you
+        stop early. Raises LLMError (StreamBroken once content was yielded)."""
+        body = self._body(messages, max_tokens, temperature)
+        body["stream"] = True
+        started = time.perf_counter()
+        attempts = self._max_retries + 1
+        last: _Attempt | None = None
+        for attempt in range(attempts):
+            try:
+                async for event in self._stream_attempt(body, started):
+                    yield event
+                return
+            except _Retry as retry:
+                last = retry.attempt
+            if attempt + 1 == attempts:
+                break
+            wait = last.wait_s
+            if wait is None:
+                wait = backoff_delay(attempt, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
+            await self._sleep(wait)
+        assert last is not None
+        raise LLMError(
+            f"LLM request failed after {attempts} attempts: {last.cause}",
+            retryable=True,
+            status=last.status,
+        )
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -308,15 +405,16 @@ class GroqClient:
         except (TimeoutError, httpx.TimeoutException):
             return _Attempt(f"timed out after {timeout_s:g} s")
         except httpx.RequestError as err:  # connect/read/protocol errors, bad encodings
-            detail = self._redact(str(err))
-            return _Attempt(
-                f"connection failed ({type(err).__name__}{': ' if detail else ''}{detail})"
-            )
+            return self._connection_failed(err)
 
         self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
-        status = response.status_code
-        if status == 200:
+        if response.status_code == 200:
             return self._completion(response)
+        return self._failure(response)
+
+    def _failure(self, response: httpx.Response) -> _Attempt:
+        """Why a non-200 answer should be retried; raises LLMError when retrying is futile."""
+        status = response.status_code
         message, code = _error_fields(response)
         detail = self._redact(message)
         suffix = f": {detail}" if detail else ""
@@ -327,6 +425,106 @@ class GroqClient:
         if status == 400 and code == "json_validate_failed":
             return _Attempt("model produced invalid JSON (400 json_validate_failed)", status=status)
         raise LLMError(self._fatal_message(status, suffix), retryable=False, status=status)
+
+    async def _stream_attempt(self, body: dict[str, Any], started: float
+                              ) -> AsyncIterator[StreamEvent]:
+        """One streamed POST. Raises _Retry while nothing was yielded, StreamBroken after."""
+        timeout_s = self._timeout_s
+        request = self._http.build_request("POST", self._url, json=body,
+                                           headers={"Accept": "text/event-stream"})
+        try:
+            # Up to the response headers; the first event gets its own timeout below.
+            async with asyncio.timeout(timeout_s):
+                response = await self._http.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            raise _Retry(_Attempt(f"timed out after {timeout_s:g} s")) from None
+        except httpx.RequestError as err:
+            raise _Retry(self._connection_failed(err)) from None
+        try:
+            self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
+            if response.status_code != 200 or "text/event-stream" not in response.headers.get(
+                    "content-type", ""):
+                for event in await self._whole_body(response, started):
+                    yield event
+                return
+            async for event in self._read_events(response, started):
+                yield event
+        finally:
+            await response.aclose()
+
+    async def _whole_body(self, response: httpx.Response, started: float) -> list[StreamEvent]:
+        """A non-streamed answer: an error, or a server that ignored ``stream`` and sent JSON."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await response.aread()
+        except (TimeoutError, httpx.TimeoutException):
+            raise _Retry(_Attempt(f"timed out after {self._timeout_s:g} s")) from None
+        except httpx.RequestError as err:
+            raise _Retry(self._connection_failed(err)) from None
+        if response.status_code != 200:
+            raise _Retry(self._failure(response))
+        completion = self._completion(response)
+        if isinstance(completion, _Attempt):
+            raise _Retry(completion)
+        events: list[StreamEvent] = [StreamDelta(completion.content)] if completion.content else []
+        events.append(StreamDone(completion.usage, completion.finish_reason,
+                                 time.perf_counter() - started))
+        return events
+
+    async def _read_events(self, response: httpx.Response, started: float
+                           ) -> AsyncIterator[StreamEvent]:
+        timeout_s = self._timeout_s
+        events = EventSource(response).aiter_sse()
+        usage: dict[str, int] = {}
+        finish: str | None = None
+        received = 0  # content characters yielded
+        try:
+            while True:
+                try:
+                    # Per event, not per answer: a long answer may take as long as it needs.
+                    async with asyncio.timeout(timeout_s):
+                        sse = await anext(events)
+                except StopAsyncIteration:
+                    cause = "the stream ended without [DONE]"
+                    break
+                except (TimeoutError, httpx.TimeoutException):
+                    cause = f"no data for {timeout_s:g} s"
+                    break
+                except (httpx.HTTPError, SSEError) as err:
+                    cause = self._connection_failed(err).cause
+                    break
+                if sse.data.strip() == "[DONE]":
+                    self.rate_limits = replace(self.rate_limits, limited_until=None)
+                    yield StreamDone(usage, finish, time.perf_counter() - started)
+                    return
+                try:
+                    chunk = json.loads(sse.data)
+                except ValueError:
+                    chunk = None
+                if not isinstance(chunk, dict):
+                    cause = "malformed stream chunk (not a JSON object)"
+                    break
+                if chunk.get("error"):
+                    error = chunk["error"]
+                    detail = error.get("message") if isinstance(error, dict) else error
+                    cause = f"error inside the stream: {self._redact(str(detail or ''))}"
+                    break
+                usage = _chunk_usage(chunk) or usage
+                content, finished = _chunk_delta(chunk)
+                finish = finished or finish
+                if content:
+                    received += len(content)
+                    yield StreamDelta(content)
+        finally:
+            await events.aclose()
+        if received:
+            raise StreamBroken(f"answer stream broke after {received} characters: {cause}",
+                               retryable=True)
+        raise _Retry(_Attempt(cause))
+
+    def _connection_failed(self, err: Exception) -> _Attempt:
+        detail = self._redact(str(err))
+        return _Attempt(f"connection failed ({type(err).__name__}{': ' if detail else ''}{detail})")
 
     def _completion(self, response: httpx.Response) -> Completion | _Attempt:
         try:
