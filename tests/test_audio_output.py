@@ -183,3 +183,17 @@ async def test_the_monitor_device_gets_the_same_audio(tmp_path: Path) -> None:
         first = await _wav_frames(main, 4800)
         second = await _wav_frames(monitor, 4800)
     assert first.size == 4800 and np.array_equal(first, second)
+
+
+async def test_an_engine_that_changes_rate_mid_sentence_is_resampled_not_garbled(
+        tmp_path: Path) -> None:
+    path = tmp_path / "speech.wav"
+    async with file_output(path) as output:  # the file is 24 kHz
+        segment = output.open_segment()
+        segment.write(AudioChunk(float_to_pcm16(_tone(0.1)), RATE))
+        half_rate = _tone(0.1)[::2]  # 1,200 samples: 0.1 s at 12 kHz
+        segment.write(AudioChunk(float_to_pcm16(half_rate), 12000))
+        segment.finish()
+        await segment.ended
+        data = await _wav_frames(path, 4800)
+    assert data.size == 4800  # 0.1 s + 0.1 s at 24 kHz

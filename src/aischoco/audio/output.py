@@ -43,7 +43,7 @@ class Segment:
 
     id: int
     _players: list[Player]
-    _resamplers: list[StreamResampler | None] = field(default_factory=list)
+    _resamplers: list[StreamResampler] = field(default_factory=list)
     started: asyncio.Future[float] = field(default_factory=asyncio.Future)
     ended: asyncio.Future[float] = field(default_factory=asyncio.Future)
     frames_in: int = 0  # source frames written
@@ -54,22 +54,24 @@ class Segment:
             return
         samples = pcm16_to_float(chunk.pcm)
         self.frames_in += samples.size
-        if not self._resamplers:
+        if not self._resamplers or self._resamplers[0].in_rate != chunk.sample_rate:
+            self._flush_resamplers()  # first chunk, or an engine that changed its rate
             self._resamplers = [StreamResampler(chunk.sample_rate, p.rate) for p in self._players]
         for player, resampler in zip(self._players, self._resamplers, strict=True):
-            if resampler is not None and resampler.in_rate != chunk.sample_rate:
-                resampler = None  # an engine must not change rate inside a sentence; be safe
-            player.buffer.push(self.id, resampler.process(samples) if resampler else samples)
+            player.buffer.push(self.id, resampler.process(samples))
 
     def finish(self) -> None:
         if self.closed:
             return
         self.closed = True
-        for player, resampler in zip(self._players, self._resamplers or
-                                     [None] * len(self._players), strict=True):
-            if resampler is not None:
-                player.buffer.push(self.id, resampler.flush())
+        self._flush_resamplers()
+        for player in self._players:
             player.buffer.finish(self.id)
+
+    def _flush_resamplers(self) -> None:
+        for player, resampler in zip(self._players, self._resamplers, strict=False):
+            player.buffer.push(self.id, resampler.flush())
+        self._resamplers = []
 
 
 class PlaybackClock:
