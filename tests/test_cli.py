@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from conftest import SETTING_KEYS
 from daemon import free_port
@@ -19,12 +18,11 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, encoding="utf-8", timeout=60)
 
 
-@pytest.mark.parametrize("args", [["auth", "vts"]])
-def test_commands_not_built_yet_say_so_in_one_line(tmp_path: Path, args: list[str]) -> None:
-    result = run_cli(*args, cwd=tmp_path)
-    assert result.returncode == 3
+def test_auth_vts_without_vtube_studio_says_so_in_one_line(tmp_path: Path) -> None:
+    result = run_cli("auth", "vts", cwd=tmp_path, VTS_URL=f"ws://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not available yet" in lines[0], result.stderr
+    assert len(lines) == 1 and "VTube Studio에 연결할 수 없습니다" in lines[0], result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 

@@ -2,7 +2,8 @@
 
     chat source ─► intake ─► overlay state (shown at once) ─► SSE /overlay
                      └─► filters ─► reply queue ─► director ─► turn: LLM ─► segmenter ─► TTS ─► audio
-                                                                   └─► animator (emotion, speaking)
+                                                                   └─► animator ─► VTube Studio
+       (emotion, speaking, lip-sync from the audio blocks as they are heard)        └─► WS /ws/params
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 """
 
@@ -28,6 +29,7 @@ from .overlay.http_server import OverlayServer
 from .overlay.server import create_app
 from .overlay.state import OverlayState
 from .settings import Settings
+from .vtuber.feed import ParamsFeed
 from .wiring import build_stages, filter_config, segmenter_config
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
                            ignore_streamer_chat=settings.hide_streamer_chat)
     board.subscribe(lambda item: overlay.publish({"type": "status", "component": item.to_public()}))
 
-    stages, stage_components = build_stages(settings, board)
+    params_feed = ParamsFeed()  # animator frames for other renderers (WS /ws/params)
+    stages, stage_components = build_stages(settings, board, params_feed)
     runner = TurnRunner(
         stages, stats, segmenter=segmenter_config(settings),
         on_answer=lambda answer, batch: overlay.add_assistant(
@@ -58,7 +61,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
                                                              "queue": director.snapshot()}))
 
     supervisor = Supervisor(board)
-    for component in stage_components:  # LLM, TTS engine, audio out
+    for component in stage_components:  # LLM, TTS engine, audio out, VTube Studio animator
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
     chat = build_chat_source(settings, intake.accept)
@@ -66,10 +69,11 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     for close in chat.closers:
         supervisor.on_shutdown("chat", close)
     supervisor.add(director, "답변 디렉터")
-    app = create_app(controls, bind_host=settings.overlay_host)
+    app = create_app(controls, bind_host=settings.overlay_host, params_feed=params_feed)
     supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
                                  public_url=settings.overlay_base_url,
-                                 on_stop=overlay.close_subscribers), "오버레이 서버")
+                                 on_stop=lambda: (overlay.close_subscribers(), params_feed.close())),
+                   "오버레이 서버")
     return supervisor, controls, errors
 
 

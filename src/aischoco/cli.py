@@ -17,9 +17,7 @@ EXIT_SETTINGS = 2  # invalid settings or usage
 EXIT_NOT_AVAILABLE = 3  # the command's part is not in this version yet
 
 # Commands whose part comes with a later piece of work: (what is missing, in one line).
-NOT_YET = {
-    "auth vts": "VTube Studio 인증은 아직 준비 중입니다 — not available yet: VTube Studio plugin auth",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_auth(settings))
         except KeyboardInterrupt:
             print("aischoco auth chzzk: 취소됨 — cancelled", file=sys.stderr)
+            return EXIT_PROBLEMS
+    if key == "auth vts":
+        from .vtuber.auth_cli import run_auth_vts
+
+        try:
+            return asyncio.run(run_auth_vts(settings))
+        except KeyboardInterrupt:
+            print("aischoco auth vts: 취소됨 — cancelled", file=sys.stderr)
             return EXIT_PROBLEMS
     if args.command == "doctor":
         return _doctor(settings, env_file if env_file.exists() else None)

@@ -11,14 +11,13 @@ import unicodedata
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
 from .audio.devices import AudioDeviceError, find_output
 from .chat.sources import missing_chzzk_settings
 from .settings import Settings
-from .wiring import NOT_BUILT, QWEN_INSTALL_HINT
+from .wiring import QWEN_INSTALL_HINT
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -173,18 +172,48 @@ def _audio(settings: Settings) -> list[Check]:
 
 
 async def _vts(settings: Settings) -> Check:
+    """Reachability, API version, whether the saved token is accepted (no popup from doctor),
+    and the pose mapping's full validation (JSON path and reason)."""
+    from .vtuber.mapping import MappingError, load_mapping
+
     if not settings.vts_enabled:
         return Check("VTube Studio", Level.OFF, "VTS_ENABLED=false")
-    parts = urlsplit(settings.vts_url)
-    host, port = parts.hostname or "localhost", parts.port or 8001
+    level, detail, todo = await _vts_link(settings)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CHECK_TIMEOUT_S)
-        writer.close()
-        reach = "포트 열림"
-    except (OSError, TimeoutError):
-        reach = "연결 안 됨 (VTube Studio 실행 · API 켜기 확인)"
-    return Check("VTube Studio", Level.WARN, f"{settings.vts_url}: {reach} · 연결 기능이 {NOT_BUILT}",
-                 "VTS_ENABLED=false로 끌 수 있습니다")
+        mapping = load_mapping(settings.pose_mapping_path)
+    except MappingError as exc:
+        return Check("VTube Studio", Level.ERROR, f"{detail} · 포즈 매핑 오류: {exc}",
+                     f"{settings.pose_mapping_path}를 고치세요 (스키마: pose_mapping.schema.json)")
+    return Check("VTube Studio", level,
+                 f"{detail} · 포즈 매핑 OK ({len(mapping.parameters)}개 파라미터)", todo)
+
+
+async def _vts_link(settings: Settings) -> tuple[Level, str, str]:
+    from .vtuber.auth import authenticate
+    from .vtuber.client import VtsClient
+    from .vtuber.protocol import VtsError
+    from .vtuber.tokens import TokenStore
+
+    try:
+        client = await VtsClient.open(settings.vts_url, timeout_s=CHECK_TIMEOUT_S)
+    except VtsError:
+        return (Level.WARN, f"{settings.vts_url}: 연결 안 됨 (VTube Studio 실행 · API 켜기 확인)",
+                "VTube Studio 설정에서 'API 시작'을 켜세요 · 안 쓰면 VTS_ENABLED=false")
+    try:
+        state = await client.request("APIStateRequest")
+        version = f"VTube Studio {state.get('vTubeStudioVersion', '?')}"
+        token = TokenStore(settings.vts_token_path).load()
+        if token is None:
+            return (Level.WARN, f"{version} 연결됨 · 토큰 없음",
+                    "python -m aischoco auth vts (또는 첫 실행 때 VTube Studio에서 허용)")
+        if not await authenticate(client, token):
+            return (Level.WARN, f"{version} · 저장된 토큰이 거부됨",
+                    "python -m aischoco auth vts 로 새 토큰을 받으세요")
+        return Level.OK, f"{version} · 인증됨", ""
+    except VtsError as exc:
+        return Level.WARN, f"{settings.vts_url}: {exc}", ""
+    finally:
+        await client.aclose()
 
 
 def _overlay(settings: Settings) -> Check:

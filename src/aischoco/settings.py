@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     vts_url: str = "ws://localhost:8001"
     vts_token_path: Path = Path("config/vts_token.txt")
     pose_mapping_path: Path = Path("config/pose_mapping.json")
+    vts_fps: int = Field(30, ge=5, le=60)  # parameter frames per second (VTS and /ws/params)
+    vts_request_timeout_s: float = Field(3.0, gt=0, le=60)
+    vts_reconnect_max_s: float = Field(30.0, ge=0.5, le=600)  # backoff cap while VTS is closed
 
     # --- overlay / control panel -------------------------------------------------------------
     overlay_host: str = "127.0.0.1"

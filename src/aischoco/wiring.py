@@ -1,6 +1,6 @@
 """Which implementation each stage gets from the settings, and the status row that says so.
 
-A part that is switched off, not installed or not built yet (VTube Studio) appears as an honest status
+A part that is switched off, not installed or not built yet appears as an honest status
 row with what to do; the daemon never pretends it works. (Chat sources: chat/sources.py.)
 """
 
@@ -20,11 +20,13 @@ from .chat.filters import FilterConfig
 from .chat.text_safety import load_banned_words
 from .core.segmenter import SegmenterConfig
 from .audio.output import AudioOutput
-from .core.stages import (AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
+from .core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
                           UnavailableAudio, UnavailableLLM, UnavailableSpeech)
 from .core.status import State, StatusBoard, StatusHandle
 from .core.turn import Stages
 from .settings import Settings
+from .vtuber.animator import VtsAnimator
+from .vtuber.feed import ParamsFeed
 
 log = logging.getLogger(__name__)
 
@@ -145,17 +147,27 @@ def build_audio(settings: Settings) -> AudioOutput:
 def vts_row(settings: Settings) -> Row:
     if not settings.vts_enabled:
         return Row("vts", "VTube Studio", State.OFF, "VTS_ENABLED=false")
-    return Row("vts", "VTube Studio", State.UNAVAILABLE, f"VTube Studio 연결이 {NOT_BUILT}",
+    return Row("vts", "VTube Studio", State.STARTING, f"{settings.vts_url} 연결 준비 중",
                "VTS_ENABLED=false로 끌 수 있습니다")
 
 
-def build_stages(settings: Settings, board: StatusBoard) -> tuple[Stages, list[Component]]:
+def build_vts(settings: Settings, feed: ParamsFeed | None = None) -> VtsAnimator:
+    """The VTube Studio animator (component "vts"); its frames also go to `feed` (/ws/params)."""
+    return VtsAnimator(url=settings.vts_url, token_path=settings.vts_token_path,
+                       mapping_path=settings.pose_mapping_path, fps=settings.vts_fps,
+                       timeout_s=settings.vts_request_timeout_s,
+                       reconnect_max_s=settings.vts_reconnect_max_s, feed=feed)
+
+
+def build_stages(settings: Settings, board: StatusBoard,
+                 params_feed: ParamsFeed | None = None) -> tuple[Stages, list[Component]]:
     """The stages for the turn runner, plus the components the supervisor must run for them
-    (each has `name`, `run(status)` and `aclose()`)."""
+    (each has `name`, `run(status)` and `aclose()`). `params_feed`: where animator frames go
+    besides VTube Studio (/ws/params)."""
     rows = (llm_row(settings), tts_row(settings), audio_row(settings), vts_row(settings))
     for row in rows:
         board.register(row.name, row.label, row.state, row.detail, row.hint)
-    llm_info, tts_info, audio_info, _ = rows
+    llm_info, tts_info, audio_info, vts_info = rows
     components: list[Component] = []
     llm: LanguageModel = UnavailableLLM(llm_info.detail)
     if settings.groq_api_key is not None:
@@ -170,7 +182,13 @@ def build_stages(settings: Settings, board: StatusBoard) -> tuple[Stages, list[C
     if audio_info.state is State.STARTING:
         audio = build_audio(settings)
         components.append(audio)
-    return Stages(llm=llm, tts=tts, audio=audio, animator=StillAnimator()), components
+    animator: Animator = StillAnimator()
+    if vts_info.state is State.STARTING:
+        animator = vts = build_vts(settings, params_feed)
+        components.append(vts)
+        if isinstance(audio, AudioOutput):
+            audio.add_tap(vts.audio_tap)  # lip-sync from the blocks as they are heard
+    return Stages(llm=llm, tts=tts, audio=audio, animator=animator), components
 
 
 def filter_config(settings: Settings) -> FilterConfig:

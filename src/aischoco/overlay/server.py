@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -10,7 +12,7 @@ from importlib import resources
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..chat.models import ChatMessage, Kind, Role
 from ..core.controls import Controls
+from ..vtuber.feed import ParamsFeed
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +120,9 @@ def _page(name: str) -> str:
 
 
 def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
-               token: str | None = None) -> FastAPI:
-    """`token`: the per-run secret our pages send with state changes (random if not given)."""
+               token: str | None = None, params_feed: ParamsFeed | None = None) -> FastAPI:
+    """`token`: the per-run secret our pages send with state changes (random if not given).
+    `params_feed`: the animator's parameter frames, streamed on WS /ws/params."""
     token = token or secrets.token_urlsafe(24)
     app = FastAPI(title="aischoco", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(CrossOriginGuard, token=token)
@@ -152,6 +156,22 @@ def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
         return EventSourceResponse(_event_stream(controls, request), ping=15,
                                    headers=no_store)
 
+    @app.websocket("/ws/params")
+    async def ws_params(websocket: WebSocket) -> None:
+        # Read-only avatar data, but a foreign web page still must not read it: same rule as
+        # CrossOriginGuard (no Origin = a local non-browser client such as Unity; else same-origin).
+        # TrustedHostMiddleware already checked the Host header of the handshake.
+        if not _same_origin_or_none(websocket.headers):
+            log.warning("rejected cross-origin /ws/params (Origin=%r)",
+                        websocket.headers.get("origin"))
+            await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        if params_feed is None:
+            await websocket.close(code=1013, reason="no animator")
+            return
+        await _stream_params(websocket, params_feed)
+
     @app.post("/api/chat")
     async def chat(body: ChatIn) -> dict[str, Any]:
         role = Role(body.role)
@@ -182,6 +202,35 @@ def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
         return {"skipped": controls.skip()}
 
     return app
+
+
+def _same_origin_or_none(headers: Headers) -> bool:
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == headers.get("host")
+
+
+async def _stream_params(websocket: WebSocket, feed: ParamsFeed) -> None:
+    """Newest frame only: a slow client skips frames rather than lagging behind the avatar."""
+    slot = feed.subscribe()
+
+    async def until_disconnect() -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass  # clients have nothing to say; ignore what they send
+        slot.close()
+
+    watcher = asyncio.create_task(until_disconnect())
+    try:
+        while (frame := await slot.next()) is not None:
+            await websocket.send_text(frame)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client went away
+    finally:
+        feed.unsubscribe(slot)
+        watcher.cancel()
 
 
 async def _event_stream(controls: Controls, request: Request) -> AsyncIterator[dict[str, str]]:

@@ -71,6 +71,7 @@ class VtsLink:
             try:
                 client = await VtsClient.open(self.url, timeout_s=self.timeout_s)
                 await self._authenticate(client)
+                self._resetup.clear()  # this setup already uses the newest mapping
                 await self.setup(client)
                 self.client, attempt = client, 0
                 self.connects += 1
