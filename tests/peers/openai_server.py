@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -185,6 +186,7 @@ class Recorded:
     received_at: float = field(default_factory=time.monotonic)
     delta_sent_at: list[float] = field(default_factory=list)  # per content delta handed over
     done_at: float | None = None  # [DONE] handed over (or the stream cut)
+    disconnected_at: float | None = None  # the client closed a stream before its end
 
     @property
     def json_mode(self) -> bool:
@@ -294,6 +296,20 @@ class _SSEResponse(Response):
         self._record = record
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self._send_events(send, gone)
+        finally:
+            watcher.cancel()
+
+    async def _send_events(self, send: Any, gone: asyncio.Event) -> None:
         stream, record = self._stream, self._record
         headers = {**DEFAULT_RATE_HEADERS, **(stream.headers or {}),
                    "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
@@ -313,7 +329,11 @@ class _SSEResponse(Response):
                 else:
                     due = 0.0
                 if (wait := due - time.monotonic()) > 0:
-                    await asyncio.sleep(wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(gone.wait(), wait)
+                if gone.is_set():
+                    record.disconnected_at = time.monotonic()
+                    return
                 first_at = first_at or time.monotonic()
                 record.delta_sent_at.append(time.monotonic())
                 deltas += 1

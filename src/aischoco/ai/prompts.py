@@ -4,6 +4,8 @@ Viewer chat is hostile input. ``format_batch`` puts it between fixed fence lines
 prompt declares to be data, and rewrites viewer text (nicknames included) so it can neither contain
 the fence markers nor start a line of its own. ``parse_answer`` accepts the JSON object the prompt
 asks for, tolerates the usual wrapping (code fences, chatter around it), and refuses empty answers.
+The prompt asks for the emotion before the response, so a streamed answer (answer_stream.py) knows
+the emotion before its first sentence.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ DEFAULT_PERSONA = f"""\
 - 항상 한국어로, 방송에서 실제로 말하듯 짧은 문장 1~3개로 답하세요.
 - 답변은 음성으로 읽힙니다. 마크다운, 목록, 코드, URL·링크를 쓰지 말고 이모지도 거의 쓰지 마세요.
 - 출력은 JSON 객체 하나뿐입니다. 그 밖의 글자나 코드 블록은 쓰지 마세요:
-  {{"response": "말할 내용", "emotion": "감정"}}
+  {{"emotion": "감정", "response": "말할 내용"}}
+- emotion을 반드시 먼저, response를 그다음에 쓰세요. 답변은 쓰는 동안 바로 읽힙니다.
 - emotion은 다음 중 정확히 하나입니다: {_EMOTION_LIST}.
 - 채팅이 여러 개면 자연스럽게 함께 반응하거나 가장 재미있는 채팅에 답하세요.
   후원과 구독에는 닉네임을 불러 고마움을 표현하세요. [방장]은 방송 주인, [매니저]는 채팅 관리자입니다.

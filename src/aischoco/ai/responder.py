@@ -1,18 +1,28 @@
-"""The LLM stage: a chat batch in, an in-character AIResponse out, remembered for next time."""
+"""The LLM stage: a chat batch in, an in-character answer out, remembered for next time.
+
+Two ways to answer. ``reply_stream`` (the default, GROQ_STREAM=true) streams the answer and hands
+out each sentence the moment it is final, the emotion before them. ``reply`` asks for the whole
+answer in JSON mode (GROQ_STREAM=false, for servers that cannot stream).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from ..chat.models import ChatMessage
-from ..core.stages import AIResponse
+from ..core.segmenter import SegmenterConfig
+from ..core.stages import (AIResponse, AnswerDone, EmotionReady, FirstToken, ReplyEvent,
+                           SentenceReady, normalize_emotion)
 from ..core.status import State, StatusHandle
+from .answer_stream import AnswerParser
 from .character import CharacterPrompt
-from .groq_client import GroqClient, LLMError
+from .groq_client import GroqClient, LLMError, StreamBroken, StreamDelta
 from .memory import ConversationMemory
 from .prompts import AnswerError, OutputFilter, format_batch, parse_answer
+from .sentence_stream import SentenceStream
 from .speech_text import spoken_text
 
 log = logging.getLogger(__name__)
@@ -20,14 +30,19 @@ log = logging.getLogger(__name__)
 ANSWER_MAX_TOKENS = 512
 # The model sometimes ignores JSON mode without the server noticing: ask again, then give up.
 PARSE_ATTEMPTS = 2
+# A streamed answer that breaks (or is not the JSON asked for) before its first sentence was
+# handed out is asked for again, this many times in all. The client has already retried
+# failures that came before the first token.
+STREAM_ATTEMPTS = 2
 
 
 class GroqResponder:
     """Implements core.stages.LanguageModel. `available` turns true once memory is loaded."""
 
     def __init__(self, client: GroqClient, character: CharacterPrompt, output_filter: OutputFilter,
-                 *, max_answer_chars: int) -> None:
+                 *, max_answer_chars: int, stream: bool = True) -> None:
         self.client = client
+        self.streaming = stream  # the turn uses reply_stream while this is true
         self.memory: ConversationMemory | None = None
         self._character = character
         self._filter = output_filter
@@ -48,14 +63,16 @@ class GroqResponder:
     def available(self) -> bool:
         return self.memory is not None
 
-    async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
-        assert self.memory is not None, "reply() before the memory was loaded"
-        started = time.perf_counter()
+    async def _messages(self, batch: Sequence[ChatMessage]) -> list[dict[str, str]]:
+        assert self.memory is not None, "reply before the memory was loaded"
         system = await self._character.get()
-        user_text = format_batch(batch)
         # HISTORY_LIMIT_TOKENS bounds history + summary; system prompt and chat come on top.
-        messages = [{"role": "system", "content": system}, *self.memory.context(0),
-                    {"role": "user", "content": user_text}]
+        return [{"role": "system", "content": system}, *self.memory.context(0),
+                {"role": "user", "content": format_batch(batch)}]
+
+    async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
+        started = time.perf_counter()
+        messages = await self._messages(batch)
         for attempt in range(1, PARSE_ATTEMPTS + 1):
             completion = await self.client.complete_json(messages, max_tokens=ANSWER_MAX_TOKENS)
             self._add_usage(completion.usage)
@@ -77,6 +94,74 @@ class GroqResponder:
         return AIResponse(response=shown, emotion=answer.emotion,
                           processing_time=time.perf_counter() - started,
                           spoken=spoken_text(shown))
+
+    async def reply_stream(self, batch: Sequence[ChatMessage],
+                           segmenter: SegmenterConfig) -> AsyncIterator[ReplyEvent]:
+        """FirstToken, EmotionReady, SentenceReady..., AnswerDone (core.stages). Raises LLMError;
+        once a sentence was yielded it is never asked again (it may have been spoken)."""
+        started = time.perf_counter()
+        messages = await self._messages(batch)
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            handed_out = 0
+            try:
+                async for event in self._stream_once(messages, segmenter, started):
+                    handed_out += isinstance(event, SentenceReady)
+                    yield event
+                self._report_ok()
+                return
+            except (StreamBroken, AnswerError) as exc:
+                if handed_out:
+                    raise LLMError(f"answer stream failed after {handed_out} sentences: {exc}",
+                                   retryable=True) from None
+                if attempt == STREAM_ATTEMPTS:
+                    raise LLMError(f"unusable answer stream after {attempt} tries: {exc}",
+                                   retryable=True) from None
+                log.warning("answer stream failed before its first sentence (%s); asking again",
+                            exc)
+
+    async def _stream_once(self, messages: list[dict[str, str]], segmenter: SegmenterConfig,
+                           started: float) -> AsyncIterator[ReplyEvent]:
+        parser = AnswerParser()
+        sentences = SentenceStream(segmenter, max_chars=self._max_answer_chars,
+                                   output_filter=self._filter)
+        emotion: str | None = None
+        first = True
+        events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if not isinstance(event, StreamDelta):  # StreamDone: the final usage
+                    self._add_usage(event.usage)
+                    continue
+                if first:
+                    first = False
+                    yield FirstToken(time.perf_counter())
+                fed = parser.feed(event.text)
+                if fed.emotion is not None:
+                    emotion = normalize_emotion(fed.emotion)
+                    yield EmotionReady(emotion)
+                for sentence in sentences.push(fed.text):
+                    yield SentenceReady(sentence.shown, sentence.spoken)
+                if parser.complete and not sentences.closed:
+                    # The object closed: the last sentence is final (the rest of the stream is
+                    # only the usage).
+                    if not parser.response.strip():
+                        raise AnswerError("model answer has an empty 'response'")
+                    for sentence in sentences.finish():
+                        yield SentenceReady(sentence.shown, sentence.spoken)
+        parser.close()
+        if not parser.response.strip():
+            raise AnswerError("model answer has an empty 'response'")
+        if emotion is None:
+            emotion = "neutral"
+            yield EmotionReady("neutral")
+        if sentences.cut:
+            log.info("answer longer than %d characters: cut at a sentence boundary",
+                     self._max_answer_chars)
+        if sentences.masked:
+            log.warning("banned words masked in the AI's answer")
+        yield AnswerDone(AIResponse(response=sentences.shown, emotion=normalize_emotion(emotion),
+                                    processing_time=time.perf_counter() - started,
+                                    spoken=sentences.spoken))
 
     async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
         """Called by the turn once speech is over, with only what was heard (or shown)."""

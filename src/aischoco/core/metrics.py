@@ -8,10 +8,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 # The order a reply moves through the pipeline. "dequeued" is when the director took the batch.
+# A streamed answer reaches llm_first_token (first answer text) and first_sentence_ready (its first
+# sentence is final and goes to TTS) long before llm_done; a whole answer has them together.
 MARKS = (
     "received",
     "dequeued",
     "llm_request",
+    "llm_first_token",
+    "first_sentence_ready",
     "llm_done",
     "tts_request",
     "tts_first_chunk",
@@ -23,6 +27,8 @@ MARKS = (
 INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("queue_wait", "received", "dequeued"),
     ("llm", "llm_request", "llm_done"),
+    ("llm_first_token", "llm_request", "llm_first_token"),
+    ("first_sentence", "llm_request", "first_sentence_ready"),
     ("tts_first_chunk", "tts_request", "tts_first_chunk"),
     ("audio_start", "tts_first_chunk", "playback_start"),
     ("speech", "playback_start", "playback_end"),
@@ -60,12 +66,13 @@ class TurnMarks:
         return out
 
     def log_line(self) -> str:
-        """One compact line: each reached mark as +ms since `received`."""
+        """One compact line: each reached mark as +ms since `received`, in the order reached
+        (a streamed answer's llm_done comes after its first sentence is playing)."""
         origin = self.times.get("received")
         parts = [f"turn {self.turn_id} {self.outcome}:"]
-        for name in MARKS:
-            if name in self.times and origin is not None:
-                parts.append(f"{name}=+{(self.times[name] - origin) * 1000:.0f}ms")
+        if origin is not None:
+            reached = sorted((t, MARKS.index(n), n) for n, t in self.times.items())
+            parts += [f"{name}=+{(t - origin) * 1000:.0f}ms" for t, _, name in reached]
         return " ".join(parts)
 
 

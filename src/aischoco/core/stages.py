@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from ..chat.models import ChatMessage
+from .segmenter import SegmenterConfig
 
 Emotion = Literal["happy", "sad", "angry", "surprised", "neutral", "excited"]
 EMOTIONS: tuple[str, ...] = get_args(Emotion)
@@ -49,6 +50,40 @@ class AIResponse:
         return self.spoken if self.spoken is not None else self.response
 
 
+# --- a streamed reply, as events from the LLM stage to the turn -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FirstToken:
+    """The first answer text arrived (reasoning does not count)."""
+
+    at: float  # perf_counter seconds
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionReady:
+    """The answer's emotion, as soon as it is known (before its first sentence if the model
+    wrote the emotion first, as it is asked to)."""
+
+    emotion: Emotion
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceReady:
+    """One sentence is final: filtered, cut to the answer limit, cleaned for speech."""
+
+    shown: str  # the whole answer so far as the overlay shows it, this sentence included
+    spoken: str  # this sentence for TTS ("" when nothing is pronounceable)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDone:
+    answer: AIResponse  # the whole answer as shown (the last SentenceReady's shown)
+
+
+ReplyEvent = FirstToken | EmotionReady | SentenceReady | AnswerDone
+
+
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
     pcm: bytes  # signed 16-bit little-endian mono
@@ -66,6 +101,21 @@ class LanguageModel(Protocol):
 
     async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
         """Record the turn with `heard`: the part of the answer the viewers actually got."""
+
+
+@runtime_checkable
+class StreamingLanguageModel(LanguageModel, Protocol):
+    """An LLM that can answer sentence by sentence; used by the turn while `streaming` is true.
+
+    `reply_stream` yields FirstToken, EmotionReady, SentenceReady... and one AnswerDone. It
+    raises StageError on failure: before any SentenceReady the turn failed (the LLM has already
+    retried what it could); after one, what was yielded stays valid and the rest is lost.
+    """
+
+    streaming: bool
+
+    def reply_stream(self, batch: Sequence[ChatMessage],
+                     segmenter: SegmenterConfig) -> AsyncIterator[ReplyEvent]: ...
 
 
 class SpeechEngine(Protocol):

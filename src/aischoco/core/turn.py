@@ -1,19 +1,28 @@
 """One reply turn: batch → LLM → emotion + overlay → sentences → TTS → audio → history (what was
-heard), with latency marks."""
+heard), with latency marks.
+
+A streaming LLM (GROQ_STREAM=true) hands out the emotion first and then each sentence as soon as
+it is final: the animator gets the emotion at once, each sentence goes to TTS while the model is
+still writing, and the overlay's answer grows by each sentence as it starts playing. Otherwise
+the whole answer arrives at once and is shown whole.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ..chat.models import ChatMessage
 from .metrics import LatencyStats, TurnMarks
+from .reply_feed import ReplyFeed
 from .segmenter import SegmenterConfig, segment
 from .speech import SpeechLog, SpeechPipeline
 from .stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
-                     StageError, StageUnavailable)
+                     StageError, StageUnavailable, StreamingLanguageModel)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,15 @@ class Stages:
     animator: Animator
 
 
+@dataclass(slots=True)
+class _Outcome:
+    """What the history gets once the turn is over."""
+
+    answer: AIResponse | None = None  # None: nothing to remember
+    record: SpeechLog | None = None  # None: shown as text only
+    whole: bool = True  # False: the stream broke, only part of the answer exists
+
+
 class TurnRunner:
     def __init__(
         self,
@@ -35,6 +53,8 @@ class TurnRunner:
         segmenter: SegmenterConfig,
         on_answer: Callable[[AIResponse, Sequence[ChatMessage]], None],
     ) -> None:
+        """`on_answer` shows the answer. A streamed answer calls it again with the longer text
+        as each sentence starts playing (same batch, so the overlay updates the same message)."""
         self.stages = stages
         self._stats = stats
         self._segmenter = segmenter
@@ -52,21 +72,17 @@ class TurnRunner:
 
     async def run(self, batch: Sequence[ChatMessage], marks: TurnMarks) -> None:
         stages = self.stages
-        answer: AIResponse | None = None
-        record: SpeechLog | None = None
+        outcome = _Outcome()
         try:
             marks.mark("llm_request")
-            answer = await stages.llm.reply(batch)
-            marks.mark("llm_done")
-            stages.animator.set_emotion(answer.emotion)
-            # Whole answers are shown at once; a sentence TTS cannot say is still read on screen.
-            self._on_answer(answer, batch)
-            if self.can_speak:
-                record = SpeechLog()
-                await self._speak(answer.speech_text, marks, record)
-                if record.failed:
-                    marks.outcome = "partly_spoken"
+            llm = stages.llm
+            if isinstance(llm, StreamingLanguageModel) and llm.streaming:
+                await self._run_streamed(llm, batch, marks, outcome)
             else:
+                await self._run_whole(batch, marks, outcome)
+            if outcome.record is not None and (outcome.record.failed or not outcome.whole):
+                marks.outcome = "partly_spoken"
+            elif outcome.record is None:
                 marks.outcome = "text_only"
         except asyncio.CancelledError:
             marks.outcome = "skipped"
@@ -84,11 +100,77 @@ class TurnRunner:
             stages.animator.set_speaking(False)
             self._stats.record(marks)
             log.info("%s", marks.log_line())
-            if answer is not None:
+            if outcome.answer is not None:
                 # Shielded: a skip must not also cancel the history save that records it.
-                await asyncio.shield(self._remember(batch, answer, record))
+                await asyncio.shield(self._remember(batch, outcome))
 
-    async def _speak(self, text: str, marks: TurnMarks, record: SpeechLog) -> None:
+    async def _run_whole(self, batch: Sequence[ChatMessage], marks: TurnMarks,
+                         outcome: _Outcome) -> None:
+        answer = outcome.answer = await self.stages.llm.reply(batch)
+        marks.mark("llm_done")
+        marks.mark("first_sentence_ready")
+        self.stages.animator.set_emotion(answer.emotion)
+        # Whole answers are shown at once; a sentence TTS cannot say is still read on screen.
+        self._on_answer(answer, batch)
+        if self.can_speak:
+            outcome.record = SpeechLog()
+            await self._speak(segment(answer.speech_text, self._segmenter), marks,
+                              outcome.record)
+
+    async def _run_streamed(self, llm: StreamingLanguageModel, batch: Sequence[ChatMessage],
+                            marks: TurnMarks, outcome: _Outcome) -> None:
+        feed = ReplyFeed(llm.reply_stream(batch, self._segmenter), marks,
+                         self.stages.animator.set_emotion)
+        started = marks.times["llm_request"]
+        shown = ""
+
+        def show(text: str) -> None:
+            nonlocal shown
+            if text and text != shown:
+                shown = text
+                answer = AIResponse(text, feed.emotion, time.perf_counter() - started)
+                outcome.answer = answer  # what exists of the answer so far
+                self._on_answer(answer, batch)
+
+        try:
+            if self.can_speak:
+                outcome.record = SpeechLog()
+                await self._speak_stream(feed, show, marks, outcome.record)
+            else:
+                async for sentence in feed.sentences():
+                    show(sentence.shown)
+            # Also shows what TTS could not say (symbols only, a failed sentence).
+            show(feed.answer.response if feed.answer is not None else feed.shown)
+            if feed.answer is not None:
+                outcome.answer = feed.answer
+            outcome.whole = not feed.broken
+        finally:
+            await feed.aclose()
+
+    async def _speak_stream(self, feed: ReplyFeed, show: Callable[[str], None],
+                            marks: TurnMarks, record: SpeechLog) -> None:
+        # (spoken sentence, answer shown up to it) in the order they went to TTS.
+        pending: deque[tuple[str, str]] = deque()
+
+        async def spoken() -> AsyncIterator[str]:
+            async for sentence in feed.sentences():
+                if sentence.spoken:  # nothing to say: shown with the next sentence heard
+                    pending.append((sentence.spoken, sentence.shown))
+                    yield sentence.spoken
+
+        def heard_next(text: str) -> None:
+            # Sentences before this one whose TTS failed are skipped, and shown with it.
+            while pending:
+                said, upto = pending.popleft()
+                if said == text:
+                    show(upto)
+                    return
+
+        await self._speak(spoken(), marks, record, on_playing=heard_next)
+
+    async def _speak(self, sentences: list[str] | AsyncIterator[str], marks: TurnMarks,
+                     record: SpeechLog, *,
+                     on_playing: Callable[[str], None] = lambda text: None) -> None:
         speaking = False
 
         def playing(sentence: str) -> None:
@@ -96,14 +178,20 @@ class TurnRunner:
             if not speaking:
                 speaking = True
                 self.stages.animator.set_speaking(True)
+            on_playing(sentence)
 
-        await self._speech.speak(segment(text, self._segmenter), record, marks=marks,
-                                 on_playing=playing)
+        await self._speech.speak(sentences, record, marks=marks, on_playing=playing)
 
-    async def _remember(self, batch: Sequence[ChatMessage], answer: AIResponse,
-                        record: SpeechLog | None) -> None:
+    async def _remember(self, batch: Sequence[ChatMessage], outcome: _Outcome) -> None:
         """Only what the viewers heard goes into the history (all of it when shown as text)."""
-        heard = answer.response if record is None or record.complete else record.heard_text()
+        answer, record = outcome.answer, outcome.record
+        assert answer is not None
+        if record is None:
+            heard = answer.response
+        elif record.complete and outcome.whole:
+            heard = answer.response
+        else:
+            heard = record.heard_text()
         if not heard:
             log.info("nothing of the answer was heard: not kept in the history")
             return

@@ -53,14 +53,24 @@ class OverlayState:
         self._publish({"type": "viewer_message", "message": item})
 
     def add_assistant(self, text: str, emotion: str, *, reply_to: Sequence[str] = ()) -> None:
-        item = {
-            "id": f"a{next(self._assistant_ids)}",
-            "message": text,
-            "emotion": emotion,
-            "reply_to": list(reply_to),
-            "timestamp": datetime.now(timezone.utc).isoformat(),
-        }
-        self._assistant.append(item)
+        """Show an AI answer. An answer is known by the chat it replies to: called again with the
+        same non-empty ``reply_to`` as the newest answer, it updates that answer in place (same
+        id), which is how a streamed answer grows sentence by sentence."""
+        now = datetime.now(timezone.utc).isoformat()
+        newest = self._assistant[-1] if self._assistant else None
+        if newest is not None and reply_to and newest["reply_to"] == list(reply_to):
+            # A new dict: snapshots already handed out keep what they had.
+            item = {**newest, "message": text, "emotion": emotion, "timestamp": now}
+            self._assistant[-1] = item
+        else:
+            item = {
+                "id": f"a{next(self._assistant_ids)}",
+                "message": text,
+                "emotion": emotion,
+                "reply_to": list(reply_to),
+                "timestamp": now,
+            }
+            self._assistant.append(item)
         self._publish({"type": "assistant_message", "message": item})
 
     def clear(self) -> None:

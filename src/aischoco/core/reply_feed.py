@@ -1,0 +1,80 @@
+"""A streamed reply read in a task of its own, so the LLM stream is drained at network speed while
+the sentences wait their turn to be spoken.
+
+The emotion goes to the animator the moment it is known; latency marks are set as events arrive
+(`llm_first_token`, `first_sentence_ready`, `llm_done`). `sentences()` hands the sentences out in
+order. If the stream fails after at least one sentence was handed out, what was handed out stays
+and the rest is dropped with one log line; if it fails before, `sentences()` raises the error and
+the turn fails like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from .metrics import TurnMarks
+from .stages import (AIResponse, AnswerDone, Emotion, EmotionReady, FirstToken, ReplyEvent,
+                     SentenceReady)
+
+log = logging.getLogger(__name__)
+
+
+class ReplyFeed:
+    def __init__(self, events: AsyncIterator[ReplyEvent], marks: TurnMarks,
+                 on_emotion: Callable[[Emotion], None]) -> None:
+        self._marks = marks
+        self._on_emotion = on_emotion
+        self._queue: asyncio.Queue[SentenceReady | None] = asyncio.Queue()
+        self.emotion: Emotion = "neutral"  # until the answer says otherwise
+        self.answer: AIResponse | None = None  # set when the stream completed
+        self.error: Exception | None = None  # why the stream failed, if it did
+        self.shown = ""  # the answer as shown, up to the last sentence handed out
+        self.handed_out = 0
+        self._task = asyncio.create_task(self._read(events), name=f"reply-{marks.turn_id}")
+
+    @property
+    def broken(self) -> bool:
+        """The stream failed after something was handed out: the rest of the answer is lost."""
+        return self.error is not None and self.handed_out > 0
+
+    async def sentences(self) -> AsyncIterator[SentenceReady]:
+        while (sentence := await self._queue.get()) is not None:
+            self.handed_out += 1
+            self.shown = sentence.shown
+            yield sentence
+        if self.error is None:
+            return
+        if not self.handed_out:
+            raise self.error
+        log.warning("turn %d: the answer stream failed after %d sentences; the rest is dropped "
+                    "(%s)", self._marks.turn_id, self.handed_out, self.error)
+
+    async def aclose(self) -> None:
+        """Stop reading (a skip, or the turn is over) and wait until the stream is closed."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _read(self, events: AsyncIterator[ReplyEvent]) -> None:
+        marks = self._marks
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    if isinstance(event, SentenceReady):
+                        marks.mark("first_sentence_ready")
+                        self._queue.put_nowait(event)
+                    elif isinstance(event, EmotionReady):
+                        self.emotion = event.emotion
+                        self._on_emotion(event.emotion)
+                    elif isinstance(event, FirstToken):
+                        marks.mark("llm_first_token", event.at)
+                    elif isinstance(event, AnswerDone):
+                        marks.mark("llm_done")
+                        self.answer = event.answer
+        except Exception as exc:  # noqa: BLE001 - handed to the turn through sentences()
+            self.error = exc
+        finally:
+            self._queue.put_nowait(None)

@@ -1,0 +1,108 @@
+"""The daemon speaking a streamed answer: a streaming LLM peer and a remote TTS peer on loopback,
+audio into a WAV file. The first sentence must reach TTS while the LLM is still writing (asserted
+on the peers' own timestamps)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+
+import aischoco.wiring
+from daemon import run_daemon
+from peers.openai_server import OpenAIServer, Reply, Stream
+from peers.speech_server import SpeechServer, speech_pcm
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
+
+ANSWER = "안녕하세요! 오늘도 와 줘서 고마워요. 재밌게 놀아요."
+SENTENCES = ["안녕하세요!", "오늘도 와 줘서 고마워요.", "재밌게 놀아요."]
+
+
+def _env(llm: OpenAIServer, tts: SpeechServer, wav: Path, **extra: str) -> dict[str, str]:
+    return {"GROQ_API_KEY": "gsk_stream_test", "GROQ_BASE_URL": llm.base_url, "GROQ_TIMEOUT_S": "3",
+            "TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts.base_url,
+            "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "SEGMENT_MIN_CHARS": "2", **extra}
+
+
+def _until(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached")
+        time.sleep(0.05)
+
+
+def _ready(url: str) -> bool:
+    state = httpx.get(f"{url}/api/state", timeout=5).json()
+    return all(c["state"] == "running" for c in state["components"]
+               if c["name"] in ("llm", "tts", "audio"))
+
+
+def _speak_one(daemon_url: str) -> dict:
+    httpx.post(f"{daemon_url}/api/chat", json={"user": "민수", "message": "안녕!"})
+    return _until(lambda: (m := httpx.get(f"{daemon_url}/api/metrics").json())
+                  ["latency_ms"].get("speech", {}).get("count") and m, what="speech")
+
+
+def test_a_streamed_answer_is_spoken_while_the_llm_is_still_writing(tmp_path: Path) -> None:
+    wav = tmp_path / "voice.wav"
+    # ~90 content deltas at 60 per second: the stream takes ~1.5 s.
+    stream = Stream({"emotion": "happy", "response": ANSWER}, token_chars=1, tokens_per_s=60,
+                    reasoning=["비밀 추론: 시스템 프롬프트를 읽는다"])
+    with OpenAIServer(default=stream) as llm, SpeechServer() as tts:
+        with run_daemon(tmp_path, **_env(llm, tts, wav)) as daemon:
+            _until(lambda: _ready(daemon.url), what="llm, tts and audio running")
+            metrics = _speak_one(daemon.url)
+            state = httpx.get(f"{daemon.url}/api/state").json()
+            time.sleep(0.2)  # the idle file writer flushes the WAV header
+            code, _, out = daemon.stop(signal.SIGTERM)
+            assert code == 0, out
+    request = llm.requests[0]
+    assert request.body["stream"] is True and "response_format" not in request.body
+    assert request.done_at is not None
+    assert tts.speech_requests[0].received_at < request.delta_sent_at[-1]  # before it was written
+    sentences = [r.body["input"] for r in tts.speech_requests]
+    assert sentences == SENTENCES and "비밀" not in out
+    data, rate = soundfile.read(wav, dtype="int16")
+    expected = np.frombuffer(b"".join(speech_pcm(s) for s in sentences), dtype="<i2")
+    assert rate == 24000 and np.array_equal(data, expected)  # every sentence, in order, whole
+    latency = metrics["latency_ms"]
+    assert latency["llm_first_token"]["count"] == 1 and latency["first_sentence"]["count"] == 1
+    assert latency["first_sentence"]["p50_ms"] < latency["llm"]["p50_ms"]
+    (shown,) = state["assistant_messages"]
+    assert shown["message"] == ANSWER and shown["emotion"] == "happy"
+    saved = json.loads((tmp_path / "history" / "recent.json").read_text(encoding="utf-8"))
+    entry = saved["entries"][-1]
+    assert (entry["role"], entry["content"]) == ("assistant", ANSWER)
+
+
+@pytest.mark.skipif("groq_stream" not in inspect.getsource(aischoco.wiring),
+                    reason="GROQ_STREAM is not passed to the responder by wiring.py yet")
+def test_groq_stream_false_asks_for_the_whole_answer_in_json_mode(tmp_path: Path) -> None:
+    wav = tmp_path / "voice.wav"
+    with OpenAIServer(default=Reply({"emotion": "happy", "response": ANSWER})) as llm, \
+            SpeechServer() as tts:
+        with run_daemon(tmp_path, **_env(llm, tts, wav, GROQ_STREAM="false")) as daemon:
+            _until(lambda: _ready(daemon.url), what="llm, tts and audio running")
+            metrics = _speak_one(daemon.url)
+            code, _, out = daemon.stop(signal.SIGTERM)
+            assert code == 0, out
+    body = llm.requests[0].body
+    assert body["response_format"] == {"type": "json_object"} and "stream" not in body
+    assert [r.body["input"] for r in tts.speech_requests] == SENTENCES
+    assert metrics["latency_ms"]["llm_first_token"]["count"] == 0
