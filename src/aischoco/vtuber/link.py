@@ -99,18 +99,20 @@ class VtsLink:
     async def _serve(self, client: VtsClient) -> str:
         """Until the socket closes; a reloaded mapping re-creates custom parameters meanwhile."""
         closed = asyncio.ensure_future(client.wait_closed())
+        resetup: asyncio.Future[bool] | None = None
         try:
             while True:
                 resetup = asyncio.ensure_future(self._resetup.wait())
                 done, _ = await asyncio.wait({closed, resetup}, return_when=asyncio.FIRST_COMPLETED)
                 if closed in done:
-                    resetup.cancel()
                     return closed.result()
                 self._resetup.clear()
                 await self.setup(client)
                 self._on_state(LinkState("ready", self._describe()))
         finally:
             closed.cancel()
+            if resetup is not None:
+                resetup.cancel()
 
     def mapping_changed(self) -> None:
         self._resetup.set()
