@@ -83,7 +83,7 @@ class Rig:
 @asynccontextmanager
 async def rig(tmp: Path, llm: OpenAIServer, tts: SpeechServer | None, *, stream: bool = True,
               max_chars: int = 300, banned: tuple[str, ...] = ()) -> AsyncIterator[Rig]:
-    client = GroqClient(api_key="k", base_url=llm.base_url, model="openai/gpt-oss-120b",
+    client = GroqClient(api_key="gsk_turn_test", base_url=llm.base_url, model="openai/gpt-oss-120b",
                         timeout_s=2)
     responder = GroqResponder(client, CharacterPrompt(tmp / "character.txt"), OutputFilter(banned),
                               max_answer_chars=max_chars, stream=stream)
@@ -189,7 +189,7 @@ async def test_chunks_cut_inside_keys_escapes_and_hangul(
 async def test_a_cut_before_the_first_sentence_is_asked_again(
         tmp_path: Path, peers: tuple[OpenAIServer, SpeechServer]) -> None:
     llm, tts = peers
-    llm.script([Stream(ANSWER, token_chars=4, cut_after=12), Stream(ANSWER)])
+    llm.script([Stream(ANSWER, token_chars=4, cut_after=10), Stream(ANSWER)])  # in "문장"
     async with rig(tmp_path, llm, tts) as r:
         marks = await r.turn()
     assert len(llm.requests) == 2 and marks.outcome == "ok"

@@ -4,9 +4,15 @@ The non-streamed path cuts, masks and cleans the whole answer, then segments it.
 answer cannot wait for the whole, so the same rules apply per sentence: the streaming
 SentenceSegmenter releases a unit once no later text can move its boundaries, the unit is masked
 by the AI output filter (shown as ``*``), and its spoken form is ``spoken_text`` of the masked
-unit. Every unit of an answer at most ``max_chars`` long is therefore the unit ``segment()``
-gives for the whole text. A longer answer is cut at the last sentence that fits, as
+unit. A longer answer than ``max_chars`` is cut at the last sentence that fits, as
 ``cut_at_sentence`` does, and text after the cut is ignored; units already released stay.
+
+The first unit is what the viewer waits for, so it does not wait like the others until the next
+``min_chars`` characters exist (SentenceSegmenter holds a unit back in case a short last fragment
+must merge into it). It leaves as soon as its end is certain, found by a second segmenter with
+``min_chars=0``, and the rest of the answer is segmented on its own. So the units are exactly
+``segment()``'s for the whole text, except that a rest shorter than ``min_chars`` becomes a unit
+of its own instead of joining the first (about 20 ms sooner at 500 tokens/s).
 
 Per-sentence masking cannot see a banned word that spans two sentences; per-sentence cleaning
 cannot join symbol runs across them. Both are as rare as they are harmless.
@@ -55,6 +61,10 @@ class SentenceStream:
         self._max = max_chars
         self._filter = output_filter
         self._segmenter = SentenceSegmenter(config)
+        # Until the first unit is out: sentences as soon as their end is certain.
+        self._probe: SentenceSegmenter | None = SentenceSegmenter(
+            SegmenterConfig(min_chars=0, max_chars=config.max_chars))
+        self._probed: list[str] = []
         self._text = ""  # response text so far (leading whitespace dropped)
         self._released = 0  # end of the last released unit in _text
         self._shown: list[str] = []
@@ -85,13 +95,11 @@ class SentenceStream:
         room = self._max + CUT_LOOKAHEAD_CHARS - len(self._text)
         piece = delta[:room]
         self._text += piece
-        out: list[Sentence] = []
-        for unit in self._segmenter.push(piece):
-            start = self._text.find(unit, self._released)
-            if start + len(unit) > self._max:
-                return out + self._cut()
-            out.append(self._release(self._text, start, unit))
-        if len(delta) > room:
+        if self._probe is not None:
+            out = self._first(piece)
+        else:
+            out = self._units(self._segmenter.push(piece))
+        if len(delta) > room and not self.closed:
             out += self._cut()
         return out
 
@@ -102,8 +110,38 @@ class SentenceStream:
         if len(self._text.rstrip()) > self._max:
             return self._cut()
         self.closed = True
+        # Nothing released yet: the whole text, exactly as segment() cuts it.
+        units = segment(self._text, self._config) if self._probe else self._segmenter.flush()
         return [self._release(self._text, self._text.find(unit, self._released), unit)
-                for unit in self._segmenter.flush()]
+                for unit in units]
+
+    def _first(self, piece: str) -> list[Sentence]:
+        assert self._probe is not None
+        self._probed += self._probe.push(piece)
+        # The first unit: sentences up to min_chars visible characters; shorter fragments ("네!")
+        # join the sentence after them, as segment() does.
+        end = visible = 0
+        for unit in self._probed:
+            end = self._text.find(unit, end) + len(unit)
+            visible += len("".join(unit.split()))
+            if visible >= self._config.min_chars:
+                break
+        else:
+            return []
+        self._probe = None
+        out = self._units([self._text[:end]])
+        if not self.closed:
+            out += self._units(self._segmenter.push(self._text[end:]))
+        return out
+
+    def _units(self, units: list[str]) -> list[Sentence]:
+        out: list[Sentence] = []
+        for unit in units:
+            start = self._text.find(unit, self._released)
+            if start + len(unit) > self._max:
+                return out + self._cut()
+            out.append(self._release(self._text, start, unit))
+        return out
 
     def _cut(self) -> list[Sentence]:
         self.closed = self.cut = True
