@@ -14,8 +14,8 @@ two loopback test peers, each in a process of its own (so their timing does not 
 the first sample of the first sentence handed to the player). The issue's target for the streamed
 p50: 300 ms + the first sentence's tokens at 500/s + 100 ms + 30 ms daemon overhead.
 
-Run:  python bench/bench_stream.py [--turns 50] [--ttft-ms 300] [--tokens-per-s 500]
-                                   [--tts-first-byte-ms 100]
+Run:  python bench/bench_stream.py [--turns 50] [--answer short|long] [--ttft-ms 300]
+                                   [--tokens-per-s 500] [--tts-first-byte-ms 100]
 """
 
 from __future__ import annotations
@@ -56,9 +56,17 @@ from peers.openai_server import (Behaviour, OpenAIServer, Recorded, Reply, Slow,
                                  Stream)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
 
-RESPONSE = ("민수님 안녕하세요, 오늘도 와 줘서 정말 고마워요! 방금 그 장면은 저도 깜짝 놀랐어요. "
-            "채팅 하나하나 다 읽고 있으니까 편하게 이야기해 주세요.")
-ANSWER = {"emotion": "happy", "response": RESPONSE}
+ANSWERS = {
+    # A typical answer: 3 short sentences (PERSONA asks for 1-3).
+    "short": ("민수님 안녕하세요, 오늘도 와 줘서 정말 고마워요! 방금 그 장면은 저도 깜짝 놀랐어요. "
+              "채팅 하나하나 다 읽고 있으니까 편하게 이야기해 주세요."),
+    # Close to GROQ_MAX_ANSWER_CHARS (300): where waiting for the whole answer hurts most.
+    "long": ("민수님 안녕하세요, 오늘도 와 줘서 정말 고마워요! 방금 그 장면은 저도 깜짝 놀랐어요. "
+             "보스가 마지막에 체력을 다 채우고 다시 일어날 줄은 아무도 몰랐을 거예요. "
+             "그래도 우리 채팅방 분들이 응원해 주셔서 끝까지 버틸 수 있었던 것 같아요. "
+             "다음 판에서는 방어구를 먼저 맞추고, 물약도 넉넉하게 챙겨서 다시 도전해 볼게요. "
+             "채팅 하나하나 다 읽고 있으니까 편하게 이야기해 주세요."),
+}
 FIGURES = ("chat_to_voice", "llm_first_token", "first_sentence", "tts_first_chunk", "audio_start",
            "llm")
 WARMUP_TURNS = 3
@@ -84,7 +92,9 @@ class BenchLLM(OpenAIServer):
     """Streamed requests get the SSE schedule, JSON-mode ones the whole answer when it would be
     done, summaries a short text."""
 
-    def __init__(self, pieces: list[str], ttft_ms: float, tokens_per_s: float) -> None:
+    def __init__(self, answer: dict[str, str], pieces: list[str], ttft_ms: float,
+                 tokens_per_s: float) -> None:
+        self.answer = answer
         self.stream = Stream(pieces=pieces, ttft_ms=ttft_ms, tokens_per_s=tokens_per_s)
         self.whole_after_s = ttft_ms / 1000 + (len(pieces) - 1) / tokens_per_s
         super().__init__()
@@ -95,7 +105,7 @@ class BenchLLM(OpenAIServer):
         if body.get("stream"):
             return self.stream
         if recorded.json_mode:
-            return Slow(self.whole_after_s, Reply(ANSWER))
+            return Slow(self.whole_after_s, Reply(self.answer))
         return Reply("요약: 시청자와 인사를 나눴다.")
 
 
@@ -163,15 +173,16 @@ async def _run_mode(stream: bool, llm_url: str, tts_url: str, turns: int,
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    content = json.dumps(ANSWER, ensure_ascii=False)
+    answer = {"emotion": "happy", "response": ANSWERS[args.answer]}
+    content = json.dumps(answer, ensure_ascii=False)
     pieces = token_pieces(content)
-    first = segment(RESPONSE, DEFAULT_CONFIG)[0]
+    first = segment(answer["response"], DEFAULT_CONFIG)[0]
     upto = content.index(first) + len(first)
     first_tokens = next(i + 1 for i in range(len(pieces))
                         if len("".join(pieces[: i + 1])) >= upto)
     results: dict[str, Any] = {"tokens": len(pieces), "first_sentence": first,
                                "first_sentence_tokens": first_tokens}
-    with _peer("llm", pieces=pieces, ttft_ms=args.ttft_ms,
+    with _peer("llm", answer=answer, pieces=pieces, ttft_ms=args.ttft_ms,
                tokens_per_s=args.tokens_per_s) as llm_url, \
             _peer("tts", first_byte_ms=args.tts_first_byte_ms,
                   ms_per_char=args.ms_per_char) as tts_url, \
@@ -185,6 +196,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=50)
+    parser.add_argument("--answer", choices=sorted(ANSWERS), default="short")
     parser.add_argument("--ttft-ms", type=float, default=300)
     parser.add_argument("--tokens-per-s", type=float, default=500)
     parser.add_argument("--tts-first-byte-ms", type=float, default=100)
@@ -196,8 +208,8 @@ def main() -> int:
     first_tokens_ms = r["first_sentence_tokens"] / args.tokens_per_s * 1000
     target = args.ttft_ms + first_tokens_ms + args.tts_first_byte_ms + 30
     print(f"chat → playback start, {args.turns} turns per column (+{WARMUP_TURNS} warm-up); "
-          f"LLM TTFT {args.ttft_ms:.0f} ms at {args.tokens_per_s:.0f} tokens/s, answer "
-          f"{r['tokens']} tokens; TTS first byte {args.tts_first_byte_ms:.0f} ms; "
+          f"LLM TTFT {args.ttft_ms:.0f} ms at {args.tokens_per_s:.0f} tokens/s, {args.answer} "
+          f"answer of {r['tokens']} tokens; TTS first byte {args.tts_first_byte_ms:.0f} ms; "
           f"Python {platform.python_version()} on {platform.machine()}")
     print(f"first sentence: {r['first_sentence']!r} = {r['first_sentence_tokens']} tokens "
           f"(JSON prefix included) = {first_tokens_ms:.0f} ms")
