@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -317,7 +317,7 @@ class GroqClient:
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Content deltas as they arrive, then one StreamDone. Close it (``aclosing``) if you
         stop early. Raises LLMError (StreamBroken once content was yielded)."""
         body = self._body(messages, max_tokens, temperature)

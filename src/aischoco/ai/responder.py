@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from ..chat.models import ChatMessage
 from ..core.segmenter import SegmenterConfig
@@ -96,7 +96,7 @@ class GroqResponder:
                           spoken=spoken_text(shown))
 
     async def reply_stream(self, batch: Sequence[ChatMessage],
-                           segmenter: SegmenterConfig) -> AsyncIterator[ReplyEvent]:
+                           segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
         """FirstToken, EmotionReady, SentenceReady..., AnswerDone (core.stages). Raises LLMError;
         once a sentence was yielded it is never asked again (it may have been spoken)."""
         started = time.perf_counter()
@@ -120,7 +120,7 @@ class GroqResponder:
                             exc)
 
     async def _stream_once(self, messages: list[dict[str, str]], segmenter: SegmenterConfig,
-                           started: float) -> AsyncIterator[ReplyEvent]:
+                           started: float) -> AsyncGenerator[ReplyEvent, None]:
         parser = AnswerParser()
         sentences = SentenceStream(segmenter, max_chars=self._max_answer_chars,
                                    output_filter=self._filter)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from .metrics import TurnMarks
 from .stages import (AIResponse, AnswerDone, Emotion, EmotionReady, FirstToken, ReplyEvent,
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class ReplyFeed:
-    def __init__(self, events: AsyncIterator[ReplyEvent], marks: TurnMarks,
+    def __init__(self, events: AsyncGenerator[ReplyEvent, None], marks: TurnMarks,
                  on_emotion: Callable[[Emotion], None]) -> None:
         self._marks = marks
         self._on_emotion = on_emotion
@@ -58,10 +58,10 @@ class ReplyFeed:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
-    async def _read(self, events: AsyncIterator[ReplyEvent]) -> None:
+    async def _read(self, events: AsyncGenerator[ReplyEvent, None]) -> None:
         marks = self._marks
         try:
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for event in events:
                     if isinstance(event, SentenceReady):
                         marks.mark("first_sentence_ready")

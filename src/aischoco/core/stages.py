@@ -8,7 +8,7 @@ output; they say why the stage is missing so the status and the turn log are hon
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args, runtime_checkable
 
@@ -115,7 +115,7 @@ class StreamingLanguageModel(LanguageModel, Protocol):
     streaming: bool
 
     def reply_stream(self, batch: Sequence[ChatMessage],
-                     segmenter: SegmenterConfig) -> AsyncIterator[ReplyEvent]: ...
+                     segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]: ...
 
 
 class SpeechEngine(Protocol):

@@ -186,9 +186,7 @@ class TurnRunner:
         """Only what the viewers heard goes into the history (all of it when shown as text)."""
         answer, record = outcome.answer, outcome.record
         assert answer is not None
-        if record is None:
-            heard = answer.response
-        elif record.complete and outcome.whole:
+        if record is None or (record.complete and outcome.whole):
             heard = answer.response
         else:
             heard = record.heard_text()
