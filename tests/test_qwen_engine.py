@@ -11,16 +11,16 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tts_fixtures.fixtures import CAP, audio_samples, collect, make_engine, tiny_model, voice
 
-from aischoco.core.stages import AudioChunk, StageError
+from aischoco.core.stages import StageError
 from aischoco.core.status import State, StatusBoard
-from aischoco.tts.qwen_engine import MAX_CHUNK_S, TAIL_PAD_S, QwenEngine, max_frames, split_pcm
+from aischoco.tts.qwen_engine import MAX_CHUNK_S, TAIL_PAD_S, max_frames, split_pcm
 from aischoco.tts.qwen_loader import (
     CPU_WARNING,
     TtsLoadError,
@@ -31,8 +31,8 @@ from aischoco.tts.qwen_loader import (
 )
 from aischoco.tts.torchaudio_shim import TorchaudioMissing, ensure_torchaudio_importable
 
+__all__ = ["make_engine", "tiny_model", "voice"]  # fixtures, used by name
 FRAME_SAMPLES = 1920  # 24 kHz / 12.5 Hz
-CAP = 24  # codec frames per test sentence (~2 s of audio): keeps the CPU runs short
 
 
 # ---------------------------------------------------------------- pure logic (no TTS stack needed)
@@ -127,60 +127,8 @@ def test_torchaudio_shim() -> None:
 
 # ---------------------------------------------------------------- real qwen-tts on a tiny model
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        cache = tmp_path_factory.mktemp("xdg-cache")
-        mp.setenv("XDG_CACHE_HOME", str(cache))  # onnxruntime / numba write under ~/.cache
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        pytest.importorskip("qwen_tts")
-        import torch
-
-        # tiny matrices: threading overhead dominates, and CI shares its cores
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        from tts_fixtures.tiny_qwen import build_tiny_checkpoint
-
-        yield build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-qwen3-tts") / "model")
-        torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def voice(tmp_path: Path) -> tuple[Path, Path]:
-    from tts_fixtures.tiny_qwen import write_reference_voice
-
-    return write_reference_voice(tmp_path / "voice")
-
-
-@pytest.fixture
-async def make_engine(tiny_model: Path, voice: tuple[Path, Path], tmp_path: Path,
-                      monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    engines: list[QwenEngine] = []
-
-    def make(model: str | None = None, **options: Any) -> QwenEngine:
-        options.setdefault("max_new_tokens", CAP)
-        engine = QwenEngine(model or str(tiny_model), device="auto", hf_home=tmp_path / "hf",
-                            voice_wav=voice[0], voice_text=voice[1], language="Korean", **options)
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:  # a torch thread still alive at process exit aborts the interpreter
-        await engine.aclose()
-
-
-async def collect(engine: QwenEngine, text: str) -> list[AudioChunk]:
-    return [chunk async for chunk in engine.synthesize(text)]
-
-
-def audio_samples(chunks: list[AudioChunk]) -> int:
-    return sum(len(c.pcm) for c in chunks[:-1]) // 2  # the last chunk is the silence pad
-
-
 async def test_loads_on_cpu_and_synthesizes_int16_chunks(make_engine: Any) -> None:
-    engine = make_engine(seed=7)
+    engine = make_engine(seed=7, streaming=False)  # whole sentences: even 0.1-0.2 s pieces
     board = StatusBoard()
     status = board.register("tts", "음성")
     runner = asyncio.create_task(engine.run(status))
@@ -233,7 +181,7 @@ async def test_voice_prompt_is_built_once_and_reused(make_engine: Any,
 
     monkeypatch.setattr(Qwen3TTSModel, "create_voice_clone_prompt", counting_build)
     monkeypatch.setattr(Qwen3TTSModel, "generate_voice_clone", spying_generate)
-    engine = make_engine()
+    engine = make_engine(streaming=False)
     report = await engine.load()
     assert report.prompt_s > 0 and report.load_s > 0
     await engine.load()  # a supervisor restart: nothing is rebuilt

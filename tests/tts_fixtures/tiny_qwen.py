@@ -2,7 +2,8 @@
 
 The checkpoint goes through the real ``Qwen3TTSModel.from_pretrained`` →
 ``create_voice_clone_prompt`` → ``generate_voice_clone`` path on CPU in well under a second per
-call. Its audio is noise: tests check shapes, rates, timing and control flow, never sound.
+call. Its audio is noise (the decoder's codebooks are randomised so it is not exact silence):
+tests check shapes, rates, timing, control flow and chunk joins, never sound.
 
 Constraints the real loader imposes (found by reading qwen-tts 0.1.1):
 - the talker vocabulary is ``codebook_size + 1024``; generate() suppresses the top 1024 ids except
@@ -80,7 +81,20 @@ def _write_speech_tokenizer(directory: Path) -> None:
     )
     config.architectures = ["Qwen3TTSTokenizerV2Model"]
     directory.mkdir(parents=True, exist_ok=True)
-    Qwen3TTSTokenizerV2Model(config).save_pretrained(directory)
+    model = Qwen3TTSTokenizerV2Model(config)
+    import torch
+
+    # codebooks start at zero and std-0.02 weights shrink the signal ~1e-9: the decoder would be
+    # silent, and chunk-join tests need real audio. Random codebooks + PyTorch's default init
+    # (fan-in scaled) give noise at a normal level.
+    with torch.no_grad():
+        for name, param in model.decoder.named_parameters():
+            if name.endswith("embedding_sum"):
+                param.normal_(0.0, 1.0)
+        for module in model.decoder.modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.ConvTranspose1d, torch.nn.Linear)):
+                module.reset_parameters()
+    model.save_pretrained(directory)
     EncodecFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE,
                             padding_value=0.0).save_pretrained(directory)
 

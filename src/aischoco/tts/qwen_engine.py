@@ -4,10 +4,11 @@ Threading: loading and every inference run on one dedicated daemon thread, one j
 (the model is not re-entrant, and a CUDA context is happiest on one thread). A job's audio travels
 back to the event loop through ``call_soon_threadsafe`` into a per-sentence asyncio queue.
 
-Split for streaming (issue #6): the thread side is a ``SentenceProducer`` that calls
-``emit(samples, rate)`` as often as it likes and checks ``cancel``. Today's producer emits the whole
-sentence once; a step-by-step producer that emits every N codec frames replaces it without
-touching ``synthesize``, which already forwards every emitted piece as soon as it arrives.
+Streaming (issue #6): the thread side is a ``SentenceProducer`` that calls ``emit(samples,
+rate)`` as often as it likes and checks ``cancel``. ``StreamingProducer`` (qwen_stream.py, the
+default) emits a chunk every N codec frames while the sentence is generated;
+``WholeSentenceProducer`` (streaming off) emits it once. ``synthesize`` forwards every emitted
+piece as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .qwen_loader import (
     is_out_of_memory,
     load_model,
 )
+from .qwen_stream import StreamConfig, StreamingProducer, apply_speedups
 from .voice_sample import Reference, VoiceSampleError, load_reference
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ TAIL_PAD_S = 0.12  # silence after each sentence so Korean endings are not clipp
 CANCEL_WAIT_S = 2.0  # how long closing a sentence waits for the model to notice
 CLOSE_WAIT_S = 3.0  # aclose: a load or download in progress cannot be interrupted; stop waiting
 FRAMES_PER_S = 12.5  # Qwen3-TTS 12 Hz codec
+WARM_UP_TEXT = "안녕하세요, 준비됐어요."  # compiles / captures GPU graphs before the first viewer
 VOICE_HINT = "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요."
 
 Emit = Callable[[np.ndarray, int], None]
@@ -167,12 +170,17 @@ class QwenEngine:
     def __init__(self, model: str, *, device: str = "auto", hf_home: Path, voice_wav: Path,
                  voice_text: Path, language: str = "Korean", seed: int | None = None,
                  max_new_tokens: int | None = None,
-                 generate_options: Mapping[str, Any] | None = None) -> None:
+                 generate_options: Mapping[str, Any] | None = None, streaming: bool = True,
+                 stream: StreamConfig | None = None, static_cache: bool = False,
+                 compile_mode: str = "off") -> None:
         self._model_ref, self._device = model, device
         self._hf_home = Path(hf_home)
         self._voice_wav, self._voice_text = Path(voice_wav), Path(voice_text)
         self._language, self._seed, self._max_new_tokens = language, seed, max_new_tokens
         self._options = dict(generate_options or {})  # extra generate_voice_clone kwargs (sampling)
+        self._stream = (stream or StreamConfig()) if streaming else None
+        self._static_cache, self._compile_mode = static_cache, compile_mode
+        self._speedups: list[str] = []
         self._thread = _InferenceThread("qwen-tts")
         self._gate = CancelGate()
         self._loaded: LoadedModel | None = None
@@ -241,6 +249,9 @@ class QwenEngine:
             return
         loaded = load_model(self._model_ref, self._device, self._hf_home, self._language)
         install_cancel_hooks(loaded.tts, self._gate)
+        self._speedups = apply_speedups(loaded.tts, loaded.device.device,
+                                        static_cache=self._static_cache,
+                                        compile_mode=self._compile_mode)
         self._loaded = loaded  # set here, not by the awaiting side, so a cancelled run keeps it
         log.info("Qwen3-TTS loaded from %s on %s (%s, %s) in %.1f s", loaded.source,
                  loaded.device.device, loaded.precision.dtype, loaded.precision.attention,
@@ -260,11 +271,24 @@ class QwenEngine:
             raise TtsLoadError(f"목소리 샘플로 음성 프롬프트를 만들지 못했습니다 ({message}). / Building the "
                                f"voice prompt from {self._voice_wav} failed.", VOICE_HINT) from exc
         elapsed = time.monotonic() - started
-        self._producer = WholeSentenceProducer(
-            self._loaded.tts, prompt, self._language, seed=self._seed,
-            max_new_tokens=self._max_new_tokens, options=self._options)
+        producer: SentenceProducer
+        if self._stream is not None:
+            producer = StreamingProducer(
+                self._loaded.tts, prompt, self._language, seed=self._seed,
+                max_new_tokens=self._max_new_tokens, options=self._options, config=self._stream)
+        else:
+            producer = WholeSentenceProducer(
+                self._loaded.tts, prompt, self._language, seed=self._seed,
+                max_new_tokens=self._max_new_tokens, options=self._options)
         log.info("voice prompt built from %s (%.1f s of speech) in %.2f s", self._voice_wav,
                  reference.speech_s, elapsed)
+        if self._speedups:  # compile / capture now, not during the first viewer's sentence
+            warm = time.monotonic()
+            for _ in range(2):
+                producer.produce(WARM_UP_TEXT, lambda _audio, _rate: None, threading.Event())
+            log.info("TTS speed-ups %s warmed up in %.1f s", ", ".join(self._speedups),
+                     time.monotonic() - warm)
+        self._producer = producer
         return elapsed
 
     async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
