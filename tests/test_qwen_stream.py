@@ -259,3 +259,17 @@ async def test_tts_server_sends_the_first_chunk_before_generation_ends(make_engi
         await asyncio.wait_for(server, 10)
     assert waited == [True]  # generation was paused mid-sentence until the client had audio
     assert steps > 6 and sum(len(c.pcm) for c in chunks) > 2 * 2 * SPF
+
+
+def test_settings_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aischoco.settings import load_settings
+    from aischoco.wiring import build_tts
+
+    monkeypatch.setenv("TTS_STREAM_CHUNK_FRAMES", "6")
+    monkeypatch.setenv("TTS_STREAM_FIRST_FRAMES", "1")
+    monkeypatch.setenv("TTS_COMPILE", "cudagraphs")
+    engine = build_tts(load_settings(None))
+    assert engine._stream == StreamConfig(6, 1, 25)  # type: ignore[attr-defined]
+    assert engine._compile_mode == "cudagraphs"  # type: ignore[attr-defined]
+    monkeypatch.setenv("TTS_STREAMING", "false")
+    assert build_tts(load_settings(None))._stream is None  # type: ignore[attr-defined]

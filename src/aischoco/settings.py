@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ChatSource = Literal["chzzk", "chzzk-web", "local"]
 TtsEngineName = Literal["qwen", "remote", "off"]
 TtsDevice = Literal["auto", "cuda", "cpu", "mps"]
+TtsCompile = Literal["off", "compile", "cudagraphs"]
 SttEngineName = Literal["groq", "whisper", "off"]
 BargeIn = Literal["interrupt", "duck", "ignore"]
 ReasoningEffort = Literal["low", "medium", "high"]
@@ -102,6 +103,13 @@ class Settings(BaseSettings):
     audio_monitor_device: str | None = None  # a second device so the streamer hears it too
     audio_block_ms: int = Field(20, ge=5, le=100)
     tts_seed: int | None = None  # same seed → same voice rendering of a sentence
+    # local Qwen3-TTS streaming (issue #6): audio every few codec frames (1 frame = 80 ms)
+    tts_streaming: bool = True
+    tts_stream_first_frames: int = Field(2, ge=1, le=50)
+    tts_stream_chunk_frames: int = Field(4, ge=1, le=50)
+    tts_stream_left_context_frames: int = Field(25, ge=0, le=100)
+    tts_static_cache: bool = False  # GPU only; CPU/MPS ignore both switches
+    tts_compile: TtsCompile = "off"
     segment_min_chars: int = Field(10, ge=0, le=500)
     segment_max_chars: int = Field(150, ge=0, le=5000)
 

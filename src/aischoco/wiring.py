@@ -105,11 +105,17 @@ def build_tts(settings: Settings) -> SpeechComponent:
     """The engine TTS_ENGINE names (qwen needs the qwen-tts package: see tts_row)."""
     if settings.tts_engine == "qwen":
         from .tts.qwen_engine import QwenEngine
+        from .tts.qwen_stream import StreamConfig
 
+        stream = StreamConfig(chunk_frames=settings.tts_stream_chunk_frames,
+                              first_chunk_frames=settings.tts_stream_first_frames,
+                              left_context_frames=settings.tts_stream_left_context_frames)
         return QwenEngine(settings.qwen_tts_model, device=settings.tts_device,
                           hf_home=settings.hf_home, voice_wav=settings.voice_sample,
                           voice_text=settings.voice_sample_text, language=settings.tts_language,
-                          seed=settings.tts_seed)
+                          seed=settings.tts_seed, streaming=settings.tts_streaming, stream=stream,
+                          static_cache=settings.tts_static_cache,
+                          compile_mode=settings.tts_compile)
     from .tts.remote_engine import CloneReference, RemoteEngine
 
     assert settings.tts_remote_url is not None
