@@ -20,7 +20,9 @@ Constraints the real loader imposes (found by reading qwen-tts 0.1.1):
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -43,17 +45,59 @@ _SPEAKER_KEYS = {"mel_dim", "enc_dim", "enc_channels", "enc_kernel_sizes", "enc_
 NEVER_EMITTED_ID = CODEBOOK + 1000
 
 
-def build_tiny_checkpoint(directory: Path, *, seed: int = 0,
-                          max_new_tokens: int = 48) -> Path:
+@dataclass(frozen=True)
+class Arch:
+    """Sizes of a random checkpoint. TINY for tests; FULL_* copy the released 12 Hz models'
+    shapes (from their published config.json files, as remembered: verify against a real one
+    before quoting figures) so a benchmark on random weights costs what real weights cost."""
+
+    codebook: int = CODEBOOK
+    quantizers: int = QUANTIZERS
+    talker: dict[str, Any] = field(default_factory=lambda: {
+        "hidden_size": HIDDEN, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "num_key_value_heads": 1, "head_dim": 16, "text_hidden_size": HIDDEN, "text_vocab_size": TEXT_VOCAB,
+        "rope_scaling": {"rope_type": "default", "mrope_section": [4, 2, 2], "interleaved": True}})
+    predictor: dict[str, Any] = field(default_factory=lambda: {
+        "hidden_size": HIDDEN, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "num_key_value_heads": 1, "head_dim": 16})
+    decoder: dict[str, Any] = field(default_factory=lambda: {
+        "codebook_dim": 16, "hidden_size": 16, "latent_dim": 16, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 32, "num_hidden_layers": 1,
+        "decoder_dim": 32, "sliding_window": 8})
+    speaker_channels: tuple[int, ...] = (16, 16, 16, 16, 48)
+
+
+TINY = Arch()
+_FULL_PREDICTOR = {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 5,
+                       "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128}
+_FULL_DECODER = {"codebook_dim": 512, "hidden_size": 512, "latent_dim": 1024, "num_attention_heads": 16,
+                     "num_key_value_heads": 16, "head_dim": 64, "intermediate_size": 1024,
+                     "num_hidden_layers": 8, "decoder_dim": 1536, "sliding_window": 72}
+_FULL_ROPE = {"rope_type": "default", "mrope_section": [24, 20, 20], "interleaved": True}
+
+
+def _full(hidden: int, intermediate: int) -> Arch:
+    return Arch(codebook=2048, quantizers=16, talker={
+        "hidden_size": hidden, "intermediate_size": intermediate, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128, "text_hidden_size": 2048,
+        "text_vocab_size": 151936, "rope_scaling": _FULL_ROPE}, predictor=_FULL_PREDICTOR,
+        decoder=_FULL_DECODER, speaker_channels=(512, 512, 512, 512, 1536))
+
+
+FULL = {"0.6B": _full(1024, 3072), "1.7B": _full(2048, 6144)}
+
+
+def build_tiny_checkpoint(directory: Path, *, seed: int = 0, max_new_tokens: int = 48,
+                          arch: Arch = TINY) -> Path:
     """Write the checkpoint into ``directory`` (created) and return it."""
     ensure_torchaudio_importable()
     import torch
 
     torch.manual_seed(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    _write_speech_tokenizer(directory / "speech_tokenizer")
+    _write_speech_tokenizer(directory / "speech_tokenizer", arch)
     tokenizer = _write_text_tokenizer(directory)
-    _write_model(directory, tokenizer)
+    _write_model(directory, tokenizer, arch)
     generation = {"do_sample": True, "top_k": 50, "top_p": 1.0, "temperature": 0.9,
                       "repetition_penalty": 1.05, "subtalker_dosample": True, "subtalker_top_k": 50,
                       "subtalker_top_p": 1.0, "subtalker_temperature": 0.9,
@@ -62,7 +106,7 @@ def build_tiny_checkpoint(directory: Path, *, seed: int = 0,
     return directory
 
 
-def _write_speech_tokenizer(directory: Path) -> None:
+def _write_speech_tokenizer(directory: Path, arch: Arch) -> None:
     from qwen_tts.core import Qwen3TTSTokenizerV2Config, Qwen3TTSTokenizerV2Model
     from transformers import EncodecFeatureExtractor
 
@@ -70,14 +114,13 @@ def _write_speech_tokenizer(directory: Path) -> None:
     config = Qwen3TTSTokenizerV2Config(
         encoder_config={
             "hidden_size": 32, "num_filters": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
-            "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 64, "codebook_size": CODEBOOK,
-            "codebook_dim": 16, "num_quantizers": QUANTIZERS, "num_semantic_quantizers": 1,
-            "vector_quantization_hidden_dimension": 16, "upsample_groups": 32, "use_cache": False},
-        decoder_config={
-            "codebook_size": CODEBOOK, "codebook_dim": 16, "hidden_size": 16, "latent_dim": 16,
-            "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 32,
-            "num_hidden_layers": 1, "num_quantizers": QUANTIZERS, "decoder_dim": 32, "sliding_window": 8},
-        encoder_valid_num_quantizers=QUANTIZERS,
+            "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 64,
+            "codebook_size": arch.codebook, "codebook_dim": 16, "num_quantizers": arch.quantizers,
+            "num_semantic_quantizers": 1, "vector_quantization_hidden_dimension": 16,
+            "upsample_groups": 32, "use_cache": False},  # the encoder only runs once, at start-up
+        decoder_config={"codebook_size": arch.codebook, "num_quantizers": arch.quantizers,
+                        **arch.decoder},
+        encoder_valid_num_quantizers=arch.quantizers,
     )
     config.architectures = ["Qwen3TTSTokenizerV2Model"]
     directory.mkdir(parents=True, exist_ok=True)
@@ -120,28 +163,25 @@ def _write_text_tokenizer(directory: Path):  # -> Qwen2TokenizerFast
     return tokenizer
 
 
-def _write_model(directory: Path, tokenizer) -> None:
+def _write_model(directory: Path, tokenizer, arch: Arch) -> None:
     from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
 
-    band = {key: CODEBOOK + offset for key, offset in _CODEC_IDS.items()}
+    book = arch.codebook
+    band = {key: book + offset for key, offset in _CODEC_IDS.items()}
     talker = dict(
-        vocab_size=CODEBOOK + 1024, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, num_code_groups=QUANTIZERS,
-        text_hidden_size=HIDDEN, text_vocab_size=TEXT_VOCAB, max_position_embeddings=4096,
-        rope_scaling={"rope_type": "default", "mrope_section": [4, 2, 2], "interleaved": True},
-        codec_language_id={"korean": CODEBOOK + 20, "english": CODEBOOK + 21},
+        vocab_size=book + 1024, num_code_groups=arch.quantizers, max_position_embeddings=4096,
+        codec_language_id={"korean": book + 20, "english": book + 21},
         spk_id={}, spk_is_dialect={},
-        code_predictor_config={
-            "vocab_size": CODEBOOK, "hidden_size": HIDDEN, "intermediate_size": 64, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
-            "num_code_groups": QUANTIZERS, "max_position_embeddings": 64},
-        **band,
+        code_predictor_config={"vocab_size": book, "num_code_groups": arch.quantizers,
+                               "max_position_embeddings": 64, **arch.predictor},
+        **arch.talker, **band,
     )
     config = Qwen3TTSConfig(
         talker_config=talker,
-        speaker_encoder_config={"enc_dim": HIDDEN, "enc_channels": [16, 16, 16, 16, 48],
-                                    "enc_attention_channels": 8, "enc_res2net_scale": 2,
-                                    "enc_se_channels": 8},
+        speaker_encoder_config={"enc_dim": arch.talker["hidden_size"],
+                                "enc_channels": list(arch.speaker_channels),
+                                "enc_attention_channels": 8, "enc_res2net_scale": 2,
+                                "enc_se_channels": 8},
         tokenizer_type="qwen3_tts_tokenizer_12hz", tts_model_size="0b6", tts_model_type="base",
         im_start_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
         im_end_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
