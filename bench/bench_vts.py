@@ -10,7 +10,10 @@ Per fps (30, 60) and load (idle / CPU inference stand-in in the same process):
 The load is a thread running float32 matrix products (what a CPU TTS forward pass does: BLAS,
 GIL released) plus a share of pure-Python work (tokenising, sampling loops: GIL held).
 
-Run:  python bench/bench_vts.py [--seconds 8]
+`--load tts` replaces the stand-in with real Qwen3-TTS inference: a tiny random checkpoint built at
+start, generating sentence after sentence on a thread of this process (needs qwen-tts installed).
+
+Run:  python bench/bench_vts.py [--seconds 8] [--load tts]
 """
 
 from __future__ import annotations
@@ -39,10 +42,38 @@ from aischoco.core.status import StatusBoard
 from aischoco.vtuber.animator import VtsAnimator
 
 RATE = 24000
+LOAD = "stand-in"  # or "tts": the tiny Qwen3-TTS model generating (set by --load)
 BURST_S, GAP_S = 0.3, 0.5
 
 
-def _load(stop: threading.Event) -> None:
+def _tts_load(stop: threading.Event, ready: threading.Event) -> None:
+    """Real Qwen3-TTS inference in this process: a tiny random checkpoint (built here) generating
+    sentence after sentence on CPU, as the local engine does on its own thread."""
+    from aischoco.tts.torchaudio_shim import ensure_torchaudio_importable
+
+    ensure_torchaudio_importable()
+    import torch
+    from qwen_tts import Qwen3TTSModel
+    from tts_fixtures.tiny_qwen import build_tiny_checkpoint, write_reference_voice
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = build_tiny_checkpoint(Path(tmp) / "model", max_new_tokens=64)
+        wav, text = write_reference_voice(Path(tmp) / "voice")
+        tts = Qwen3TTSModel.from_pretrained(str(model_dir), device_map="cpu", dtype=torch.float32,
+                                            attn_implementation="sdpa")
+        prompt = tts.create_voice_clone_prompt(ref_audio=str(wav),
+                                               ref_text=text.read_text("utf-8").strip())
+        while not stop.is_set():
+            ready.set()  # measuring starts once the model generates (loading is not the load)
+            tts.generate_voice_clone(text="오늘 방송도 재밌게 놀아요!", language="Korean",
+                                     voice_clone_prompt=prompt, max_new_tokens=64)
+
+
+def _load(stop: threading.Event, ready: threading.Event) -> None:
+    if LOAD == "tts":
+        _tts_load(stop, ready)
+        return
+    ready.set()
     a = np.random.default_rng(0).random((384, 384), dtype=np.float32)
     while not stop.is_set():
         for _ in range(20):
@@ -61,7 +92,8 @@ async def run_case(fps: int, loaded: bool, seconds: float, tmp: Path) -> dict[st
     path = tmp / f"map{fps}{loaded}.json"
     path.write_text(json.dumps(mapping), encoding="utf-8")
     stop = threading.Event()
-    loader = threading.Thread(target=_load, args=(stop,), daemon=True)
+    ready = threading.Event()
+    loader = threading.Thread(target=_load, args=(stop, ready), daemon=True)
     with FakeVts() as vts:
         animator = VtsAnimator(url=vts.url, token_path=tmp / f"tok{fps}{loaded}", mapping_path=path,
                                fps=fps, reconnect_max_s=0.5)
@@ -84,6 +116,7 @@ async def run_case(fps: int, loaded: bool, seconds: float, tmp: Path) -> dict[st
             await asyncio.sleep(0.02)
         if loaded:
             loader.start()
+            await asyncio.to_thread(ready.wait)
         await asyncio.sleep(0.5)
         animator.intervals.clear()
         cpu0, wall0 = time.thread_time(), time.monotonic()
@@ -101,6 +134,8 @@ async def run_case(fps: int, loaded: bool, seconds: float, tmp: Path) -> dict[st
         await segment.ended
         cpu, wall = time.thread_time() - cpu0, time.monotonic() - wall0
         stop.set()
+        if loaded:  # a torch thread still running at exit aborts the interpreter
+            await asyncio.to_thread(loader.join, 30)
         intervals = list(animator.intervals)
         for task in tasks:
             task.cancel()
@@ -124,7 +159,11 @@ async def run_case(fps: int, loaded: bool, seconds: float, tmp: Path) -> dict[st
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--load", choices=["stand-in", "tts"], default="stand-in",
+                        help="tts: real Qwen3-TTS inference (tiny random checkpoint, needs qwen-tts)")
     args = parser.parse_args()
+    global LOAD
+    LOAD = args.load
     print(f"# {platform.python_version()} {platform.machine()} — {args.seconds:.0f} s per case")
     print("fps  load   ticks/s  jitter p50/p99 ms  loop CPU %  lip-sync p50/max ms  sent/replaced")
     with tempfile.TemporaryDirectory() as tmp:
