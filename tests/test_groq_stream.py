@@ -181,3 +181,10 @@ async def test_retries_run_out_with_one_line(peer: OpenAIServer) -> None:
     peer.script([Slow(0.0, ServerError(500))] * 4)
     with pytest.raises(LLMError, match=r"failed after 4 attempts: server error \(500\)"):
         await _collect(_client(peer.base_url))
+
+
+async def test_a_server_that_refuses_to_stream_names_the_switch(peer: OpenAIServer) -> None:
+    peer.script([Status(400, "stream is not supported")])
+    with pytest.raises(LLMError, match="GROQ_STREAM=false") as err:
+        await _collect(_client(peer.base_url))
+    assert not err.value.retryable and len(peer.requests) == 1

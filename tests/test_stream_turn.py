@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from peers.openai_server import OpenAIServer, Reply, Stream
+from peers.openai_server import DEFAULT_USAGE, OpenAIServer, Reply, Stream
 from peers.speech_server import SpeechServer
 
 from aischoco.ai.character import CharacterPrompt
@@ -127,6 +127,8 @@ async def test_the_first_sentence_is_requested_before_the_stream_ends(
     assert summary["llm_first_token"]["count"] == 1 and summary["first_sentence"]["count"] == 1
     assert r.history()[-1] == {"role": "assistant", "content": THREE}
     assert stream.body["stream"] is True and "response_format" not in stream.body
+    snapshot = r.responder.snapshot()  # usage from the last chunk, headroom from the headers
+    assert snapshot["usage"] == DEFAULT_USAGE and snapshot["remaining_requests"] == 999
 
 
 async def test_the_emotion_reaches_the_animator_before_the_first_sentence_is_spoken(

@@ -462,7 +462,14 @@ class GroqClient:
         except httpx.RequestError as err:
             raise _Retry(self._connection_failed(err)) from None
         if response.status_code != 200:
-            raise _Retry(self._failure(response))
+            try:
+                raise _Retry(self._failure(response))
+            except LLMError as err:
+                if err.status not in (400, 422):
+                    raise
+                # Servers that cannot stream say so with 400/422; name the switch for that.
+                raise LLMError(f"{err} (GROQ_STREAM=false if this server cannot stream)",
+                               retryable=False, status=err.status) from None
         completion = self._completion(response)
         if isinstance(completion, _Attempt):
             raise _Retry(completion)
