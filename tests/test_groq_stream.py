@@ -188,3 +188,16 @@ async def test_a_server_that_refuses_to_stream_names_the_switch(peer: OpenAIServ
     with pytest.raises(LLMError, match="GROQ_STREAM=false") as err:
         await _collect(_client(peer.base_url))
     assert not err.value.retryable and len(peer.requests) == 1
+
+
+def test_chunk_fields_read_content_only_and_usage_from_either_place() -> None:
+    from aischoco.ai.groq_wire import chunk_delta, chunk_usage
+
+    assert chunk_delta({"choices": [{"delta": {"reasoning": "생각"}}]}) == ("", None)
+    assert chunk_delta({"choices": [{"delta": {"content": "말"}, "finish_reason": "length"}]}) \
+        == ("말", "length")
+    assert chunk_delta({"choices": []}) == ("", None) and chunk_delta({}) == ("", None)
+    groq = {"x_groq": {"usage": {"total_tokens": 5, "total_time": 0.1}}, "usage": {"x": 1}}
+    assert chunk_usage(groq) == {"total_tokens": 5}
+    assert chunk_usage({"usage": {"total_tokens": 7}}) == {"total_tokens": 7}
+    assert chunk_usage({"x_groq": {"id": "req"}}) == {}

@@ -1,0 +1,143 @@
+"""Groq's wire format, read without I/O: rate-limit headers, durations, error bodies, usage and
+streamed chunks (pure functions over already received data)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT_WAIT_S",
+    "RateLimits",
+    "chunk_delta",
+    "chunk_usage",
+    "error_fields",
+    "int_usage",
+    "parse_duration",
+    "parse_rate_limits",
+    "rate_limit_wait",
+]
+
+DEFAULT_RATE_LIMIT_WAIT_S = 1.0  # a 429 that says nothing about when to come back
+
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_TRY_AGAIN_RE = re.compile(r"try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE)
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Latest ``x-ratelimit-*`` values seen (None: never reported)."""
+
+    remaining_requests: int | None = None  # Groq: requests left today
+    remaining_tokens: int | None = None  # Groq: tokens left this minute
+    reset_requests_s: float | None = None
+    reset_tokens_s: float | None = None
+    limited_until: float | None = None  # wall-clock epoch seconds a 429 told us to wait until
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a Groq duration ("7.66s", "2m59.56s", "1h2m3s", "120ms") or a plain number."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        return value if value >= 0 else None  # also rejects NaN
+    total = 0.0
+    pos = 0
+    for match in _DURATION_PART_RE.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_S[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def _parse_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def parse_rate_limits(headers: Mapping[str, str], previous: RateLimits) -> RateLimits:
+    """Merge the rate-limit headers of one response into ``previous`` (absent headers keep it)."""
+    found: dict[str, Any] = {
+        "remaining_requests": _parse_int(headers.get("x-ratelimit-remaining-requests")),
+        "remaining_tokens": _parse_int(headers.get("x-ratelimit-remaining-tokens")),
+        "reset_requests_s": parse_duration(headers.get("x-ratelimit-reset-requests")),
+        "reset_tokens_s": parse_duration(headers.get("x-ratelimit-reset-tokens")),
+    }
+    return replace(previous, **{k: v for k, v in found.items() if v is not None})
+
+
+def rate_limit_wait(headers: Mapping[str, str], message: str, limits: RateLimits) -> float:
+    """Seconds a 429 asks us to wait: retry-after, else an exhausted bucket's reset, else the text."""
+    after = parse_duration(headers.get("retry-after"))
+    if after is not None:
+        return after
+    # Only a bucket that is actually empty tells us when the limit lifts; the other reset is noise.
+    exhausted = [
+        reset
+        for remaining, reset in (
+            (limits.remaining_tokens, limits.reset_tokens_s),
+            (limits.remaining_requests, limits.reset_requests_s),
+        )
+        if remaining == 0 and reset is not None
+    ]
+    if exhausted:
+        return max(exhausted)
+    match = _TRY_AGAIN_RE.search(message)
+    parsed = parse_duration(match.group(1)) if match else None
+    return parsed if parsed is not None else DEFAULT_RATE_LIMIT_WAIT_S
+
+
+def error_fields(response: httpx.Response) -> tuple[str, str]:
+    """(error.message, error.code) from an OpenAI-style error body; empty strings if absent."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text, ""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or ""), str(error.get("code") or "")
+    if isinstance(error, str):
+        return error, ""
+    return "", ""
+
+
+def int_usage(usage: object) -> dict[str, int]:
+    if not isinstance(usage, dict):
+        return {}
+    return {str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def chunk_usage(chunk: dict[str, Any]) -> dict[str, int]:
+    """Groq puts the stream's usage under x_groq.usage; OpenAI-style servers under usage."""
+    x_groq = chunk.get("x_groq")
+    if isinstance(x_groq, dict) and isinstance(x_groq.get("usage"), dict):
+        return int_usage(x_groq["usage"])
+    return int_usage(chunk.get("usage"))
+
+
+def chunk_delta(chunk: dict[str, Any]) -> tuple[str, str | None]:
+    """(delta.content or "", finish_reason) of choices[0]; delta.reasoning is ignored on purpose."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "", None
+    choice = choices[0]
+    delta = choice.get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    finish = choice.get("finish_reason")
+    text = content if isinstance(content, str) else ""
+    return text, (finish if isinstance(finish, str) else None)
