@@ -4,7 +4,6 @@ on the peers' own timestamps)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import signal
 import sys
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile
 
-import aischoco.wiring
 from daemon import run_daemon
 from peers.openai_server import OpenAIServer, Reply, Stream
 from peers.speech_server import SpeechServer, speech_pcm
@@ -91,8 +89,6 @@ def test_a_streamed_answer_is_spoken_while_the_llm_is_still_writing(tmp_path: Pa
     assert (entry["role"], entry["content"]) == ("assistant", ANSWER)
 
 
-@pytest.mark.skipif("groq_stream" not in inspect.getsource(aischoco.wiring),
-                    reason="GROQ_STREAM is not passed to the responder by wiring.py yet")
 def test_groq_stream_false_asks_for_the_whole_answer_in_json_mode(tmp_path: Path) -> None:
     wav = tmp_path / "voice.wav"
     with OpenAIServer(default=Reply({"emotion": "happy", "response": ANSWER})) as llm, \

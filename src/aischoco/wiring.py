@@ -78,7 +78,7 @@ def build_llm(settings: Settings) -> LlmComponent:
     responder = GroqResponder(
         client, CharacterPrompt(settings.character_path),
         OutputFilter(load_banned_words(settings.ai_banned_words_path)),
-        max_answer_chars=settings.groq_max_answer_chars)
+        max_answer_chars=settings.groq_max_answer_chars, stream=settings.groq_stream)
     return LlmComponent(responder, settings.history_dir,
                         keep_tokens=settings.history_keep_tokens,
                         summarize_at=settings.history_summarize_at,
