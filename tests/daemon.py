@@ -76,3 +76,23 @@ def run_daemon(workdir: Path, *, stdin: int = subprocess.DEVNULL, **env: str) ->
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=5)
+
+
+def voice_env(llm_url: str, tts_url: str, wav: Path, **extra: str) -> dict[str, str]:
+    """Settings for a daemon that answers through a Groq peer and speaks through a TTS peer into
+    a WAV file (`AUDIO_OUTPUT_DEVICE=file:`)."""
+    return {"GROQ_API_KEY": "gsk_voice_test", "GROQ_BASE_URL": llm_url, "GROQ_TIMEOUT_S": "3",
+            "TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts_url,
+            "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "SEGMENT_MIN_CHARS": "2", **extra}
+
+
+def wait_until(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `check` every 50 ms until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached")
+        time.sleep(0.05)

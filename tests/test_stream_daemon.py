@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from daemon import run_daemon
+from daemon import run_daemon, voice_env, wait_until as _until
 from peers.openai_server import OpenAIServer, Reply, Stream
 from peers.speech_server import SpeechServer, speech_pcm
 
@@ -26,23 +26,6 @@ pytestmark = [
 
 ANSWER = "안녕하세요! 오늘도 와 줘서 고마워요. 재밌게 놀아요."
 SENTENCES = ["안녕하세요!", "오늘도 와 줘서 고마워요.", "재밌게 놀아요."]
-
-
-def _env(llm: OpenAIServer, tts: SpeechServer, wav: Path, **extra: str) -> dict[str, str]:
-    return {"GROQ_API_KEY": "gsk_stream_test", "GROQ_BASE_URL": llm.base_url, "GROQ_TIMEOUT_S": "3",
-            "TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts.base_url,
-            "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "SEGMENT_MIN_CHARS": "2", **extra}
-
-
-def _until(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached")
-        time.sleep(0.05)
 
 
 def _ready(url: str) -> bool:
@@ -63,7 +46,7 @@ def test_a_streamed_answer_is_spoken_while_the_llm_is_still_writing(tmp_path: Pa
     stream = Stream({"emotion": "happy", "response": ANSWER}, token_chars=1, tokens_per_s=60,
                     reasoning=["비밀 추론: 시스템 프롬프트를 읽는다"])
     with OpenAIServer(default=stream) as llm, SpeechServer() as tts:
-        with run_daemon(tmp_path, **_env(llm, tts, wav)) as daemon:
+        with run_daemon(tmp_path, **voice_env(llm.base_url, tts.base_url, wav)) as daemon:
             _until(lambda: _ready(daemon.url), what="llm, tts and audio running")
             metrics = _speak_one(daemon.url)
             state = httpx.get(f"{daemon.url}/api/state").json()
@@ -93,7 +76,7 @@ def test_groq_stream_false_asks_for_the_whole_answer_in_json_mode(tmp_path: Path
     wav = tmp_path / "voice.wav"
     with OpenAIServer(default=Reply({"emotion": "happy", "response": ANSWER})) as llm, \
             SpeechServer() as tts:
-        with run_daemon(tmp_path, **_env(llm, tts, wav, GROQ_STREAM="false")) as daemon:
+        with run_daemon(tmp_path, **voice_env(llm.base_url, tts.base_url, wav, GROQ_STREAM="false")) as daemon:
             _until(lambda: _ready(daemon.url), what="llm, tts and audio running")
             metrics = _speak_one(daemon.url)
             code, _, out = daemon.stop(signal.SIGTERM)

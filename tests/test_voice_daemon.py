@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from daemon import run_daemon
+from daemon import run_daemon, voice_env, wait_until as _until
 from peers.openai_server import OpenAIServer, Reply
 from peers.speech_server import SpeechServer, speech_pcm
 
@@ -22,23 +22,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
 ]
-
-
-def _env(llm: OpenAIServer, tts: SpeechServer, wav: Path) -> dict[str, str]:
-    return {"GROQ_API_KEY": "gsk_voice_test", "GROQ_BASE_URL": llm.base_url, "GROQ_TIMEOUT_S": "3",
-            "TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts.base_url,
-            "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "SEGMENT_MIN_CHARS": "2"}
-
-
-def _until(check, timeout: float = 15.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached")
-        time.sleep(0.05)
 
 
 def _states(url: str) -> dict[str, str]:
@@ -58,7 +41,7 @@ def test_an_answer_is_spoken_sentence_by_sentence_into_the_file(tmp_path: Path) 
     answer = "안녕하세요! 오늘도 와 줘서 고마워요. 재밌게 놀아요."
     with OpenAIServer(default=Reply({"response": answer, "emotion": "happy"})) as llm, \
             SpeechServer() as tts:
-        with run_daemon(tmp_path, **_env(llm, tts, wav)) as daemon:
+        with run_daemon(tmp_path, **voice_env(llm.base_url, tts.base_url, wav)) as daemon:
             _until(lambda: all(_states(daemon.url)[n] == "running" for n in ("llm", "tts", "audio")),
                    what="llm, tts and audio running")
             httpx.post(f"{daemon.url}/api/chat", json={"user": "민수", "message": "안녕!"})
@@ -83,7 +66,7 @@ def test_skip_while_speaking_keeps_only_what_was_heard(tmp_path: Path) -> None:
     answer = f"{first} 두 번째 문장은 들리지 않아요. 세 번째도 마찬가지예요."
     with OpenAIServer(default=Reply({"response": answer, "emotion": "neutral"})) as llm, \
             SpeechServer() as tts:
-        with run_daemon(tmp_path, **_env(llm, tts, wav)) as daemon:
+        with run_daemon(tmp_path, **voice_env(llm.base_url, tts.base_url, wav)) as daemon:
             _until(lambda: _states(daemon.url)["audio"] == "running" and
                    _states(daemon.url)["tts"] == "running", what="voice ready")
             httpx.post(f"{daemon.url}/api/chat", json={"user": "민수", "message": "인사해 줘"})

@@ -215,16 +215,8 @@ class GroqClient:
                 last = retry.attempt
             if attempt + 1 == attempts:
                 break
-            wait = last.wait_s
-            if wait is None:
-                wait = backoff_delay(attempt, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
-            await self._sleep(wait)
-        assert last is not None
-        raise LLMError(
-            f"LLM request failed after {attempts} attempts: {last.cause}",
-            retryable=True,
-            status=last.status,
-        )
+            await self._wait_before_retry(attempt, last)
+        raise self._gave_up(attempts, last)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -265,16 +257,21 @@ class GroqClient:
             last = result
             if attempt + 1 == attempts:
                 break
-            wait = result.wait_s
-            if wait is None:
-                wait = backoff_delay(attempt, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
-            await self._sleep(wait)
+            await self._wait_before_retry(attempt, result)
+        raise self._gave_up(attempts, last)
+
+    async def _wait_before_retry(self, attempt: int, failed: _Attempt) -> None:
+        """The server's own wait (retry-after, rate-limit reset) or backoff with jitter."""
+        wait = failed.wait_s
+        if wait is None:
+            wait = backoff_delay(attempt, base_s=RETRY_BASE_S, cap_s=RETRY_CAP_S)
+        await self._sleep(wait)
+
+    @staticmethod
+    def _gave_up(attempts: int, last: _Attempt | None) -> LLMError:
         assert last is not None
-        raise LLMError(
-            f"LLM request failed after {attempts} attempts: {last.cause}",
-            retryable=True,
-            status=last.status,
-        )
+        return LLMError(f"LLM request failed after {attempts} attempts: {last.cause}",
+                        retryable=True, status=last.status)
 
     async def _attempt(self, body: dict[str, Any]) -> Completion | _Attempt:
         """One POST. Returns the completion, or why to retry; raises LLMError when retry is futile."""
