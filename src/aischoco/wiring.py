@@ -30,9 +30,6 @@ from .vtuber.feed import ParamsFeed
 
 log = logging.getLogger(__name__)
 
-NOT_BUILT = "이 버전에는 아직 없습니다"
-
-
 class Component(Protocol):
     name: str
 
