@@ -35,19 +35,17 @@ import contextlib
 import json
 import signal
 import sys
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 
 try:
-    from peers.threaded_server import ThreadedServer
+    from peers.threaded_server import ScriptedServer, read_request
 except ImportError:  # run as a script: python tests/peers/openai_server.py
-    from threaded_server import ThreadedServer  # type: ignore[no-redef]
+    from threaded_server import ScriptedServer, read_request  # type: ignore[no-redef]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -427,63 +425,31 @@ async def _respond(behaviour: Behaviour, body: Any, record: Recorded) -> Respons
 # --------------------------------------------------------------------------------------------
 
 
-class OpenAIServer(ThreadedServer):
-    thread_name = "openai-peer"
-
+class OpenAIServer(ScriptedServer[Behaviour, Recorded]):
     """uvicorn on 127.0.0.1 in a daemon thread; use as a context manager."""
+
+    thread_name = "openai-peer"
 
     def __init__(
         self, *, default: Behaviour | None = None, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.default: Behaviour = default if default is not None else Echo()
-        self._lock = threading.Lock()
-        self._script: deque[Behaviour] = deque()
-        self._requests: list[Recorded] = []
+        self._init_script(default if default is not None else Echo())
         self._bind_and_serve(self.app(), host=host, port=port)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    # --- scripting and inspection (thread-safe) -------------------------------------------
-
-    def script(self, behaviours: Iterable[Behaviour]) -> None:
-        """Queue behaviours, one per chat-completions request, after any still queued."""
-        with self._lock:
-            self._script.extend(behaviours)
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._script)
-
-    @property
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return list(self._requests)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._script.clear()
-            self._requests.clear()
-
     def _next(self, recorded: Recorded) -> Behaviour:
-        with self._lock:
-            self._requests.append(recorded)
-            return self._script.popleft() if self._script else self.default
+        """One chat-completions request: record it, take its behaviour (subclasses override)."""
+        return self._take(recorded)
 
     # --- ASGI app -------------------------------------------------------------------------
 
     def app(self) -> Starlette:
         async def completions(request: Request) -> Response:
-            raw = await request.body()
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            recorded = Recorded(
-                request.url.path, {k.lower(): v for k, v in request.headers.items()}, body
-            )
+            headers, body = await read_request(request)
+            recorded = Recorded(request.url.path, headers, body)
             behaviour = self._next(recorded)
             if not isinstance(body, dict):
                 return JSONResponse(

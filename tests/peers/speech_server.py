@@ -25,14 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import struct
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +40,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 try:
-    from peers.threaded_server import ThreadedServer
+    from peers.threaded_server import ScriptedServer, read_request
 except ImportError:  # run as a script: python tests/peers/speech_server.py
-    from threaded_server import ThreadedServer  # type: ignore[no-redef]
+    from threaded_server import ScriptedServer, read_request  # type: ignore[no-redef]
 
 __all__ = [
     "MS_PER_CHAR",
@@ -181,19 +178,16 @@ def _error(code: int, message: str) -> JSONResponse:
 # --------------------------------------------------------------------------------------------
 
 
-class SpeechServer(ThreadedServer):
+class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
     """uvicorn on 127.0.0.1 in a daemon thread; use as a context manager."""
 
     thread_name = "speech-peer"
 
     def __init__(self, *, default: Behaviour | None = None, host: str = "127.0.0.1",
                  port: int = 0, ms_per_char: int = MS_PER_CHAR) -> None:
-        self.default: Behaviour = default if default is not None else Ok()
+        self._init_script(default if default is not None else Ok())
         self.ms_per_char = ms_per_char
         self.models_status = 200  # what GET /v1/models answers (503: "still loading")
-        self._lock = threading.Lock()
-        self._script: deque[Behaviour] = deque()
-        self._records: list[SpeechRecord] = []
         self._bind_and_serve(self.app(), host=host, port=port)
 
     @property
@@ -201,54 +195,25 @@ class SpeechServer(ThreadedServer):
         """What TTS_REMOTE_URL would be (the client adds /v1/audio/speech)."""
         return f"http://{self.host}:{self.port}"
 
-    # --- scripting and inspection (thread-safe) -------------------------------------------
-
-    def script(self, behaviours: Iterable[Behaviour]) -> None:
-        with self._lock:
-            self._script.extend(behaviours)
-
-    @property
-    def requests(self) -> list[SpeechRecord]:
-        with self._lock:
-            return list(self._records)
-
     @property
     def speech_requests(self) -> list[SpeechRecord]:
         return [r for r in self.requests if r.path == "/v1/audio/speech"]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._script.clear()
-            self._records.clear()
-
-    def _record(self, record: SpeechRecord, *, consume: bool) -> Behaviour:
-        with self._lock:
-            self._records.append(record)
-            if not consume:
-                return self.default
-            return self._script.popleft() if self._script else self.default
 
     # --- ASGI app -------------------------------------------------------------------------
 
     def app(self) -> Starlette:
         async def speech(request: Request) -> Response:
-            raw = await request.body()
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            record = SpeechRecord(request.url.path,
-                                  {k.lower(): v for k, v in request.headers.items()}, body,
-                                  time.monotonic())
-            behaviour = self._record(record, consume=True)
+            headers, body = await read_request(request)
+            record = SpeechRecord(request.url.path, headers, body, time.monotonic())
+            behaviour = self._take(record)
             if not isinstance(body, dict) or not str(body.get("input", "")).strip():
                 return _error(400, "input is required")
             return await self._respond(behaviour, str(body["input"]), record)
 
         async def models(request: Request) -> Response:
-            self._record(SpeechRecord(request.url.path,
-                                      {k.lower(): v for k, v in request.headers.items()}, None,
-                                      time.monotonic()), consume=False)
+            self._take(SpeechRecord(request.url.path, {k.lower(): v for k, v in
+                                                       request.headers.items()}, None,
+                                    time.monotonic()), consume=False)
             if self.models_status != 200:
                 return _error(self.models_status, "model is loading")
             return JSONResponse({"object": "list",

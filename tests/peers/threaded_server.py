@@ -1,16 +1,25 @@
 """A uvicorn app in a daemon thread on a socket bound at construction — the shape every Python
-test peer here shares (the port is known and reserved before start; connections queue at once)."""
+test peer here shares (the port is known and reserved before start; connections queue at once).
+`ScriptedServer` adds what the HTTP API peers share: a queue of scripted behaviours, one per
+request, and a record of every request."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
-from typing import Any, Self
+from collections import deque
+from collections.abc import Iterable
+from typing import Any, Generic, Self, TypeVar
 
 import uvicorn
+from starlette.requests import Request
 from starlette.types import ASGIApp
+
+BehaviourT = TypeVar("BehaviourT")
+RecordT = TypeVar("RecordT")
 
 
 class ThreadedServer:
@@ -67,3 +76,52 @@ class ThreadedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ScriptedServer(ThreadedServer, Generic[BehaviourT, RecordT]):
+    """Each request consumes the next scripted behaviour (`default` once the script is empty);
+    every request is recorded. Thread-safe: tests script and inspect from their own thread."""
+
+    def _init_script(self, default: BehaviourT) -> None:
+        self.default = default
+        self._lock = threading.Lock()
+        self._script: deque[BehaviourT] = deque()
+        self._records: list[RecordT] = []
+
+    def script(self, behaviours: Iterable[BehaviourT]) -> None:
+        """Queue behaviours, one per request, after any still queued."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    @property
+    def requests(self) -> list[RecordT]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._records.clear()
+
+    def _take(self, record: RecordT, *, consume: bool = True) -> BehaviourT:
+        """Record the request; the next scripted behaviour (or `default` when not consuming)."""
+        with self._lock:
+            self._records.append(record)
+            if consume and self._script:
+                return self._script.popleft()
+            return self.default
+
+
+async def read_request(request: Request) -> tuple[dict[str, str], Any]:
+    """Lower-cased headers and the body: parsed JSON, or the text when it is not JSON."""
+    raw = await request.body()
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    return {k.lower(): v for k, v in request.headers.items()}, body
