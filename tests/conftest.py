@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from aischoco.settings import Settings
+from browser_helpers import browser  # noqa: F401 - the shared headless Chromium fixture
 
 SETTING_KEYS = {name.upper() for name in Settings.model_fields}
 

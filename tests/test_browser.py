@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-if sys.platform == "win32":
-    pytest.skip("POSIX only (the daemon is stopped with SIGTERM)", allow_module_level=True)
-if not CHROMIUM.exists():
-    pytest.skip("/usr/bin/chromium missing (apt-get install chromium); no browser is downloaded",
-                allow_module_level=True)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright-python missing (pip install -r requirements-dev.txt)")
+from browser_helpers import require_browser
+
+require_browser()  # skips this module without Chromium or playwright
 
 import daemon as daemon_mod  # tests/ is on sys.path (rootdir conftest)
 from daemon import free_port, run_daemon
@@ -36,8 +30,6 @@ from peers.openai_server import OpenAIServer, Reply
 
 pytestmark = [pytest.mark.integration]
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -47,16 +39,6 @@ PNG_1PX = bytes.fromhex(
 # --------------------------------------------------------------------------------------------
 # fixtures and helpers
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ sentence, and the control panel shows the new latency figures (Debian's /usr/bin
 from __future__ import annotations
 
 import signal
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +14,14 @@ import pytest
 from daemon import run_daemon
 from peers.openai_server import OpenAIServer, Stream
 
-CHROMIUM = Path("/usr/bin/chromium")
-if sys.platform == "win32":
-    pytest.skip("POSIX only (the daemon is stopped with SIGTERM)", allow_module_level=True)
-if not CHROMIUM.exists():
-    pytest.skip("/usr/bin/chromium missing (apt-get install chromium); no browser is downloaded",
-                allow_module_level=True)
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright-python missing (pip install -r requirements-dev.txt)")
+from browser_helpers import require_browser
+
+require_browser()  # skips this module without Chromium or playwright
 
 pytestmark = [pytest.mark.integration]
 
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FIRST = "첫 번째 문장이 먼저 보여요."
 ANSWER = f"{FIRST} 두 번째 문장은 조금 뒤에 붙어요. 세 번째 문장으로 끝나요."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _assistant_texts(page: Any) -> list[str]:
