@@ -12,18 +12,11 @@ from peers.openai_server import (DEFAULT_USAGE, OpenAIServer, RateLimited, Serve
 
 from aischoco.ai.groq_client import (GroqClient, LLMError, StreamBroken, StreamDelta, StreamDone,
                                      StreamEvent)
+from test_groq_client import FakeSleep
 
 API_KEY = "gsk_STREAM_SECRET_0123456789"
 MESSAGES = [{"role": "system", "content": "시스템"}, {"role": "user", "content": "안녕"}]
 ANSWER = {"emotion": "happy", "response": "안녕하세요! 오늘도 반가워요."}
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 @pytest.fixture(scope="module")
