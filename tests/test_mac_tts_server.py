@@ -5,12 +5,11 @@ the client leaves; HTTP is aischoco.tts.server's."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,12 +20,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from peers.speech_server import speech_pcm
+from tts_server_helpers import wait_for
 
 from aischoco.core.stages import StageError
 from aischoco.core.supervisor import ComponentError
 from aischoco.tts.pcm import pcm16_to_float
 from aischoco.tts.remote_engine import RemoteEngine
-from aischoco.tts.server import serve_tts
 
 SERVER_FILE = Path(__file__).resolve().parents[1] / "mac_tts_server" / "server.py"
 TEXT = "맥에서도 잘 들리나요?"
@@ -95,29 +94,7 @@ def make_engine(voice: tuple[Path, Path], model: FakeMlxModel, *extra: str,
     return mac.build_engine(args, loader=loader or (lambda model_id: model))
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Any]]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
 
-    async def start(engine: Any) -> str:
-        stop, urls = asyncio.Event(), []
-        task = asyncio.create_task(serve_tts(engine, "127.0.0.1", 0, model_name=engine.model_id,
-                                             stop=stop, on_listening=urls.append))
-        await wait_for(lambda: urls or task.done())
-        running.append((stop, task))
-        return urls[0]
-
-    yield start
-    for stop, task in running:
-        stop.set()
-        await asyncio.wait_for(task, 5)
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 async def speak(url: str, text: str = TEXT) -> bytes:
@@ -132,8 +109,8 @@ async def test_speaks_the_contract_with_what_mlx_audio_expects(
         serve: Callable[..., Any], voice: tuple[Path, Path]) -> None:
     model = FakeMlxModel()
     engine = make_engine(voice, model, "--streaming-interval", "0.32")
-    url = await serve(engine)
-    await wait_for(lambda: engine.available)
+    url = await serve(engine, model_name=engine.model_id)
+    await wait_for(lambda: engine.available, timeout=5.0)
     assert await speak(url) == speech_pcm(TEXT)
     (warmup, _), (text, kwargs) = model.calls
     assert (warmup, text) == (mac.WARMUP_TEXT, TEXT)  # Metal kernels compile before any viewer
@@ -159,12 +136,12 @@ async def test_503_until_the_model_is_loaded(serve: Callable[..., Any],
         return model
 
     engine = make_engine(voice, model, loader=slow_loader)
-    url = await serve(engine)
+    url = await serve(engine, model_name=engine.model_id)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech", json={"input": TEXT})
     assert response.status_code == 503 and model.calls == []
     release.set()
-    await wait_for(lambda: engine.available)
+    await wait_for(lambda: engine.available, timeout=5.0)
     assert await speak(url) == speech_pcm(TEXT)
 
 
@@ -172,8 +149,8 @@ async def test_a_client_that_leaves_stops_generation(serve: Callable[..., Any],
                                                      voice: tuple[Path, Path]) -> None:
     model = FakeMlxModel(chunk_samples=480, step_s=0.02)
     engine = make_engine(voice, model)
-    url = await serve(engine)
-    await wait_for(lambda: engine.available)
+    url = await serve(engine, model_name=engine.model_id)
+    await wait_for(lambda: engine.available, timeout=5.0)
     long_text = "가" * 100  # 100 steps of 20 ms
     client = RemoteEngine(url)
     try:
@@ -192,8 +169,8 @@ async def test_a_generation_error_is_reported(serve: Callable[..., Any],
                                               voice: tuple[Path, Path]) -> None:
     model = FakeMlxModel()
     engine = make_engine(voice, model)
-    url = await serve(engine)
-    await wait_for(lambda: engine.available)
+    url = await serve(engine, model_name=engine.model_id)
+    await wait_for(lambda: engine.available, timeout=5.0)
     model.fail = ValueError("Speech tokenizer not loaded")
     with pytest.raises(StageError, match="mlx-audio generation failed: Speech tokenizer not loaded"):
         await speak(url)

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import io
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from peers.speech_server import (
     speech_pcm,
     wav_header,
 )
+from daemon import free_port
+from tts_server_helpers import wait_for
 
 from aischoco.core.stages import AudioChunk, StageError
 from aischoco.core.status import State, StatusBoard, StatusHandle
@@ -77,17 +78,7 @@ def joined(chunks: list[AudioChunk]) -> bytes:
     return b"".join(c.pcm for c in chunks)
 
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def board_handle() -> tuple[StatusBoard, StatusHandle]:

@@ -8,7 +8,7 @@ import io
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from peers.speech_server import speech_pcm
+from tts_server_helpers import Serve, wait_for
 
 from aischoco.core.stages import AudioChunk, StageError, StageUnavailable
 from aischoco.core.status import State, StatusHandle
@@ -75,27 +76,6 @@ class ScriptedEngine:
         self.closed = True
 
 
-Serve = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
-
-    async def start(engine: ScriptedEngine, **kwargs: Any) -> str:
-        stop, urls = asyncio.Event(), []
-        task = asyncio.create_task(serve_tts(engine, "127.0.0.1", 0, model_name=MODEL, stop=stop,
-                                             on_listening=urls.append, **kwargs))
-        await wait_for(lambda: urls or task.done())
-        running.append((stop, task))
-        return urls[0]
-
-    yield start
-    for stop, task in running:
-        stop.set()
-        await asyncio.wait_for(task, 5)
-
-
 @pytest.fixture
 async def clients() -> AsyncIterator[Callable[..., RemoteEngine]]:
     made: list[RemoteEngine] = []
@@ -108,13 +88,6 @@ async def clients() -> AsyncIterator[Callable[..., RemoteEngine]]:
     yield make
     for engine in made:
         await engine.aclose()
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
 
 
 async def ready(engine: ScriptedEngine) -> ScriptedEngine:
@@ -145,7 +118,7 @@ async def queued(url: str, count: int) -> None:
 async def test_first_chunk_reaches_the_client_before_synthesis_ends(
         serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(delay_s=0.04)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     first_at: float | None = None
     received = b""
@@ -161,7 +134,7 @@ async def test_first_chunk_reaches_the_client_before_synthesis_ends(
 async def test_sample_rate_and_content_type(serve: Serve,
                                             clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(sample_rate=16_000)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech", json={"input": TEXT})
@@ -175,7 +148,7 @@ async def test_sample_rate_and_content_type(serve: Serve,
 
 async def test_wav_is_answered_whole(serve: Serve) -> None:
     engine = ScriptedEngine()
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech",
@@ -201,7 +174,7 @@ async def test_wav_is_answered_whole(serve: Serve) -> None:
 ])
 async def test_invalid_requests_get_400(serve: Serve, body: dict[str, Any], needle: str) -> None:
     engine = ScriptedEngine()
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech", json=body)
@@ -212,7 +185,7 @@ async def test_invalid_requests_get_400(serve: Serve, body: dict[str, Any], need
 
 async def test_extras_from_other_clients_are_accepted(serve: Serve) -> None:
     engine = ScriptedEngine()
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     body = {"input": TEXT, "model": "anything", "voice": "x", "task_type": "Base",
             "ref_audio": "data:audio/wav;base64,AAAA", "ref_text": "참조", "instructions": "밝게",
@@ -224,7 +197,7 @@ async def test_extras_from_other_clients_are_accepted(serve: Serve) -> None:
 
 async def test_broken_json_models_health_and_unknown_paths(serve: Serve) -> None:
     engine = ScriptedEngine()
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     async with httpx.AsyncClient() as http:
         broken = await http.post(f"{url}/v1/audio/speech", content=b"{nope",
@@ -242,7 +215,7 @@ async def test_503_while_the_engine_is_loading(serve: Serve,
                                                clients: Callable[..., RemoteEngine]) -> None:
     loaded = asyncio.Event()
     engine = ScriptedEngine(loaded=loaded)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech", json={"input": TEXT})
         assert response.status_code == 503
@@ -263,7 +236,7 @@ async def test_503_while_the_engine_is_loading(serve: Serve,
 async def test_requests_are_served_one_at_a_time_in_order(
         serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(delay_s=0.02)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     client = clients(url)
     texts = ["첫 번째 문장이에요", "두 번째", "세 번째 문장"]
@@ -282,7 +255,7 @@ async def test_requests_are_served_one_at_a_time_in_order(
 async def test_a_client_that_leaves_stops_the_engine(
         serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(delay_s=0.03)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     long_text = "가" * 100  # 2 s of audio, 100 pieces 30 ms apart
     chunks = clients(url).synthesize(long_text)
@@ -300,7 +273,7 @@ async def test_a_client_that_leaves_stops_the_engine(
 async def test_a_client_that_leaves_the_queue_is_never_synthesized(
         serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(delay_s=0.02)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     first = asyncio.create_task(speak(clients(url), "긴 문장을 먼저 말해요"))
     await wait_for(lambda: engine.started)
@@ -326,7 +299,7 @@ async def test_a_failure_before_audio_is_a_json_error(
         serve: Serve, clients: Callable[..., RemoteEngine], failure: BaseException, status: int,
         needle: str) -> None:
     engine = ScriptedEngine(fail_before=failure)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     async with httpx.AsyncClient() as http:
         response = await http.post(f"{url}/v1/audio/speech", json={"input": TEXT})
@@ -340,7 +313,7 @@ async def test_a_failure_before_audio_is_a_json_error(
 async def test_a_failure_mid_stream_breaks_the_body(
         serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine(fail_after=3)
-    url = await serve(engine)
+    url = await serve(engine, model_name=MODEL)
     await ready(engine)
     got = b""
     with pytest.raises(StageError, match="mid-sentence"):
@@ -355,7 +328,7 @@ async def test_a_failure_mid_stream_breaks_the_body(
 
 async def test_api_key(serve: Serve, clients: Callable[..., RemoteEngine]) -> None:
     engine = ScriptedEngine()
-    url = await serve(engine, api_key="colab-secret")
+    url = await serve(engine, model_name=MODEL, api_key="colab-secret")
     await ready(engine)
     async with httpx.AsyncClient() as http:
         anonymous = await http.post(f"{url}/v1/audio/speech", json={"input": TEXT})
