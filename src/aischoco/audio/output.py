@@ -74,29 +74,6 @@ class Segment:
         self._resamplers = []
 
 
-class PlaybackClock:
-    """Which sample is heard now: the primary player's latest block, extrapolated."""
-
-    def __init__(self) -> None:
-        self.rate = 0
-        self._segment: int | None = None
-        self._heard_at = 0.0
-
-    def note(self, events: list[SegmentEvent], heard_at: float, rate: int) -> None:
-        self.rate = rate
-        for event in events:
-            if event.boundary is Boundary.STARTED:
-                self._segment, self._heard_at = event.segment, heard_at + event.offset / rate
-            elif event.segment == self._segment:
-                self._segment = None
-
-    def position(self, now: float) -> tuple[int, int] | None:
-        """(segment id, frame within it at the player rate) heard at `now`, or None if silent."""
-        if self._segment is None or now < self._heard_at:
-            return None
-        return self._segment, int((now - self._heard_at) * self.rate)
-
-
 class AudioOutput:
     """Supervised component "audio". `spec`: device name/index/default or `file:PATH.wav`."""
 
@@ -113,7 +90,6 @@ class AudioOutput:
         self._segments: dict[int, Segment] = {}
         self._ids = itertools.count(1)
         self._taps: list[BlockTap] = []
-        self.clock = PlaybackClock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opened_before = False
 
@@ -174,7 +150,6 @@ class AudioOutput:
         return on_block
 
     def _on_events(self, events: list[SegmentEvent], heard_at: float, rate: int) -> None:
-        self.clock.note(events, heard_at, rate)
         loop = asyncio.get_running_loop()
         for event in events:
             segment = self._segments.get(event.segment)
@@ -260,4 +235,4 @@ def _resolve(future: asyncio.Future[float], at: float) -> None:
         future.set_result(at)
 
 
-__all__ = ["AudioDeviceError", "AudioLost", "AudioOutput", "PlaybackClock", "Segment"]
+__all__ = ["AudioDeviceError", "AudioLost", "AudioOutput", "Segment"]
