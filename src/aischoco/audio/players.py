@@ -144,7 +144,10 @@ class FilePlayer:
                     continue
                 block, events = self.buffer.read(self._block, fill=False)
                 now = time.monotonic()
-                next_at = now if next_at is None or not self._realtime else max(next_at, now)
+                # Stay on the schedule when the thread wakes a little late (the audio is one
+                # continuous stream); start a new one after idle or a real underrun.
+                if next_at is None or not self._realtime or now - next_at > self._block / self.rate:
+                    next_at = now
                 if self._realtime and next_at > now:
                     time.sleep(next_at - now)
                 if block.size:  # our own int16 scaling: the engines' samples come back exactly

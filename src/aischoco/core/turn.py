@@ -98,11 +98,15 @@ class TurnRunner:
             log.exception("turn %d failed", marks.turn_id)
         finally:
             stages.animator.set_speaking(False)
-            self._stats.record(marks)
-            log.info("%s", marks.log_line())
-            if outcome.answer is not None:
-                # Shielded: a skip must not also cancel the history save that records it.
-                await asyncio.shield(self._remember(batch, outcome))
+            try:
+                if outcome.answer is not None:
+                    # Shielded: a skip must not also cancel the history save that records it.
+                    await asyncio.shield(self._remember(batch, outcome))
+            finally:
+                # Counted once the turn is wholly over, history included: a finished turn in the
+                # stats means the director is free again.
+                self._stats.record(marks)
+                log.info("%s", marks.log_line())
 
     async def _run_whole(self, batch: Sequence[ChatMessage], marks: TurnMarks,
                          outcome: _Outcome) -> None:
