@@ -98,7 +98,8 @@ class Director:
             while True:
                 self._report(status)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
+                    async with asyncio.timeout(IDLE_TICK_S):  # wait_for could swallow a cancel
+                        await self._wake.wait()
                 except TimeoutError:
                     # Also the moment a stage that was loading (the LLM's memory) becomes ready.
                     if self.queue.expire(self._clock()):

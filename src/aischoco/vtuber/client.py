@@ -70,7 +70,10 @@ class VtsClient:
             text = envelope(message_type, request_id, data)  # ValueError on NaN: never sent
             async with self._send_lock:
                 await self._ws.send(text)
-            doc = await asyncio.wait_for(future, timeout_s or self.timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+            # as the answer arrives, and the animator's TaskGroup would then never stop.
+            async with asyncio.timeout(timeout_s or self.timeout_s):
+                doc = await future
         except TimeoutError:
             raise VtsConnectionLost(f"{message_type}: no answer within "
                                     f"{timeout_s or self.timeout_s:.1f} s") from None
@@ -110,7 +113,8 @@ class VtsClient:
         if self._closed is None:
             self._closed = "closed by us"
         try:
-            await asyncio.wait_for(self._ws.close(), 2.0)
+            async with asyncio.timeout(2.0):
+                await self._ws.close()
         except (TimeoutError, OSError, WebSocketException):
             pass
         self._reader.cancel()
