@@ -1,9 +1,12 @@
 """The composition root: the whole pipeline on one screen.
 
-    chat source ─► intake ─► overlay state (shown at once) ─► SSE /overlay
-                     └─► filters ─► reply queue ─► director ─► turn: LLM ─► segmenter ─► TTS ─► audio
-                                                                   └─► animator ─► VTube Studio
-       (emotion, speaking, lip-sync from the audio blocks as they are heard)        └─► WS /ws/params
+    chat source ──────────────┐
+    microphone ─► VAD ─► STT ─┴► intake ─► overlay state (shown at once) ─► SSE /overlay
+                                   └─► filters ─► reply queue ─► director ─► turn: LLM ─► segmenter
+                                                                              ─► TTS ─► audio
+                                                                     └─► animator ─► VTube Studio
+       (emotion, speaking, lip-sync from the audio blocks as they are heard)   └─► WS /ws/params
+    The streamer talking over the AI cuts or ducks its speech (barge-in, through the director).
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 """
 
@@ -30,7 +33,8 @@ from .overlay.server import create_app
 from .overlay.state import OverlayState
 from .settings import Settings
 from .vtuber.feed import ParamsFeed
-from .wiring import build_stages, filter_config, segmenter_config
+from .core.status import State
+from .wiring import build_stages, build_voice, filter_config, segmenter_config, voice_row
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +55,16 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size)
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
+    voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
+    row = voice_row(settings)
+    board.register(row.name, row.label, row.state, row.detail, row.hint)
+    if row.state is State.STARTING:
+        voice = build_voice(settings, submit=intake.accept, ai_busy=lambda: director.speaking,
+                            interrupt=director.skip, audio=stages.audio)
     llm_info = getattr(stages.llm, "snapshot", None)
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
+                        voice_info=voice.snapshot if voice else None,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
@@ -69,6 +80,9 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     for close in chat.closers:
         supervisor.on_shutdown("chat", close)
     supervisor.add(director, "답변 디렉터")
+    if voice is not None:
+        supervisor.add(voice, row.label)
+        supervisor.on_shutdown(voice.name, voice.aclose)
     app = create_app(controls, bind_host=settings.overlay_host, params_feed=params_feed)
     supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
                                  public_url=settings.overlay_base_url,

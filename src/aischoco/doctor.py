@@ -38,6 +38,8 @@ class Check:
 
 
 async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
+    from .doctor_voice import voice_checks  # imports this module: loaded late
+
     checks = [
         Check("설정", Level.OK, f"{env_file} 읽음" if env_file else ".env 없음: 기본값 사용",
               "" if env_file else ".env.example을 .env로 복사해 고치세요"),
@@ -46,6 +48,7 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
         *await _tts(settings),
         *await asyncio.to_thread(_audio, settings),
         await _vts(settings),
+        *await voice_checks(settings),
         _overlay(settings),
         *await _running_daemon(settings),
         *_files(settings),

@@ -18,13 +18,14 @@ TtsEngineName = Literal["qwen", "remote", "off"]
 TtsDevice = Literal["auto", "cuda", "cpu", "mps"]
 TtsCompile = Literal["off", "compile", "cudagraphs"]
 SttEngineName = Literal["groq", "whisper", "off"]
+SttDevice = Literal["auto", "cuda", "cpu"]  # CTranslate2 has no Apple GPU backend
 BargeIn = Literal["interrupt", "duck", "ignore"]
 ReasoningEffort = Literal["low", "medium", "high"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Keys whose values must never be echoed (errors, logs, doctor).
 SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY", "TTS_REMOTE_API_KEY",
-                         "TTS_SERVER_API_KEY"})
+                         "TTS_SERVER_API_KEY", "STT_API_KEY"})
 
 
 class SettingsError(Exception):
@@ -128,10 +129,26 @@ class Settings(BaseSettings):
     overlay_max_messages: int = Field(100, ge=1, le=5000)
     overlay_fade_s: float = Field(600.0, ge=1, le=86_400)
 
-    # --- streamer voice input ----------------------------------------------------------------
-    voice_input: str = "off"
-    stt_engine: SttEngineName | None = None  # resolved below: groq when GROQ_API_KEY is set
+    # --- streamer voice input (issue #11) -----------------------------------------------------
+    voice_input: str = "off"  # off | microphone name part or index | file:PATH.wav
+    voice_user_name: str = Field("방장", min_length=1, max_length=30)  # shown for voice lines
+    voice_vad_threshold: float = Field(0.5, ge=0.05, le=0.99)  # Silero speech probability
+    voice_min_speech_ms: int = Field(250, ge=0, le=5000)  # shorter sounds are no utterance
+    voice_end_silence_ms: int = Field(600, ge=200, le=5000)  # silence that ends the turn
+    voice_max_utterance_s: float = Field(30.0, ge=3, le=120)
     voice_barge_in: BargeIn = "interrupt"
+    voice_barge_in_min_ms: int = Field(300, ge=0, le=5000)  # speech before the AI is cut
+    voice_duck_gain: float = Field(0.3, ge=0.0, le=1.0)  # AI volume under the streamer (duck)
+    voice_echo_tail_ms: int = Field(300, ge=0, le=3000)  # ignore: mic deaf this long after the AI
+    stt_engine: SttEngineName | None = None  # resolved below: groq when a Groq key is set
+    stt_model: str | None = None  # groq: whisper-large-v3-turbo; whisper: large-v3-turbo (GPU) / small
+    stt_language: str = Field("ko", min_length=2, max_length=8)
+    stt_base_url: str | None = None  # OpenAI-compatible transcriptions; default GROQ_BASE_URL
+    stt_api_key: SecretStr | None = None  # default GROQ_API_KEY
+    stt_timeout_s: float = Field(10.0, gt=0, le=120)
+    stt_prompt: str = Field("", max_length=500)  # spelling hints: the AI's name, channel words
+    stt_device: SttDevice = "auto"  # local whisper: auto → cuda when present, else cpu
+    stt_compute_type: str = "default"  # local whisper: float16 on cuda, int8 on cpu
 
     # --- daemon ------------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
@@ -142,8 +159,16 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("voice_barge_in", mode="before")
+    @classmethod
+    def _barge_in_words(cls, value: object) -> object:
+        # VOICE_BARGE_IN=false/off reads naturally as "never cut the AI" (ignore), true as interrupt.
+        words = {"false": "ignore", "off": "ignore", "no": "ignore", "0": "ignore",
+                 "true": "interrupt", "on": "interrupt", "yes": "interrupt", "1": "interrupt"}
+        return words.get(value.strip().lower(), value.strip().lower()) if isinstance(value, str) else value
+
     @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri",
-                     "chzzk_web_api_url", "chzzk_web_game_api_url")
+                     "chzzk_web_api_url", "chzzk_web_game_api_url", "stt_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -170,7 +195,8 @@ class Settings(BaseSettings):
         if self.chat_source is None:
             object.__setattr__(self, "chat_source", "chzzk" if self.chzzk_client_id else "local")
         if self.stt_engine is None:
-            object.__setattr__(self, "stt_engine", "groq" if self.groq_api_key else "off")
+            has_key = self.groq_api_key is not None or self.stt_api_key is not None
+            object.__setattr__(self, "stt_engine", "groq" if has_key else "off")
         if not self.history_keep_tokens < self.history_summarize_at <= self.history_limit_tokens:
             raise ValueError(
                 f"HISTORY_KEEP_TOKENS={self.history_keep_tokens}, "
@@ -178,6 +204,9 @@ class Settings(BaseSettings):
                 f"HISTORY_LIMIT_TOKENS={self.history_limit_tokens}: "
                 "allowed is KEEP < SUMMARIZE_AT <= LIMIT"
             )
+        if self.voice_max_utterance_s * 1000 <= self.voice_min_speech_ms + self.voice_end_silence_ms:
+            raise ValueError("VOICE_MAX_UTTERANCE_S must be longer than "
+                             "VOICE_MIN_SPEECH_MS + VOICE_END_SILENCE_MS")
         if self.tts_engine == "remote" and not self.tts_remote_url:
             raise ValueError("TTS_ENGINE=remote needs TTS_REMOTE_URL")
         return self
@@ -186,7 +215,8 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Plain secret values, for the log redaction filter."""
         return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret,
-                                               self.tts_remote_api_key, self.tts_server_api_key)
+                                               self.tts_remote_api_key, self.tts_server_api_key,
+                                               self.stt_api_key)
                 if s]
 
     @property

@@ -1,4 +1,4 @@
-"""The voice commands: `devices` (output devices), `say TEXT` (TTS + audio without the LLM) and
+"""The voice commands: `devices` (outputs and microphones), `say TEXT` (TTS + audio without the LLM) and
 `tts-server` (this PC's Qwen3-TTS as a remote TTS server)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import asyncio
 import logging
 import sys
 
-from .audio.devices import AudioDeviceError, find_output, list_output_devices
+from .audio.devices import (AudioDeviceError, Direction, OutputDevice, list_devices,
+                            resolve_output)
 from .core.segmenter import segment
 from .core.speech import SpeechLog, SpeechPipeline
 from .core.status import ComponentStatus, State, StatusBoard
@@ -18,29 +19,46 @@ log = logging.getLogger(__name__)
 
 
 def run_devices(settings: Settings) -> int:
+    """Both tables: outputs (AUDIO_OUTPUT_DEVICE) and microphones (VOICE_INPUT)."""
     try:
-        devices = list_output_devices()
+        outputs, inputs = list_devices("output"), list_devices("input")
     except AudioDeviceError as exc:
         print(f"aischoco devices: {exc}", file=sys.stderr)
         return 1
-    chosen = None
-    spec = settings.audio_output_device
-    if spec not in ("none",) and not spec.startswith("file:"):
-        try:
-            chosen = find_output(spec).index
-        except AudioDeviceError as exc:
-            print(f"AUDIO_OUTPUT_DEVICE={spec}: {exc}\n")
-    print("출력 장치 (output devices) — AUDIO_OUTPUT_DEVICE에 이름 일부나 번호를 적으세요")
+    _print_devices("출력 장치 (output devices) — AUDIO_OUTPUT_DEVICE에 이름 일부나 번호를 적으세요",
+                   outputs, _chosen("AUDIO_OUTPUT_DEVICE", settings.audio_output_device, "output"),
+                   cable="cable input")
+    if not outputs:
+        print("출력 장치가 없습니다. VB-Cable: https://vb-audio.com/Cable/ 설치 후 다시 실행하세요.")
+    print()
+    _print_devices("입력 장치 (microphones) — VOICE_INPUT에 이름 일부나 번호를 적으세요",
+                   inputs, _chosen("VOICE_INPUT", settings.voice_input, "input"))
+    if not inputs:
+        print("마이크가 없습니다 (no input devices).")
+    print("\n* 기본 장치   → 지금 설정으로 쓰일 장치")
+    return 0
+
+
+def _chosen(key: str, spec: str, direction: Direction) -> int | None:
+    if spec in ("none", "off") or spec.startswith("file:"):
+        return None
+    try:
+        devices = list_devices(direction)
+        return resolve_output(spec, devices, direction).index
+    except AudioDeviceError as exc:
+        print(f"{key}={spec}: {exc}\n")
+        return None
+
+
+def _print_devices(title: str, devices: list[OutputDevice], chosen: int | None,
+                   cable: str = "") -> None:
+    print(title)
     print(" 번호  채널  기본 Hz  API                   이름")
     for d in devices:
         mark = "→" if d.index == chosen else ("*" if d.is_default else " ")
-        cable = "   ← VB-Cable" if "cable input" in d.name.lower() else ""
+        note = "   ← VB-Cable" if cable and cable in d.name.lower() else ""
         print(f"{mark}{d.index:>4}  {d.channels:>4}  {d.default_rate:>7}  {d.hostapi:<20}  "
-              f"{d.name}{cable}")
-    print("\n* 기본 장치   → 지금 설정으로 쓰일 장치")
-    if not devices:
-        print("출력 장치가 없습니다. VB-Cable: https://vb-audio.com/Cable/ 설치 후 다시 실행하세요.")
-    return 0
+              f"{d.name}{note}")
 
 
 def run_say(settings: Settings, text: str, emotion: str) -> int:

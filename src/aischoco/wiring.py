@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .ai.character import CharacterPrompt
 from .ai.groq_client import GroqClient
@@ -17,6 +18,7 @@ from .ai.llm_component import LlmComponent
 from .ai.prompts import OutputFilter
 from .ai.responder import GroqResponder
 from .chat.filters import FilterConfig
+from .chat.models import ChatMessage
 from .chat.text_safety import load_banned_words
 from .core.segmenter import SegmenterConfig
 from .audio.output import AudioOutput
@@ -27,6 +29,10 @@ from .core.turn import Stages
 from .settings import Settings
 from .vtuber.animator import VtsAnimator
 from .vtuber.feed import ParamsFeed
+
+if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voice input is on
+    from .listen.listener import VoiceListener
+    from .listen.stt import SpeechToText
 
 log = logging.getLogger(__name__)
 
@@ -210,3 +216,73 @@ def filter_config(settings: Settings) -> FilterConfig:
 def segmenter_config(settings: Settings) -> SegmenterConfig:
     return SegmenterConfig(min_chars=settings.segment_min_chars,
                            max_chars=settings.segment_max_chars)
+
+
+VOICE_LABEL = "음성 입력 (마이크)"
+VOICE_INSTALL_HINT = ("pip install -r requirements-voice.txt 후 pip install --no-deps silero-vad==6.2.3 "
+                      "(README 참고)")
+
+
+def voice_row(settings: Settings) -> Row:
+    if settings.voice_input.strip().lower() in ("off", "none", ""):
+        return Row("voice", VOICE_LABEL, State.OFF, "VOICE_INPUT=off: 채팅으로만 대화합니다",
+                   "VOICE_INPUT에 마이크 이름을 적으면 말로도 대화합니다")
+    if settings.stt_engine == "off":
+        return Row("voice", VOICE_LABEL, State.NOT_CONFIGURED, "음성 인식(STT) 엔진이 없습니다",
+                   "GROQ_API_KEY를 넣거나 STT_ENGINE=whisper (로컬)로 설정하세요")
+    missing = [name for name in ("silero_vad", "onnxruntime")
+               if importlib.util.find_spec(name) is None]
+    if settings.stt_engine == "whisper" and importlib.util.find_spec("faster_whisper") is None:
+        missing.append("faster_whisper")
+    if missing:
+        return Row("voice", VOICE_LABEL, State.NOT_CONFIGURED,
+                   f"음성 입력 패키지가 없습니다: {', '.join(missing)}", VOICE_INSTALL_HINT)
+    return Row("voice", VOICE_LABEL, State.STARTING,
+               f"{settings.voice_input} 준비 중 (STT: {settings.stt_engine})")
+
+
+def build_stt(settings: Settings) -> SpeechToText:
+    """The transcriber STT_ENGINE names (voice_row has checked it is installed)."""
+    if settings.stt_engine == "whisper":
+        from .listen.stt_whisper import WhisperTranscriber
+
+        return WhisperTranscriber(settings.stt_model or "auto", device=settings.stt_device,
+                                  compute_type=settings.stt_compute_type,
+                                  language=settings.stt_language,
+                                  download_root=settings.hf_home / "whisper")
+    from .listen.stt_groq import GroqTranscriber
+
+    key = settings.stt_api_key or settings.groq_api_key
+    assert key is not None
+    return GroqTranscriber(api_key=key.get_secret_value(),
+                           base_url=settings.stt_base_url or settings.groq_base_url,
+                           model=settings.stt_model or "whisper-large-v3-turbo",
+                           language=settings.stt_language, timeout_s=settings.stt_timeout_s,
+                           prompt=settings.stt_prompt)
+
+
+def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
+                ai_busy: Callable[[], bool], interrupt: Callable[[], bool],
+                audio: AudioOutputPort) -> VoiceListener:
+    """The voice-input component; barge-in acts on the director's turn and the audio output."""
+    from .listen.barge_in import AudibleWindow, BargeIn
+    from .listen.listener import ListenerConfig, VoiceListener
+    from .listen.utterances import VadConfig
+
+    output = audio if isinstance(audio, AudioOutput) else None
+    barge_in = BargeIn(settings.voice_barge_in, ai_busy=ai_busy, interrupt=interrupt,
+                       set_gain=output.set_gain if output else None,
+                       duck_gain=settings.voice_duck_gain)
+    audible = None
+    if output is not None and barge_in.gates_echo:
+        audible = AudibleWindow(settings.voice_echo_tail_ms / 1000)
+        output.add_tap(audible.note_block)
+    vad = VadConfig(threshold=settings.voice_vad_threshold,
+                    min_speech_ms=settings.voice_min_speech_ms,
+                    end_silence_ms=settings.voice_end_silence_ms,
+                    pad_ms=min(200, settings.voice_end_silence_ms),
+                    max_utterance_s=settings.voice_max_utterance_s)
+    config = ListenerConfig(vad=vad, barge_in_min_ms=settings.voice_barge_in_min_ms,
+                            user_name=settings.voice_user_name)
+    return VoiceListener(settings.voice_input.strip(), build_stt(settings), barge_in, submit,
+                         config=config, audible=audible)

@@ -117,6 +117,8 @@ def _tags(msg: ChatMessage) -> list[str]:
         tags.append(f"[💰{amount} 후원]")
     elif msg.kind is Kind.SUBSCRIPTION:
         tags.append("[구독]")
+    elif msg.kind is Kind.VOICE:
+        tags.append("[음성]")  # spoken aloud by the streamer, transcribed (may hold STT slips)
     return tags
 
 

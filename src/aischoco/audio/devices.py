@@ -1,4 +1,5 @@
-"""Finding the output device the streamer named: "default", an index, or part of its name.
+"""Finding the device the streamer named: "default", an index, or part of its name — speakers or
+virtual cable for the AI's voice (output), the microphone for the streamer's voice (input).
 
 PortAudio (through sounddevice) is imported lazily: the daemon runs without it (text only), and
 the error says how to get it. Resolution itself is pure and works on plain dicts for tests.
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+Direction = Literal["output", "input"]
+_KO = {"output": "출력", "input": "입력"}
 
 # On Windows one device appears once per host API. WASAPI (shared) has the lowest latency that
 # works for every device; MME truncates names to 31 characters, so it is a last resort.
@@ -43,7 +47,7 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
-def list_output_devices(*, refresh: bool = False) -> list[OutputDevice]:
+def list_devices(direction: Direction = "output", *, refresh: bool = False) -> list[OutputDevice]:
     """`refresh` re-initialises PortAudio, which lists devices only once per initialisation, so a
     cable plugged in (or reinstalled) later is found. Only while no stream of ours is open."""
     sd = _sounddevice()
@@ -54,19 +58,25 @@ def list_output_devices(*, refresh: bool = False) -> list[OutputDevice]:
         except Exception as exc:  # noqa: BLE001 - PortAudioError: driver or configuration broken
             raise AudioDeviceError(f"오디오 시스템을 다시 시작할 수 없습니다 (PortAudio): {exc}") from exc
     hostapis = sd.query_hostapis()
+    slot = 1 if direction == "output" else 0
     try:
-        default_out = sd.default.device[1]
+        default_index = sd.default.device[slot]
     except Exception:  # noqa: BLE001 - no default device configured
-        default_out = -1
+        default_index = -1
     devices = []
     for info in sd.query_devices():
-        if info["max_output_channels"] <= 0:
+        channels = info[f"max_{direction}_channels"]
+        if channels <= 0:
             continue
         devices.append(OutputDevice(
             index=info["index"], name=info["name"], hostapi=hostapis[info["hostapi"]]["name"],
-            channels=info["max_output_channels"], default_rate=int(info["default_samplerate"]),
-            is_default=info["index"] == default_out))
+            channels=channels, default_rate=int(info["default_samplerate"]),
+            is_default=info["index"] == default_index))
     return devices
+
+
+def list_output_devices(*, refresh: bool = False) -> list[OutputDevice]:
+    return list_devices("output", refresh=refresh)
 
 
 def _preference(device: OutputDevice) -> int:
@@ -76,30 +86,37 @@ def _preference(device: OutputDevice) -> int:
         return len(HOSTAPI_PREFERENCE)
 
 
-def resolve_output(spec: str, devices: Sequence[OutputDevice]) -> OutputDevice:
+def resolve_output(spec: str, devices: Sequence[OutputDevice],
+                   direction: Direction = "output") -> OutputDevice:
     """`default`, a number (PortAudio index) or a case-insensitive part of the name."""
     spec = spec.strip()
+    ko, key = _KO[direction], f"AUDIO_{direction.upper()}_DEVICE" if direction == "output" else "VOICE_INPUT"
     if not devices:
-        raise AudioDeviceError(f"출력 오디오 장치가 하나도 없어 '{spec}'을(를) 열 수 없습니다 "
-                               f"(no audio output devices; cannot open '{spec}')")
+        raise AudioDeviceError(f"{ko} 오디오 장치가 하나도 없어 '{spec}'을(를) 열 수 없습니다 "
+                               f"(no audio {direction} devices; cannot open '{spec}')")
     if spec.lower() == "default":
         for device in devices:
             if device.is_default:
                 return device
-        raise AudioDeviceError("기본 출력 장치가 없습니다 — AUDIO_OUTPUT_DEVICE에 장치 이름을 적으세요 "
-                               "(no default output device; name one)")
+        raise AudioDeviceError(f"기본 {ko} 장치가 없습니다 — {key}에 장치 이름을 적으세요 "
+                               f"(no default {direction} device; name one)")
     if spec.isdigit():
         for device in devices:
             if device.index == int(spec):
                 return device
-        raise AudioDeviceError(f"출력 장치 번호 {spec}가 없습니다 — `python -m aischoco devices`로 "
-                               f"목록을 확인하세요 (no output device with index {spec})")
+        raise AudioDeviceError(f"{ko} 장치 번호 {spec}가 없습니다 — `python -m aischoco devices`로 "
+                               f"목록을 확인하세요 (no {direction} device with index {spec})")
     matches = [d for d in devices if spec.lower() in d.name.lower()]
     if not matches:
-        raise AudioDeviceError(f"'{spec}' 이름의 출력 장치가 없습니다 — `python -m aischoco devices`로 "
-                               f"목록을 확인하세요 (no output device matching '{spec}')")
+        raise AudioDeviceError(f"'{spec}' 이름의 {ko} 장치가 없습니다 — `python -m aischoco devices`로 "
+                               f"목록을 확인하세요 (no {direction} device matching '{spec}')")
     return min(matches, key=lambda d: (_preference(d), d.index))
 
 
 def find_output(spec: str, *, refresh: bool = False) -> OutputDevice:
     return resolve_output(spec, list_output_devices(refresh=refresh))
+
+
+def find_input(spec: str, *, refresh: bool = False) -> OutputDevice:
+    """The microphone VOICE_INPUT names (same rules as outputs)."""
+    return resolve_output(spec, list_devices("input", refresh=refresh), "input")

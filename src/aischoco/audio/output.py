@@ -92,6 +92,7 @@ class AudioOutput:
         self._taps: list[BlockTap] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opened_before = False
+        self._gain = 1.0
 
     @property
     def available(self) -> bool:
@@ -111,6 +112,12 @@ class AudioOutput:
         segment = Segment(next(self._ids), list(self._players))
         self._segments[segment.id] = segment
         return segment
+
+    def set_gain(self, gain: float) -> None:
+        """Volume of everything played from now on (1.0 normal); barge-in ducks with it."""
+        self._gain = max(0.0, min(1.0, gain))
+        for player in self._players:
+            player.gain.target = self._gain
 
     def stop_all(self) -> None:
         """Skip: silence within one block; unheard segments resolve as never started."""
@@ -196,6 +203,7 @@ class AudioOutput:
                 await asyncio.sleep(delay)
                 continue
             self._players = players
+            self.set_gain(self._gain)  # a reopened device keeps the current volume
             attempt = 0
             extra = f" + 모니터 {players[1].label}" if len(players) > 1 else ""
             status.set(State.RUNNING, f"{players[0].label}{extra}")

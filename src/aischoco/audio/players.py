@@ -30,10 +30,29 @@ BlockHandler = Callable[[np.ndarray, list[SegmentEvent], float], None]
 STALL_S = 1.5
 
 
+class Gain:
+    """The output volume (1.0 = as synthesised). A change ramps linearly over one block, so
+    ducking under the streamer's voice never clicks. Set from the loop, read on the audio thread
+    (a float assignment is atomic)."""
+
+    def __init__(self) -> None:
+        self.target = 1.0
+        self._current = 1.0
+
+    def apply(self, block: np.ndarray) -> np.ndarray:
+        target = self.target
+        if self._current == target:
+            return block if target == 1.0 else block * np.float32(target)
+        ramp = np.linspace(self._current, target, block.size, endpoint=False, dtype=np.float32)
+        self._current = target
+        return block * ramp
+
+
 class Player(Protocol):
     rate: int
     buffer: PlaybackBuffer
     label: str
+    gain: Gain
 
     def start(self, on_block: BlockHandler) -> None: ...
 
@@ -48,6 +67,7 @@ class DevicePlayer:
         self.device = device
         self.rate = device.default_rate  # the device's own rate: WASAPI shared mode requires it
         self.buffer = PlaybackBuffer()
+        self.gain = Gain()
         self.label = f"{device.name} ({device.hostapi}, {self.rate} Hz)"
         self._block = max(64, self.rate * block_ms // 1000)
         self._channels = min(2, device.channels)  # mono copied to both sides of a stereo cable
@@ -73,7 +93,7 @@ class DevicePlayer:
         now = time.monotonic()
         self._last_callback = now
         block, events = self.buffer.read(frames)
-        outdata[:] = block[:, None]
+        outdata[:] = self.gain.apply(block)[:, None]  # listeners (lip-sync) get the undimmed block
         ahead = time_info.outputBufferDacTime - time_info.currentTime
         if not 0.0 < ahead < 1.0:  # some host APIs report 0: fall back to the stream's latency
             ahead = float(self._stream.latency) if self._stream is not None else 0.0
@@ -112,6 +132,7 @@ class FilePlayer:
         self.path = path
         self.rate = rate
         self.buffer = PlaybackBuffer()
+        self.gain = Gain()
         self.label = f"file:{path} ({rate} Hz)"
         self._block = rate * block_ms // 1000
         self._realtime = realtime
@@ -151,7 +172,7 @@ class FilePlayer:
                 if self._realtime and next_at > now:
                     time.sleep(next_at - now)
                 if block.size:  # our own int16 scaling: the engines' samples come back exactly
-                    sink.write(np.frombuffer(float_to_pcm16(block), dtype="<i2"))
+                    sink.write(np.frombuffer(float_to_pcm16(self.gain.apply(block)), dtype="<i2"))
                 on_block(block, events, next_at)
                 next_at += block.size / self.rate
         except Exception as exc:  # noqa: BLE001 - reported through problem(), retried by the owner

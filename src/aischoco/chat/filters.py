@@ -150,7 +150,10 @@ class ChatFilter:
         """
         cfg = self._config
         is_streamer = msg.role is Role.STREAMER
-        if is_streamer and cfg.hide_streamer_chat:
+        is_voice = msg.kind is Kind.VOICE
+        # Hiding the streamer's chat hides their voice lines on the overlay (intake), but the voice
+        # is still answered: VOICE_INPUT is the switch for that.
+        if is_streamer and cfg.hide_streamer_chat and not is_voice:
             return Verdict(False, RejectReason.STREAMER_HIDDEN, "")
 
         cleaned = clean_for_llm(msg.message)
@@ -158,11 +161,12 @@ class ChatFilter:
         normalized = normalize_for_matching(cleaned) if (self._banned or is_chat) else ""
         if self._banned and contains_normalized(normalized, self._banned):
             # Donations are still thanked (accepted) but their text is never read out.
-            return Verdict(not is_chat, RejectReason.BANNED_WORD, "")
+            return Verdict(not (is_chat or is_voice), RejectReason.BANNED_WORD, "")
 
         llm_text, truncated = truncate(cleaned, cfg.max_length)
         if not is_chat:
-            # Donations/subscriptions are exempt from spam checks and do not count towards them.
+            # Donations, subscriptions and the streamer's voice are exempt from spam checks and do
+            # not count towards them.
             return Verdict(True, None, llm_text, truncated)
 
         if is_too_short(cleaned, cfg.min_length):

@@ -20,6 +20,17 @@ class Kind(str, Enum):
     CHAT = "chat"
     DONATION = "donation"
     SUBSCRIPTION = "subscription"
+    VOICE = "voice"  # the streamer speaking into the microphone (VOICE_INPUT), transcribed
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceTiming:
+    """perf_counter stamps of a spoken message: the last speech sample, and the moment the VAD
+    decided the turn was over (after the end-of-turn silence). Its `received_at` is when the
+    transcript was ready: that is when the message came into being."""
+
+    speech_end: float
+    turn_end: float
 
 
 def _new_id() -> str:
@@ -53,6 +64,7 @@ class ChatMessage:
     source: str = "local"
     received_at: float = field(default_factory=time.perf_counter)
     llm_text: str | None = None
+    voice: VoiceTiming | None = None  # kind VOICE: when the streamer stopped talking
 
     @property
     def is_streamer(self) -> bool:

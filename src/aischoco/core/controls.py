@@ -22,6 +22,7 @@ class Controls:
     status: StatusBoard
     stats: LatencyStats
     llm_info: Callable[[], dict[str, Any]] | None = None  # rate-limit headroom, usage, memory
+    voice_info: Callable[[], dict[str, Any]] | None = None  # utterances, drops, barge-ins
     errors: Callable[[], list[dict[str, Any]]] = list  # the last warnings/errors
     overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
 
@@ -58,6 +59,7 @@ class Controls:
             "queue": self.director.snapshot(),
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
             "llm": self.llm_info() if self.llm_info else None,
+            "voice": self.voice_info() if self.voice_info else None,
             "errors": self.errors(),
             "overlay": self.overlay_options or {},
         }

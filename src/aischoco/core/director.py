@@ -117,6 +117,11 @@ class Director:
     async def _run_turn(self, batch: list[ChatMessage], status: StatusHandle) -> None:
         marks = TurnMarks(next(self._turn_ids))
         marks.mark("received", min(m.received_at for m in batch))
+        spoken = [m.voice for m in batch if m.voice is not None]
+        if spoken:  # the streamer's voice: the wait starts when they stopped talking
+            marks.mark("speech_end", min(v.speech_end for v in spoken))
+            marks.mark("turn_end", min(v.turn_end for v in spoken))
+            marks.mark("stt_done", marks.times["received"])
         marks.mark("dequeued", self._clock())
         self._current = asyncio.create_task(self.runner.run(batch, marks),
                                             name=f"turn-{marks.turn_id}")

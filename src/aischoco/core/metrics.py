@@ -7,10 +7,16 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-# The order a reply moves through the pipeline. "dequeued" is when the director took the batch.
+# The order a reply moves through the pipeline. A voice turn (the streamer spoke) starts earlier:
+# speech_end (their last speech sample) → turn_end (the end-of-turn silence elapsed: the VAD says
+# they are done) → stt_done (transcript ready, which is also when its message is "received").
+# "dequeued" is when the director took the batch.
 # A streamed answer reaches llm_first_token (first answer text) and first_sentence_ready (its first
 # sentence is final and goes to TTS) long before llm_done; a whole answer has them together.
 MARKS = (
+    "speech_end",
+    "turn_end",
+    "stt_done",
     "received",
     "dequeued",
     "llm_request",
@@ -25,6 +31,9 @@ MARKS = (
 
 # Named intervals reported on /api/metrics: (name, from mark, to mark).
 INTERVALS: tuple[tuple[str, str, str], ...] = (
+    ("end_of_turn", "speech_end", "turn_end"),
+    ("stt", "turn_end", "stt_done"),
+    ("voice_to_voice", "speech_end", "playback_start"),
     ("queue_wait", "received", "dequeued"),
     ("llm", "llm_request", "llm_done"),
     ("llm_first_token", "llm_request", "llm_first_token"),
@@ -66,9 +75,10 @@ class TurnMarks:
         return out
 
     def log_line(self) -> str:
-        """One compact line: each reached mark as +ms since `received`, in the order reached
+        """One compact line: each reached mark as +ms since `received` (`speech_end` for a voice
+        turn), in the order reached
         (a streamed answer's llm_done comes after its first sentence is playing)."""
-        origin = self.times.get("received")
+        origin = self.times.get("speech_end", self.times.get("received"))
         parts = [f"turn {self.turn_id} {self.outcome}:"]
         if origin is not None:
             reached = sorted((t, MARKS.index(n), n) for n, t in self.times.items())

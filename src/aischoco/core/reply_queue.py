@@ -1,7 +1,8 @@
 """The bounded priority queue of messages waiting for an answer (pure: time is passed in).
 
 Policy, in the streamer's terms:
-- donations first, then subscriptions, then the streamer's own chat, then viewer chat;
+- the streamer's own voice first (they are talking to the AI right now, and alone: a voice batch
+  holds only voice), then donations, then subscriptions, then the streamer's own chat, then viewer chat;
   within a priority, oldest first;
 - under a flood the queue stays at `max_size`: the oldest message of the lowest priority is dropped
   (a new viewer chat never pushes out a donation) and every drop is counted;
@@ -20,14 +21,17 @@ from dataclasses import dataclass, field
 
 from ..chat.models import ChatMessage, Kind, Role
 
+PRIORITY_VOICE = 40
 PRIORITY_DONATION = 30
 PRIORITY_SUBSCRIPTION = 20
 PRIORITY_STREAMER = 15
 PRIORITY_CHAT = 10
-PRIORITIES = (PRIORITY_DONATION, PRIORITY_SUBSCRIPTION, PRIORITY_STREAMER, PRIORITY_CHAT)
+PRIORITIES = (PRIORITY_VOICE, PRIORITY_DONATION, PRIORITY_SUBSCRIPTION, PRIORITY_STREAMER, PRIORITY_CHAT)
 
 
 def priority_of(msg: ChatMessage) -> int:
+    if msg.kind is Kind.VOICE:
+        return PRIORITY_VOICE
     if msg.kind is Kind.DONATION:
         return PRIORITY_DONATION
     if msg.kind is Kind.SUBSCRIPTION:
@@ -100,7 +104,9 @@ class ReplyQueue:
         """The next batch to answer: highest priority first, oldest first within a priority."""
         self.expire(now)
         batch: list[ChatMessage] = []
-        for priority in PRIORITIES:
+        # The streamer's voice is answered on its own: a conversation, not one chat among many.
+        lanes = (PRIORITY_VOICE,) if self._lanes[PRIORITY_VOICE] else PRIORITIES
+        for priority in lanes:
             lane = self._lanes[priority]
             while lane and len(batch) < max_items:
                 batch.append(lane.popleft().message)

@@ -1,0 +1,311 @@
+"""The voice-input component ("voice"): microphone or file → 16 kHz → Silero VAD → utterances →
+speech to text → a `streamer`/`voice` chat message, plus barge-in while the AI is speaking.
+
+Threads: the capture's own thread (PortAudio callback or file pacer) only queues blocks; one VAD
+worker thread resamples, runs Silero frame by frame and posts events to the loop. The loop only
+reacts: barge-in, then transcription (one utterance at a time, in order) and the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..audio.devices import AudioDeviceError, find_input
+from ..audio.resample import StreamResampler
+from ..chat.models import ChatMessage, Kind, Role, VoiceTiming
+from ..core.backoff import backoff_delay
+from ..core.status import State, StatusHandle
+from ..core.supervisor import ComponentError
+from .barge_in import AudibleWindow, BargeIn
+from .capture import Capture, DeviceCapture, FileCapture
+from .stt import SAMPLE_RATE, SpeechToText, SttError
+from .transcript_filter import TranscriptRules, screen
+from .utterances import (SpeechDiscarded, SpeechStarted, Utterance, UtteranceDetector, VadConfig,
+                         VadEvent)
+from .vad import SileroVad
+
+log = logging.getLogger(__name__)
+
+WATCH_INTERVAL_S = 0.25
+MAX_QUEUED_BLOCKS = 400  # ~13 s of audio: the worker is far behind only if the CPU is starved
+
+
+@dataclass(frozen=True, slots=True)
+class BargeInReady:
+    """The streamer has spoken for VOICE_BARGE_IN_MIN_MS in this utterance (once per utterance)."""
+
+    at: float  # capture time of the end of the frame that reached it
+
+
+@dataclass(slots=True)
+class ListenerStats:
+    utterances: int = 0
+    turns: int = 0  # transcripts that became a message
+    dropped: collections.Counter[str] = field(default_factory=collections.Counter)
+    stt_errors: int = 0
+    vad_frames: int = 0
+    vad_cpu_s: float = 0.0  # worker thread CPU time spent in Silero + detector
+    gated_frames: int = 0  # echo gate: heard while the AI's voice was audible
+
+
+class VadWorker:
+    """Runs on its own thread: capture blocks → 16 kHz frames → Silero → detector events."""
+
+    def __init__(self, vad: SileroVad, detector: UtteranceDetector, *, in_rate: int,
+                 post: Callable[[list[object]], None], barge_in_min_s: float,
+                 threshold: float, gate: Callable[[float], bool] | None,
+                 stats: ListenerStats) -> None:
+        self._vad = vad
+        self._detector = detector
+        self._resampler = StreamResampler(in_rate, SAMPLE_RATE)
+        self._in_rate = in_rate
+        self._post = post
+        self._barge_min_s = barge_in_min_s
+        self._threshold = threshold
+        self._gate = gate
+        self._stats = stats
+        self._blocks: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(MAX_QUEUED_BLOCKS)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pending_at = 0.0  # capture time of _pending[0]
+        self._expected_at: float | None = None  # when the next input block should start
+        self._speech_from: float | None = None
+        self._barge_sent = False
+        self._gated = False
+        self.lossless = False
+
+    def feed(self, block: np.ndarray, at: float) -> None:
+        """Capture thread: hand a block over. A microphone callback must never wait, so a starved
+        worker drops audio; a file (`lossless`) waits instead."""
+        try:
+            self._blocks.put((block, at), block=self.lossless)
+        except queue.Full:
+            log.warning("voice input: VAD is behind, dropping %.0f ms of audio",
+                        1000 * block.size / self._in_rate)
+
+    def close(self) -> None:
+        self._blocks.put(None)
+
+    def run(self) -> None:
+        while (item := self._blocks.get()) is not None:
+            block, at = item
+            if self._expected_at is None or abs(at - self._expected_at) > 0.25:
+                # First block, or a gap (device reopened, stall): time restarts from this block.
+                self._pending = np.zeros(0, dtype=np.float32)
+                self._pending_at = at
+            self._expected_at = at + block.size / self._in_rate
+            self._pending = np.concatenate([self._pending, self._resampler.process(block)])
+            frame = SileroVad.FRAME
+            while self._pending.size >= frame:
+                chunk, self._pending = self._pending[:frame], self._pending[frame:]
+                self._frame(chunk, self._pending_at)
+                self._pending_at += frame / SAMPLE_RATE
+        events = self._detector.flush(self._pending_at)
+        if events:
+            self._post(events)
+
+    def _frame(self, chunk: np.ndarray, at: float) -> None:
+        if self._gate is not None and self._gate(at):
+            self._stats.gated_frames += 1
+            if not self._gated:  # the AI's voice is audible: what the mic hears is not the streamer
+                self._gated = True
+                self._detector.reset()
+                self._speech_from, self._barge_sent = None, False
+            return
+        if self._gated:
+            self._gated = False
+            self._vad.reset()
+        started = time.thread_time()
+        prob = self._vad.probability(chunk)
+        events: list[object] = list(self._detector.push(chunk, prob, at))
+        self._stats.vad_cpu_s += time.thread_time() - started
+        self._stats.vad_frames += 1
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._speech_from, self._barge_sent = event.at, False
+            elif isinstance(event, SpeechDiscarded | Utterance):
+                self._speech_from = None
+        end = at + chunk.size / SAMPLE_RATE
+        if (self._speech_from is not None and not self._barge_sent and prob >= self._threshold
+                and end - self._speech_from >= self._barge_min_s):
+            self._barge_sent = True
+            events.append(BargeInReady(end))
+        if events:
+            self._post(events)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    vad: VadConfig = VadConfig()
+    barge_in_min_ms: int = 300
+    user_name: str = "방장"
+    rules: TranscriptRules = TranscriptRules()
+    file_realtime: bool = True
+
+
+class VoiceListener:
+    name = "voice"
+
+    def __init__(self, spec: str, stt: SpeechToText, barge_in: BargeIn,
+                 submit: Callable[[ChatMessage], object], *,
+                 config: ListenerConfig = ListenerConfig(), audible: AudibleWindow | None = None,
+                 load_vad: Callable[[], SileroVad] = SileroVad.load) -> None:
+        self.spec = spec
+        self.stt = stt
+        self.barge_in = barge_in
+        self._submit = submit
+        self._config = config
+        self._audible = audible
+        self._load_vad = load_vad
+        self.stats = ListenerStats()
+        self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
+        self._status: StatusHandle | None = None
+        self._label = spec
+
+    # --- the component --------------------------------------------------------------------
+    async def run(self, status: StatusHandle) -> None:
+        self._status = status
+        status.set(State.STARTING, "음성 인식 준비 중 (Silero VAD, STT)")
+        vad = await asyncio.to_thread(self._load_vad)
+        try:
+            await self.stt.load()
+        except SttError as exc:
+            raise ComponentError(str(exc)) from None
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._transcribe_loop(), name="voice-stt")
+            tasks.create_task(self._listen(vad, status), name="voice-capture")
+
+    async def _listen(self, vad: SileroVad, status: StatusHandle) -> None:
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            status.set(State.STARTING, f"음성 입력 여는 중: {self.spec}")
+            try:
+                capture = await asyncio.to_thread(self._open_capture, attempt > 0)
+            except AudioDeviceError as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, cap_s=30.0)
+                status.set(State.DEGRADED, f"{exc} — {delay:.0f}초 후 다시 시도",
+                           "VOICE_INPUT을 확인하세요 (`python -m aischoco devices`)")
+                log.warning("voice input: %s (retry in %.1f s)", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            vad.reset()
+            cfg = self._config
+            worker = VadWorker(
+                vad, UtteranceDetector(cfg.vad), in_rate=capture.rate,
+                post=lambda events: loop.call_soon_threadsafe(self._on_events, events),
+                barge_in_min_s=cfg.barge_in_min_ms / 1000, threshold=cfg.vad.threshold,
+                gate=self._audible.covers if self._audible and self.barge_in.gates_echo else None,
+                stats=self.stats)
+            worker.lossless = isinstance(capture, FileCapture)
+            thread = threading.Thread(target=worker.run, name="voice-vad", daemon=True)
+            thread.start()
+            try:
+                await asyncio.to_thread(capture.start, worker.feed)
+                attempt = 0
+                self._label = capture.label
+                self._report()
+                log.info("voice input: %s (barge-in: %s)", capture.label, self.barge_in.mode)
+                problem = await self._watch(capture)
+            except AudioDeviceError as exc:
+                problem = str(exc)
+            finally:
+                await asyncio.to_thread(capture.stop)
+                worker.close()
+                await asyncio.to_thread(thread.join, 2.0)
+            if problem is None:  # a file input played to its end: nothing more will come
+                status.set(State.RUNNING, f"{capture.label}: 파일 끝까지 들었습니다")
+                await asyncio.Event().wait()
+            attempt += 1
+            delay = backoff_delay(attempt, cap_s=30.0)
+            log.warning("voice input lost: %s (retry in %.1f s)", problem, delay)
+            status.set(State.DEGRADED, f"{problem} — 다시 연결합니다")
+            await asyncio.sleep(delay)
+
+    def _open_capture(self, refresh: bool) -> Capture:
+        if self.spec.startswith("file:"):
+            return FileCapture(Path(self.spec[5:]), realtime=self._config.file_realtime)
+        return DeviceCapture(find_input(self.spec, refresh=refresh))
+
+    async def _watch(self, capture: Capture) -> str | None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            problem = capture.problem()
+            if problem:
+                return problem
+            if isinstance(capture, FileCapture) and capture.finished.is_set():
+                return None
+
+    # --- loop side ---------------------------------------------------------------------------
+    def _on_events(self, events: list[object]) -> None:
+        for event in events:
+            if isinstance(event, BargeInReady):
+                self.barge_in.speech_confirmed()
+            elif isinstance(event, SpeechDiscarded):
+                self.barge_in.speech_over()
+            elif isinstance(event, Utterance):
+                self.barge_in.speech_over()
+                self.stats.utterances += 1
+                self._utterances.put_nowait(event)
+
+    async def _transcribe_loop(self) -> None:
+        while True:
+            utterance = await self._utterances.get()
+            try:
+                transcript = await self.stt.transcribe(utterance.audio)
+            except SttError as exc:
+                self.stats.stt_errors += 1
+                log.warning("voice input: transcription failed, utterance dropped: %s", exc)
+                if self._status is not None:
+                    self._status.set(State.DEGRADED, f"음성 인식 실패: {exc}",
+                                     "STT_ENGINE 설정과 네트워크를 확인하세요")
+                continue
+            text, reason = screen(transcript, self._config.rules)
+            if not text:
+                self.stats.dropped[reason] += 1
+                log.info("voice input: transcript dropped (%s): %r", reason, transcript.text[:80])
+                self._report()
+                continue
+            self.stats.turns += 1
+            self._submit(ChatMessage(
+                user=self._config.user_name, message=text, role=Role.STREAMER, kind=Kind.VOICE,
+                source="voice", voice=VoiceTiming(_perf(utterance.ended_at),
+                                                  _perf(utterance.decided_at))))
+            self._report()
+
+    def _report(self) -> None:
+        if self._status is None:
+            return
+        s = self.stats
+        dropped = sum(s.dropped.values())
+        self._status.set(State.RUNNING, f"듣는 중: {self._label} · 발화 {s.utterances} · 턴 {s.turns}"
+                         + (f" · 버림 {dropped}" if dropped else ""))
+
+    def snapshot(self) -> dict[str, object]:
+        s, b = self.stats, self.barge_in.stats
+        return {"utterances": s.utterances, "turns": s.turns, "dropped": dict(s.dropped),
+                "stt_errors": s.stt_errors, "vad_frames": s.vad_frames,
+                "vad_cpu_ms_per_s": round(1000 * s.vad_cpu_s / max(s.vad_frames * 0.032, 1e-9), 3),
+                "gated_frames": s.gated_frames, "barge_in": self.barge_in.mode,
+                "interrupted": b.interrupted, "ducked": b.ducked}
+
+    async def aclose(self) -> None:
+        await self.stt.aclose()
+
+
+def _perf(monotonic_at: float) -> float:
+    """A capture time (time.monotonic) on the perf_counter clock the latency marks use."""
+    return time.perf_counter() - (time.monotonic() - monotonic_at)
+
+
+__all__ = ["BargeInReady", "ListenerConfig", "VadEvent", "VadWorker", "VoiceListener"]

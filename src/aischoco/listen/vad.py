@@ -1,0 +1,98 @@
+"""Silero VAD (v5/v6 ONNX) run with onnxruntime: one speech probability per 32 ms frame.
+
+The model comes from the `silero-vad` wheel, installed with --no-deps because we only need its
+data file. We never import the `silero_vad` package (its __init__ imports torch); find_spec only
+locates it. Not thread-safe: one instance belongs to one capture worker thread.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["FRAME", "SAMPLE_RATE", "SileroVad", "VadUnavailable", "packaged_model_path"]
+
+SAMPLE_RATE = 16_000
+FRAME = 512  # samples per call at 16 kHz (32 ms); the only size the model takes at this rate
+_CONTEXT = 64  # the model sees the previous frame's last 64 samples in front of each frame
+INSTALL_HINT = "pip install --no-deps silero-vad==6.2.3"
+
+
+class VadUnavailable(Exception):
+    """The model or onnxruntime is missing or unusable; str() is one line, Korean then English."""
+
+
+def packaged_model_path() -> Path:
+    """`silero_vad/data/silero_vad.onnx` of the installed wheel, without executing the package."""
+    spec = importlib.util.find_spec("silero_vad")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        path = Path(folder) / "data" / "silero_vad.onnx"
+        if path.is_file():
+            return path
+    raise VadUnavailable(
+        f"Silero VAD 모델이 설치되지 않았습니다: {INSTALL_HINT} / "
+        f"the Silero VAD model is not installed: {INSTALL_HINT}")
+
+
+class SileroVad:
+    FRAME = FRAME
+    SAMPLE_RATE = SAMPLE_RATE
+
+    def __init__(self, session: onnxruntime.InferenceSession) -> None:
+        """Use `load`; this takes an open session of a Silero v5/v6 16 kHz model."""
+        self._session = session
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        # Model input is [context | frame]; reusing one buffer avoids an allocation per frame.
+        self._input = np.zeros((1, _CONTEXT + FRAME), dtype=np.float32)
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> SileroVad:
+        """None → the model packaged in the silero-vad wheel. Raises VadUnavailable."""
+        path = packaged_model_path() if path is None else Path(path)
+        if not path.is_file():
+            raise VadUnavailable(f"VAD 모델 파일이 없습니다: {path} / "
+                                 f"VAD model file not found: {path}")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise VadUnavailable("onnxruntime이 설치되지 않았습니다: pip install onnxruntime / "
+                                 "onnxruntime is not installed") from exc
+        options = ort.SessionOptions()
+        # One core at most: the VAD shares the machine with the daemon, STT and TTS.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise VadUnavailable(f"VAD 모델을 열 수 없습니다: {path} ({reason}) / "
+                                 f"cannot load the VAD model {path}") from exc
+        return cls(session)
+
+    def probability(self, frame: np.ndarray) -> float:
+        """Speech probability of the next 512 samples (16 kHz mono float32 in [-1, 1]).
+
+        Frames must be consecutive: the recurrent state and context carry over between calls."""
+        if frame.shape != (FRAME,):
+            raise ValueError(f"expected {FRAME} samples, got shape {frame.shape}")
+        self._input[0, _CONTEXT:] = frame
+        out, state = self._session.run(
+            None, {"input": self._input, "state": self._state, "sr": self._sr})
+        self._state = state
+        # The next frame's context is this frame's tail.
+        self._input[0, :_CONTEXT] = self._input[0, -_CONTEXT:]
+        return float(out[0, 0])
+
+    def reset(self) -> None:
+        """Forget the audio so far (a new stream, or after a gap in capture)."""
+        self._input.fill(0.0)
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)

@@ -1,0 +1,104 @@
+"""The daemon hearing the streamer: `VOICE_INPUT=file:` plays a recording of real Korean speech
+(espeak-ng) as the microphone while the AI is speaking through a TTS peer into a WAV file.
+The streamer's voice cuts the AI (barge-in), the history keeps only what was heard, the speech
+goes through the transcription peer and becomes a voice turn of its own, answered next."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import soundfile
+
+from daemon import run_daemon, voice_env, wait_until
+from peers.openai_server import Echo, OpenAIServer, Reply
+from peers.speech_server import SpeechServer, speech_pcm
+from peers.transcription_server import TranscriptionServer, Transcribe
+from voice_fixtures.speech import mix, require_espeak, write_wav
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
+pytest.importorskip("onnxruntime")
+
+SPOKEN = "초코야 잠깐만, 내 말 좀 들어 봐."
+
+
+def _state(url: str) -> dict:
+    return httpx.get(f"{url}/api/state", timeout=5).json()
+
+
+def _components(url: str) -> dict[str, str]:
+    return {c["name"]: c["state"] for c in _state(url)["components"]}
+
+
+def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path) -> None:
+    require_espeak()
+    mic = write_wav(tmp_path / "mic.wav", mix([3.0, SPOKEN, 2.0], noise_db=-50).audio)
+    out = tmp_path / "ai.wav"
+    first = "오늘 방송에서는 아주 재미있는 이야기를 천천히 길게 들려 드릴게요."
+    answer = f"{first} 두 번째 문장은 들리지 않아요."
+    with OpenAIServer(default=Echo()) as llm, SpeechServer(ms_per_char=150) as tts, \
+            TranscriptionServer(default=Transcribe(SPOKEN.replace(",", ""), delay_ms=200)) as stt:
+        llm.script([Reply({"response": answer, "emotion": "happy"})])
+        env = voice_env(llm.base_url, tts.base_url, out, VOICE_INPUT=f"file:{mic}",
+                        STT_BASE_URL=stt.base_url, VOICE_BARGE_IN="interrupt")
+        with run_daemon(tmp_path, **env) as daemon:
+            # The recording starts playing when the voice component runs: chat right then, so
+            # the AI is mid-sentence when the streamer starts talking 3 s in.
+            wait_until(lambda: all(_components(daemon.url)[n] == "running"
+                                   for n in ("llm", "tts", "audio", "voice")),
+                       what="voice input listening")
+            httpx.post(f"{daemon.url}/api/chat", json={"user": "민수", "message": "이야기해 줘"})
+            metrics = wait_until(
+                lambda: (m := httpx.get(f"{daemon.url}/api/metrics").json())["outcomes"]
+                .get("ok") and m, timeout=25, what="the voice turn answered")
+            state = _state(daemon.url)
+            time.sleep(0.2)
+            code, _, log = daemon.stop(signal.SIGTERM)
+            assert code == 0, log
+    assert metrics["outcomes"] == {"skipped": 1, "ok": 1}, log
+    latency = metrics["latency_ms"]
+    assert latency["end_of_turn"]["count"] == 1
+    assert 550 <= latency["end_of_turn"]["last_ms"] <= 750  # VOICE_END_SILENCE_MS=600
+    assert latency["stt"]["last_ms"] >= 200  # the peer's delay
+    assert latency["voice_to_voice"]["count"] == 1
+    assert state["voice"]["interrupted"] == 1 and state["voice"]["turns"] == 1
+    # The streamer's line on the overlay, as a voice line.
+    voice_lines = [m for m in state["viewer_messages"] if m["kind"] == "voice"]
+    assert [(m["role"], m["user"], m["message"]) for m in voice_lines] == [
+        ("streamer", "방장", SPOKEN.replace(",", ""))]
+    # One upload: the utterance only (≈ 2 s of speech plus pads), as a 16 kHz WAV.
+    [upload] = stt.requests
+    seconds = (len(upload.data) - 44) / 32000
+    assert 1.0 < seconds < 4.0 and upload.fields["language"] == "ko"
+    # The AI was cut inside its first sentence, the second was never heard, the answer to the
+    # streamer was heard whole.
+    requested = [r.body["input"] for r in tts.speech_requests]
+    assert requested[:2] == [first, "두 번째 문장은 들리지 않아요."], requested
+    echo = sum(len(speech_pcm(s, ms_per_char=150)) for s in requested[2:])
+    data, _ = soundfile.read(out, dtype="int16")
+    cut = data.size * 2 - echo
+    assert echo > 0 and 0 < cut < len(speech_pcm(first, ms_per_char=150))
+    # History: what was heard of the first answer (cut, "…"), then the voice turn and its answer.
+    entries = json.loads((tmp_path / "history" / "recent.json").read_text("utf-8"))["entries"]
+    assistant = [e["content"] for e in entries if e["role"] == "assistant"]
+    assert assistant[0].endswith("…") and "두 번째" not in assistant[0]
+    assert first.startswith(assistant[0].rstrip("…").strip()[:10])
+    users = [e["content"] for e in entries if e["role"] == "user"]
+    assert "[음성]" in users[-1] and "잠깐만" in users[-1]
+
+
+def test_voice_input_without_stt_says_what_is_missing(tmp_path: Path) -> None:
+    with run_daemon(tmp_path, VOICE_INPUT="default") as daemon:
+        voice = next(c for c in _state(daemon.url)["components"] if c["name"] == "voice")
+        code, _, log = daemon.stop(signal.SIGTERM)
+    assert voice["state"] == "not_configured" and "STT" in voice["detail"]
+    assert "GROQ_API_KEY" in voice["hint"]
+    assert code == 0, log
