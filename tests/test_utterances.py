@@ -133,12 +133,14 @@ def test_hysteresis_between_thresholds() -> None:
     det = UtteranceDetector(VadConfig())
     # between the thresholds while idle: nothing starts, ever
     assert feed(det, [BETWEEN] * 100) == []
-    # in speech, "between" frames count as voiced: they extend the utterance
+    # in speech, "between" frames keep it going: their audio goes to STT and the end-of-turn
+    # silence counts from after them, but the reported end is the last sure (>= threshold) frame
     events = feed(det, [SPEECH] * 10 + [BETWEEN] * 30 + [SILENCE] * 19, first=100)
     utterance = last_utterance(events)
     assert utterance.started_at == pytest.approx(100 * T)
-    assert utterance.ended_at == pytest.approx(140 * T)
+    assert utterance.ended_at == pytest.approx(110 * T)
     assert utterance.decided_at == pytest.approx(159 * T)
+    assert utterance.audio.size == 3200 + 40 * N + 3200
 
 
 def test_silence_run_must_be_unbroken() -> None:
@@ -147,7 +149,8 @@ def test_silence_run_must_be_unbroken() -> None:
     assert [type(e) for _, e in events] == [SpeechStarted, SpeechConfirmed]
     [(_, utterance)] = feed(det, [SILENCE], first=47)
     assert isinstance(utterance, Utterance)
-    assert utterance.ended_at == pytest.approx(29 * T)  # the lone "between" frame
+    assert utterance.ended_at == pytest.approx(10 * T)  # the last sure frame
+    assert utterance.audio.size == 29 * N + 3200  # the lone "between" frame is kept (no pre-roll)
 
 
 def test_thresholds_are_inclusive() -> None:
@@ -156,7 +159,10 @@ def test_thresholds_are_inclusive() -> None:
     assert feed(det, [0.4999]) == []
     assert [type(e) for _, e in feed(det, [0.5], first=1)] == [SpeechStarted, SpeechConfirmed]
     events = feed(det, [0.3] + [0.2999] * 19, first=2)
-    assert last_utterance(events).ended_at == pytest.approx(3 * T)  # prob == neg_threshold is voiced
+    # prob == neg_threshold is voiced (its audio is kept); the sure end is the 0.5 frame
+    utterance = last_utterance(events)
+    assert utterance.ended_at == pytest.approx(2 * T)
+    assert utterance.audio.size == N + 2 * N + 3200
 
 
 def test_pre_roll_is_short_at_stream_start_and_zero_pad() -> None:

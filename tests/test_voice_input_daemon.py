@@ -102,3 +102,29 @@ def test_voice_input_without_stt_says_what_is_missing(tmp_path: Path) -> None:
     assert voice["state"] == "not_configured" and "STT" in voice["detail"]
     assert "GROQ_API_KEY" in voice["hint"]
     assert code == 0, log
+
+
+def _rows(output: str) -> dict[str, str]:
+    rows = {}
+    for line in output.splitlines():
+        for name in ("음성 입력 (마이크)", "음성 감지 (VAD)", "음성 인식 (STT)"):
+            if name in line:
+                rows[name] = line
+    return rows
+
+
+def test_doctor_checks_the_microphone_vad_and_stt(tmp_path: Path) -> None:
+    from test_cli import run_cli
+
+    mic = write_wav(tmp_path / "mic.wav", mix([1.5], noise_db=-50).audio)
+    with TranscriptionServer() as stt:
+        good = _rows(run_cli("doctor", cwd=tmp_path, VOICE_INPUT=f"file:{mic}",
+                             STT_API_KEY="gsk_stt_secret", STT_BASE_URL=stt.base_url).stdout)
+        rejected = _rows(run_cli("doctor", cwd=tmp_path, VOICE_INPUT="no such microphone",
+                                 STT_API_KEY="rejected", STT_BASE_URL=stt.base_url).stdout)
+    assert good["음성 입력 (마이크)"].startswith("OK") and "1.5초" in good["음성 입력 (마이크)"]
+    assert good["음성 감지 (VAD)"].startswith("OK")
+    assert good["음성 인식 (STT)"].startswith("OK") and "whisper-large-v3-turbo" in good["음성 인식 (STT)"]
+    assert "gsk_stt_secret" not in "".join(good.values())
+    assert rejected["음성 입력 (마이크)"].startswith("FAIL")
+    assert rejected["음성 인식 (STT)"].startswith("FAIL") and "거부" in rejected["음성 인식 (STT)"]

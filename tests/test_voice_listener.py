@@ -204,3 +204,44 @@ def test_frames_keep_their_capture_time_through_resampling() -> None:
     [started] = [e for e in posted if isinstance(e, SpeechStarted)]
     # soxr's delay shifts the scripted frames by less than one frame
     assert abs(started.at - (100.0 + 10 * 512 / 16000)) < 512 / 16000 + 1e-6
+
+
+def test_a_real_portaudio_microphone_delivers_what_it_hears(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """PortAudio input through an ALSA `file` device whose capture side reads a raw file: the
+    microphone is found by part of its name and hands over exactly those samples, in order."""
+    import os
+
+    from aischoco.audio.devices import find_input, list_devices
+    from aischoco.listen.capture import DeviceCapture
+
+    system_conf = "/usr/share/alsa/alsa.conf"
+    if not os.path.exists(system_conf):
+        pytest.skip("ALSA configuration not installed")
+    rate = 44100
+    heard = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype("<f4")
+    raw = tmp_path / "mic.raw"
+    heard.tofile(raw)
+    conf = tmp_path / "asoundrc"
+    conf.write_text(f'pcm.aischoco_mic {{ type file slave.pcm "null" file "/dev/null" '
+                    f'infile "{raw}" format "raw" hint {{ show on description "test mic" }} }}\n',
+                    encoding="utf-8")
+    monkeypatch.setenv("ALSA_CONFIG_PATH", f"{system_conf}:{conf}")
+    blocks: list[tuple[np.ndarray, float]] = []
+    try:
+        device = find_input("aischoco_mic", refresh=True)
+        capture = DeviceCapture(device)
+        capture.start(lambda block, at: blocks.append((block, at)))
+        deadline = time.monotonic() + 5
+        while sum(b.size for b, _ in blocks) < heard.size and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert capture.problem() is None
+        capture.stop()
+    finally:
+        monkeypatch.delenv("ALSA_CONFIG_PATH")
+        list_devices("input", refresh=True)
+    got = np.concatenate([b for b, _ in blocks])
+    assert device.default_rate == rate and blocks[0][0].dtype == np.float32
+    assert np.array_equal(got[: heard.size], heard)
+    assert all(b.ndim == 1 for b, _ in blocks)
+    assert all(later >= earlier for (_, earlier), (_, later) in zip(blocks, blocks[1:]))

@@ -18,7 +18,6 @@ from aischoco.chat.filters import ChatFilter, FilterConfig, RejectReason
 from aischoco.chat.models import ChatMessage, Kind, Role, VoiceTiming
 from aischoco.core.director import Director
 from aischoco.core.intake import ChatIntake
-from aischoco.core.metrics import LatencyStats
 from aischoco.core.reply_queue import ReplyQueue
 from aischoco.core.stages import AudioChunk, UnavailableAudio, UnavailableSpeech
 from aischoco.core.turn import Stages

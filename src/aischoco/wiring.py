@@ -268,6 +268,7 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
     from .listen.barge_in import AudibleWindow, BargeIn
     from .listen.listener import ListenerConfig, VoiceListener
     from .listen.utterances import VadConfig
+    from .listen.vad import SileroVad
 
     output = audio if isinstance(audio, AudioOutput) else None
     barge_in = BargeIn(settings.voice_barge_in, ai_busy=ai_busy, interrupt=interrupt,
@@ -281,7 +282,8 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                     min_speech_ms=settings.voice_min_speech_ms,
                     end_silence_ms=settings.voice_end_silence_ms,
                     pad_ms=min(200, settings.voice_end_silence_ms),
-                    max_utterance_s=settings.voice_max_utterance_s)
+                    max_utterance_s=settings.voice_max_utterance_s,
+                    end_lag_ms=SileroVad.END_LAG_MS)
     config = ListenerConfig(vad=vad, barge_in_min_ms=settings.voice_barge_in_min_ms,
                             user_name=settings.voice_user_name)
     return VoiceListener(settings.voice_input.strip(), build_stt(settings), barge_in, submit,

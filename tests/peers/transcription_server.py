@@ -107,8 +107,15 @@ class TranscriptionServer(ScriptedServer[Behaviour, Upload]):
             upload.answered_at = time.monotonic()
             return JSONResponse(body)
 
+        async def models(request: Request) -> Response:  # what `doctor` asks
+            if request.headers.get("authorization") == "Bearer rejected":
+                return JSONResponse({"error": {"message": "Invalid API Key"}}, status_code=401)
+            return JSONResponse({"object": "list", "data": [
+                {"id": "whisper-large-v3-turbo", "object": "model", "owned_by": "peer"}]})
+
         return Starlette(routes=[Route("/v1/audio/transcriptions", transcriptions,
-                                       methods=["POST"])])
+                                       methods=["POST"]),
+                                 Route("/v1/models", models, methods=["GET"])])
 
 
 def main(argv: list[str] | None = None) -> int:

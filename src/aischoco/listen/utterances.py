@@ -16,8 +16,9 @@ Events, in the order they can happen for one stretch of speech:
   - ``SpeechDiscarded(started_at, at)`` — the silence (or flush) came before the confirmation: a
     cough or a click. Nothing else happens.
   - ``Utterance(audio, started_at, ended_at, decided_at)`` — ``started_at`` is the start time of
-    the first speech frame and ``ended_at`` the end time of the last voiced frame (frame accurate:
-    these are the boundaries to compare with the truth); ``decided_at`` is the end time of the
+    the first speech frame and ``ended_at`` the end time of the last frame >= threshold, moved
+    back by ``end_lag_ms`` (the model's trailing delay; these are the boundaries to compare with
+    the truth); ``decided_at`` is the end time of the
     frame that completed ``end_silence_ms`` (or the flush time). ``audio`` runs from ``pad_ms``
     before ``started_at`` (less if the stream began later) to ``pad_ms`` after ``ended_at``.
 
@@ -47,11 +48,14 @@ _EMPTY = np.zeros(0, dtype=np.float32)
 @dataclass(frozen=True, slots=True)
 class VadConfig:
     threshold: float = 0.5  # speech when prob >= threshold
-    neg_threshold: float | None = None  # silence when prob < this; None → max(threshold - 0.15, 0.01)
+    neg_threshold: float | None = None  # silence below this; None → max(threshold - 0.15, 0.01)
     min_speech_ms: int = 250  # shorter bursts (a cough, a click) are not an utterance
     end_silence_ms: int = 600  # end of turn: this much silence after speech
     pad_ms: int = 200  # audio kept before the start / after the end for STT
     max_utterance_s: float = 30.0  # a never-ending utterance is cut here and sent
+    # The model's own delay: its probability stays high for a few frames after speech stops, so
+    # the reported end (ended_at) is moved back by this much (SileroVad.END_LAG_MS for Silero).
+    end_lag_ms: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -59,8 +63,8 @@ class VadConfig:
         if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:
             raise ValueError(f"neg_threshold must be in (0, threshold={self.threshold}], "
                              f"got {self.neg_threshold}")
-        if self.min_speech_ms < 0 or self.pad_ms < 0:
-            raise ValueError("min_speech_ms and pad_ms must be >= 0")
+        if self.min_speech_ms < 0 or self.pad_ms < 0 or self.end_lag_ms < 0:
+            raise ValueError("min_speech_ms, pad_ms and end_lag_ms must be >= 0")
         if self.end_silence_ms <= 0:
             raise ValueError(f"end_silence_ms must be > 0, got {self.end_silence_ms}")
         # The pad after the end must already have been heard when the end is decided.
@@ -120,6 +124,7 @@ class UtteranceDetector:
         self._min_speech = round(config.min_speech_ms * sample_rate / 1000)
         self._end_silence = round(config.end_silence_ms * sample_rate / 1000)
         self._pad = round(config.pad_ms * sample_rate / 1000)
+        self._end_lag = config.end_lag_ms / 1000
         self._max = round(config.max_utterance_s * sample_rate)
         # Pre-roll: the last frames heard, enough to cover pad_ms before a start.
         self._ring: deque[np.ndarray] = deque(maxlen=math.ceil(self._pad / frame))
@@ -160,10 +165,13 @@ class UtteranceDetector:
                 events.append(SpeechConfirmed(at, end))
         self._frames.append(frame)
         self._samples += self._frame
-        if prob >= self._silence:
-            self._voiced = self._samples
-            self._silent = 0
+        if prob >= self._speech or self._samples == self._frame:  # (a first frame is speech)
+            # The reported end is the last frame the model is sure of: Silero's probability trails
+            # off for ~3 frames after speech stops, so the weaker frames would put it ~100 ms late.
             self._ended_at = end
+        if prob >= self._silence:
+            self._voiced = self._samples  # the audio for STT still keeps the trailing frames
+            self._silent = 0
             if not self._confirmed and self._voiced >= self._min_speech:
                 self._confirmed = True
                 events.append(SpeechConfirmed(self._started_at, end))
@@ -213,6 +221,8 @@ class UtteranceDetector:
         else:
             audio = np.concatenate([self._pre, *self._frames])
             audio = audio[:self._pre.size + self._voiced + self._pad]
-            event = Utterance(audio, started_at, self._ended_at, decided_at)
+            # Never before the first frame's end: a lag longer than the speech is no speech.
+            ended_at = max(self._ended_at - self._end_lag, started_at + self._frame_s)
+            event = Utterance(audio, started_at, ended_at, decided_at)
         self._clear_turn()
         return event
