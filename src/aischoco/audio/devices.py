@@ -7,9 +7,12 @@ the error says how to get it. Resolution itself is pure and works on plain dicts
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+log = logging.getLogger(__name__)
 
 Direction = Literal["output", "input"]
 _KO = {"output": "출력", "input": "입력"}
@@ -120,3 +123,27 @@ def find_output(spec: str, *, refresh: bool = False) -> OutputDevice:
 def find_input(spec: str, *, refresh: bool = False) -> OutputDevice:
     """The microphone VOICE_INPUT names (same rules as outputs)."""
     return resolve_output(spec, list_devices("input", refresh=refresh), "input")
+
+
+def stream_problem(stream: Any, last_callback: float, now: float, stall_s: float,
+                   label: str, device_word: str) -> str | None:
+    """Why a PortAudio stream (ours, input or output) stopped working, or None while it is fine.
+    A stream whose callback has not run for `stall_s` lost its device (unplugged, driver reset)."""
+    if stream is None:
+        return f"{device_word}가 열려 있지 않습니다"
+    if not stream.active:
+        return f"{device_word}가 멈췄습니다: {label}"
+    if now - last_callback > stall_s:
+        return f"{device_word}가 응답하지 않습니다 (분리되었나요?): {label}"
+    return None
+
+
+def close_stream(stream: Any) -> None:
+    """Abort and close; the device may already be gone, which is fine here."""
+    if stream is None:
+        return
+    try:
+        stream.abort()
+        stream.close()
+    except Exception:  # noqa: BLE001 - PortAudioError or a driver's own exception
+        log.debug("closing an audio stream failed", exc_info=True)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..tts.pcm import float_to_pcm16
 from .buffer import PlaybackBuffer, SegmentEvent
-from .devices import AudioDeviceError, OutputDevice, _sounddevice
+from .devices import AudioDeviceError, OutputDevice, _sounddevice, close_stream, stream_problem
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +106,12 @@ class DevicePlayer:
     def problem(self) -> str | None:
         if self._error:
             return self._error
-        if self._stream is None:
-            return "출력 장치가 열려 있지 않습니다"
-        if not self._stream.active:
-            return f"출력 장치가 멈췄습니다: {self.label}"
-        if time.monotonic() - self._last_callback > STALL_S:
-            return f"출력 장치가 응답하지 않습니다 (분리되었나요?): {self.label}"
-        return None
+        return stream_problem(self._stream, self._last_callback, time.monotonic(), STALL_S,
+                              self.label, "출력 장치")
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - the device may already be gone
-                log.debug("closing the output stream failed", exc_info=True)
+        close_stream(stream)
 
 
 class FilePlayer:

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..audio.devices import AudioDeviceError, OutputDevice, _sounddevice
+from ..audio.devices import (AudioDeviceError, OutputDevice, _sounddevice, close_stream,
+                             stream_problem)
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +74,12 @@ class DeviceCapture:
                 log.exception("microphone block listener failed")
 
     def problem(self) -> str | None:
-        if self._stream is None:
-            return "마이크가 열려 있지 않습니다"
-        if not self._stream.active:
-            return f"마이크가 멈췄습니다: {self.label}"
-        if time.monotonic() - self._last_callback > STALL_S:
-            return f"마이크가 응답하지 않습니다 (분리되었나요?): {self.label}"
-        return None
+        return stream_problem(self._stream, self._last_callback, time.monotonic(), STALL_S,
+                              self.label, "마이크")
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # noqa: BLE001 - the device may already be gone
-                log.debug("closing the input stream failed", exc_info=True)
+        close_stream(stream)
 
 
 class FileCapture:
