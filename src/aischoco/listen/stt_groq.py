@@ -24,6 +24,7 @@ from .stt import SAMPLE_RATE, SttError, Transcript
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 0.3
+KEEPALIVE_S = 4.0
 
 
 def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
@@ -52,7 +53,9 @@ class GroqTranscriber:
         self._url = f"{base_url.rstrip('/')}/audio/transcriptions"
         self._client = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}"},
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)))
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            # < the 5 s keep-alive of uvicorn-based servers: never reuse one they just closed
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S))
 
     async def load(self) -> None:
         return None  # nothing to load; a dead server shows on the first utterance

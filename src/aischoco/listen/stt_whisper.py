@@ -12,8 +12,6 @@ the event loop only awaits.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ..core.worker_thread import WorkerThread
 from .stt import SttError, Transcript
 
 log = logging.getLogger(__name__)
@@ -66,8 +65,8 @@ class WhisperTranscriber:
         self._model_ref, self._device, self._compute_type = model, device, compute_type
         self._language, self._beam_size = language, beam_size
         self._download_root = download_root
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="stt-whisper")
+        # A daemon thread: quitting while a model downloads must not wait for the download.
+        self._worker = WorkerThread("stt-whisper", lambda: SttError(CLOSED))
         self._model: Any = None  # faster_whisper.WhisperModel, touched only on the worker
         self._closed = False
         self.device, self.compute_type = device, compute_type  # the resolved ones after load()
@@ -80,7 +79,7 @@ class WhisperTranscriber:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise SttError(CLOSED)
-        return await asyncio.wrap_future(self._executor.submit(fn, *args))
+        return await self._worker.run(fn, *args)  # type: ignore[no-any-return]
 
     async def load(self) -> None:
         await self._run(self._load)
@@ -155,4 +154,4 @@ class WhisperTranscriber:
         # a running job keeps its own reference and finishes; queued ones find no model and
         # raise SttError. Not waiting: a download in progress cannot be interrupted.
         self._model = None
-        self._executor.shutdown(wait=False)
+        self._worker.stop()

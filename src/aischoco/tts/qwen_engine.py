@@ -14,11 +14,9 @@ piece as soon as it arrives.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,6 +28,7 @@ import numpy as np
 
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
+from ..core.worker_thread import WorkerThread
 from .pcm import float_to_pcm16
 from .qwen_loader import (
     OOM_MESSAGE,
@@ -106,50 +105,6 @@ class WholeSentenceProducer:
             emit(np.asarray(wavs[0], dtype=np.float32), int(rate))
 
 
-class _InferenceThread:
-    """One daemon thread serving jobs in order. Daemon, so a download still running at shutdown
-    cannot keep the process alive."""
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any],
-                                            tuple[Any, ...]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._stopped = False
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
-        if self._stopped:
-            raise StageError("TTS 엔진이 이미 닫혔습니다. / The TTS engine is closed.")
-        if not self._thread.is_alive():
-            self._thread.start()
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._jobs.put((future, fn, args))
-        return future
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.wrap_future(self.submit(fn, *args))
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._jobs.put(None)
-
-    async def join(self, timeout_s: float) -> bool:
-        """Wait (off the loop) for the thread to end. A thread that touched torch must not still
-        be running when the process exits: torch's C++ teardown then aborts the process."""
-        if self._thread.is_alive():
-            await asyncio.to_thread(self._thread.join, timeout_s)
-        return not self._thread.is_alive()
-
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, fn, args = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-                future.set_exception(exc)
-
-
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     device: str
@@ -181,7 +136,8 @@ class QwenEngine:
         self._stream = (stream or StreamConfig()) if streaming else None
         self._static_cache, self._compile_mode = static_cache, compile_mode
         self._speedups: list[str] = []
-        self._thread = _InferenceThread("qwen-tts")
+        self._thread = WorkerThread(
+            "qwen-tts", lambda: StageError("TTS 엔진이 이미 닫혔습니다. / The TTS engine is closed."))
         self._gate = CancelGate()
         self._loaded: LoadedModel | None = None
         self._producer: SentenceProducer | None = None

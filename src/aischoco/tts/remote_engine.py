@@ -32,6 +32,8 @@ from .pcm import float_to_pcm16, to_mono
 
 log = logging.getLogger(__name__)
 
+KEEPALIVE_S = 4.0  # < the 5 s keep-alive of uvicorn servers
+
 __all__ = ["DEFAULT_SAMPLE_RATE", "CloneReference", "PcmStreamDecoder", "RemoteEngine",
            "RemoteTTSError"]
 
@@ -239,8 +241,11 @@ class RemoteEngine:
         self.available = True  # configured; a failing server shows as DEGRADED, per sentence
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Only connect is bounded by httpx: every later wait has its own deadline below.
+        # Idle connections are dropped before uvicorn-based servers (vLLM-Omni, tts-server) close
+        # them at 5 s: reusing one the server just closed cost a failed attempt and a retry.
         self._http = httpx.AsyncClient(headers=headers,
-                                       timeout=httpx.Timeout(None, connect=connect_timeout_s))
+                                       timeout=httpx.Timeout(None, connect=connect_timeout_s),
+                                       limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S))
 
     # --- supervised component ---------------------------------------------------------------
 
