@@ -168,7 +168,7 @@ def _run_worker(probs: list[float], *, barge_min_s: float, gate=None, in_rate: i
     worker = VadWorker(ScriptedVad(probs), UtteranceDetector(VadConfig(min_speech_ms=100,
                                                                        end_silence_ms=320)),
                        in_rate=in_rate, post=posted.extend, barge_in_min_s=barge_min_s,
-                       threshold=0.5, gate=gate, stats=ListenerStats())
+                       gate=gate, stats=ListenerStats())
     blocks = len(probs)
     step = 512 * in_rate // 16000
     for i in range(blocks):

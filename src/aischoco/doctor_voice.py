@@ -18,7 +18,7 @@ STT = "음성 인식 (STT)"
 
 async def voice_checks(settings: Settings) -> list[Check]:
     spec = settings.voice_input.strip()
-    if spec.lower() in ("off", "none", ""):
+    if not settings.voice_input_on:
         return [Check(MIC, Level.OFF, "VOICE_INPUT=off: 채팅으로만 대화",
                       "말로 대화하려면 VOICE_INPUT에 마이크 이름을 적으세요 (devices 참고)")]
     return [await asyncio.to_thread(_input_check, spec), await asyncio.to_thread(_vad_check),

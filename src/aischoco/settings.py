@@ -220,6 +220,10 @@ class Settings(BaseSettings):
                 if s]
 
     @property
+    def voice_input_on(self) -> bool:
+        return self.voice_input.strip().lower() not in ("off", "none", "")
+
+    @property
     def overlay_base_url(self) -> str:
         host = self.overlay_host if self.overlay_host not in ("0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:

@@ -8,7 +8,7 @@ import logging
 import sys
 
 from .audio.devices import (AudioDeviceError, Direction, OutputDevice, list_devices,
-                            resolve_output)
+                            resolve_device)
 from .core.segmenter import segment
 from .core.speech import SpeechLog, SpeechPipeline
 from .core.status import ComponentStatus, State, StatusBoard
@@ -26,25 +26,25 @@ def run_devices(settings: Settings) -> int:
         print(f"aischoco devices: {exc}", file=sys.stderr)
         return 1
     _print_devices("출력 장치 (output devices) — AUDIO_OUTPUT_DEVICE에 이름 일부나 번호를 적으세요",
-                   outputs, _chosen("AUDIO_OUTPUT_DEVICE", settings.audio_output_device, "output"),
+                   outputs, _chosen("AUDIO_OUTPUT_DEVICE", settings.audio_output_device, outputs,
+                                    "output"),
                    cable="cable input")
     if not outputs:
         print("출력 장치가 없습니다. VB-Cable: https://vb-audio.com/Cable/ 설치 후 다시 실행하세요.")
     print()
     _print_devices("입력 장치 (microphones) — VOICE_INPUT에 이름 일부나 번호를 적으세요",
-                   inputs, _chosen("VOICE_INPUT", settings.voice_input, "input"))
+                   inputs, _chosen("VOICE_INPUT", settings.voice_input, inputs, "input"))
     if not inputs:
         print("마이크가 없습니다 (no input devices).")
     print("\n* 기본 장치   → 지금 설정으로 쓰일 장치")
     return 0
 
 
-def _chosen(key: str, spec: str, direction: Direction) -> int | None:
+def _chosen(key: str, spec: str, devices: list[OutputDevice], direction: Direction) -> int | None:
     if spec in ("none", "off") or spec.startswith("file:"):
         return None
     try:
-        devices = list_devices(direction)
-        return resolve_output(spec, devices, direction).index
+        return resolve_device(spec, devices, direction).index
     except AudioDeviceError as exc:
         print(f"{key}={spec}: {exc}\n")
         return None

@@ -224,7 +224,7 @@ VOICE_INSTALL_HINT = ("pip install -r requirements-voice.txt 후 pip install --n
 
 
 def voice_row(settings: Settings) -> Row:
-    if settings.voice_input.strip().lower() in ("off", "none", ""):
+    if not settings.voice_input_on:
         return Row("voice", VOICE_LABEL, State.OFF, "VOICE_INPUT=off: 채팅으로만 대화합니다",
                    "VOICE_INPUT에 마이크 이름을 적으면 말로도 대화합니다")
     if settings.stt_engine == "off":

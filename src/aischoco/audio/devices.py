@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 Direction = Literal["output", "input"]
 _KO = {"output": "출력", "input": "입력"}
+_SETTING = {"output": "AUDIO_OUTPUT_DEVICE", "input": "VOICE_INPUT"}
 
 # On Windows one device appears once per host API. WASAPI (shared) has the lowest latency that
 # works for every device; MME truncates names to 31 characters, so it is a last resort.
@@ -89,11 +90,11 @@ def _preference(device: OutputDevice) -> int:
         return len(HOSTAPI_PREFERENCE)
 
 
-def resolve_output(spec: str, devices: Sequence[OutputDevice],
+def resolve_device(spec: str, devices: Sequence[OutputDevice],
                    direction: Direction = "output") -> OutputDevice:
     """`default`, a number (PortAudio index) or a case-insensitive part of the name."""
     spec = spec.strip()
-    ko, key = _KO[direction], f"AUDIO_{direction.upper()}_DEVICE" if direction == "output" else "VOICE_INPUT"
+    ko, key = _KO[direction], _SETTING[direction]
     if not devices:
         raise AudioDeviceError(f"{ko} 오디오 장치가 하나도 없어 '{spec}'을(를) 열 수 없습니다 "
                                f"(no audio {direction} devices; cannot open '{spec}')")
@@ -116,13 +117,17 @@ def resolve_output(spec: str, devices: Sequence[OutputDevice],
     return min(matches, key=lambda d: (_preference(d), d.index))
 
 
+def resolve_output(spec: str, devices: Sequence[OutputDevice]) -> OutputDevice:
+    return resolve_device(spec, devices, "output")
+
+
 def find_output(spec: str, *, refresh: bool = False) -> OutputDevice:
     return resolve_output(spec, list_output_devices(refresh=refresh))
 
 
 def find_input(spec: str, *, refresh: bool = False) -> OutputDevice:
     """The microphone VOICE_INPUT names (same rules as outputs)."""
-    return resolve_output(spec, list_devices("input", refresh=refresh), "input")
+    return resolve_device(spec, list_devices("input", refresh=refresh), "input")
 
 
 def stream_problem(stream: Any, last_callback: float, now: float, stall_s: float,

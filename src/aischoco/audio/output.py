@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.backoff import backoff_delay
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
 from ..tts.pcm import pcm16_to_float
@@ -196,11 +195,8 @@ class AudioOutput:
                                             self._make_block_handler(player, index == 0))
             except AudioDeviceError as exc:
                 attempt += 1
-                delay = backoff_delay(attempt, cap_s=30.0)
-                status.set(State.DEGRADED, f"{exc} — {delay:.0f}초 후 다시 시도",
-                           "AUDIO_OUTPUT_DEVICE를 확인하세요 (`python -m aischoco devices`)")
-                log.warning("audio output: %s (retry in %.1f s)", exc, delay)
-                await asyncio.sleep(delay)
+                await status.retry_later(attempt, exc, "AUDIO_OUTPUT_DEVICE를 확인하세요 "
+                                         "(`python -m aischoco devices`)", "audio output")
                 continue
             self._players = players
             self.set_gain(self._gain)  # a reopened device keeps the current volume

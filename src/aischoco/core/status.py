@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -9,7 +10,11 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from .backoff import backoff_delay
+
 log = logging.getLogger(__name__)
+
+DEVICE_RETRY_CAP_S = 30.0
 
 
 class State(str, Enum):
@@ -98,3 +103,11 @@ class StatusHandle:
     @property
     def current(self) -> ComponentStatus:
         return self.board.get(self.name)
+
+    async def retry_later(self, attempt: int, problem: object, hint: str, what: str) -> None:
+        """Opening a local device failed (`attempt` times in a row): say when the next try is,
+        log it under `what`, and wait with backoff before it."""
+        delay = backoff_delay(attempt, cap_s=DEVICE_RETRY_CAP_S)
+        self.set(State.DEGRADED, f"{problem} — {delay:.0f}초 후 다시 시도", hint)
+        log.warning("%s: %s (retry in %.1f s)", what, problem, delay)
+        await asyncio.sleep(delay)

@@ -24,14 +24,13 @@ from ..audio.devices import AudioDeviceError, find_input
 from ..audio.resample import StreamResampler
 from ..chat.models import ChatMessage, Kind, Role, VoiceTiming
 from ..core.backoff import backoff_delay
-from ..core.status import State, StatusHandle
+from ..core.status import DEVICE_RETRY_CAP_S, State, StatusHandle
 from ..core.supervisor import ComponentError
 from .barge_in import AudibleWindow, BargeIn
 from .capture import Capture, DeviceCapture, FileCapture
 from .stt import SAMPLE_RATE, SpeechToText, SttError
 from .transcript_filter import TranscriptRules, screen
-from .utterances import (SpeechDiscarded, SpeechStarted, Utterance, UtteranceDetector, VadConfig,
-                         VadEvent)
+from .utterances import SpeechDiscarded, Utterance, UtteranceDetector, VadConfig, VadEvent
 from .vad import SileroVad
 
 log = logging.getLogger(__name__)
@@ -63,25 +62,24 @@ class VadWorker:
 
     def __init__(self, vad: SileroVad, detector: UtteranceDetector, *, in_rate: int,
                  post: Callable[[list[object]], None], barge_in_min_s: float,
-                 threshold: float, gate: Callable[[float], bool] | None,
-                 stats: ListenerStats) -> None:
+                 gate: Callable[[float], bool] | None, stats: ListenerStats,
+                 lossless: bool = False) -> None:
         self._vad = vad
         self._detector = detector
         self._resampler = StreamResampler(in_rate, SAMPLE_RATE)
         self._in_rate = in_rate
         self._post = post
         self._barge_min_s = barge_in_min_s
-        self._threshold = threshold
+        self._threshold = detector.config.threshold
         self._gate = gate
         self._stats = stats
         self._blocks: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(MAX_QUEUED_BLOCKS)
         self._pending = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0  # capture time of _pending[0]
         self._expected_at: float | None = None  # when the next input block should start
-        self._speech_from: float | None = None
-        self._barge_sent = False
+        self._barge_sent_for: float | None = None  # start of the utterance that got BargeInReady
         self._gated = False
-        self.lossless = False
+        self.lossless = lossless
 
     def feed(self, block: np.ndarray, at: float) -> None:
         """Capture thread: hand a block over. A microphone callback must never wait, so a starved
@@ -119,7 +117,6 @@ class VadWorker:
             if not self._gated:  # the AI's voice is audible: what the mic hears is not the streamer
                 self._gated = True
                 self._detector.reset()
-                self._speech_from, self._barge_sent = None, False
             return
         if self._gated:
             self._gated = False
@@ -129,15 +126,11 @@ class VadWorker:
         events: list[object] = list(self._detector.push(chunk, prob, at))
         self._stats.vad_cpu_s += time.thread_time() - started
         self._stats.vad_frames += 1
-        for event in events:
-            if isinstance(event, SpeechStarted):
-                self._speech_from, self._barge_sent = event.at, False
-            elif isinstance(event, SpeechDiscarded | Utterance):
-                self._speech_from = None
+        start = self._detector.speech_started_at  # None once this frame closed the utterance
         end = at + chunk.size / SAMPLE_RATE
-        if (self._speech_from is not None and not self._barge_sent and prob >= self._threshold
-                and end - self._speech_from >= self._barge_min_s):
-            self._barge_sent = True
+        if (start is not None and start != self._barge_sent_for and prob >= self._threshold
+                and end - start >= self._barge_min_s):
+            self._barge_sent_for = start
             events.append(BargeInReady(end))
         if events:
             self._post(events)
@@ -193,21 +186,17 @@ class VoiceListener:
                 capture = await asyncio.to_thread(self._open_capture, attempt > 0)
             except AudioDeviceError as exc:
                 attempt += 1
-                delay = backoff_delay(attempt, cap_s=30.0)
-                status.set(State.DEGRADED, f"{exc} — {delay:.0f}초 후 다시 시도",
-                           "VOICE_INPUT을 확인하세요 (`python -m aischoco devices`)")
-                log.warning("voice input: %s (retry in %.1f s)", exc, delay)
-                await asyncio.sleep(delay)
+                await status.retry_later(attempt, exc, "VOICE_INPUT을 확인하세요 "
+                                         "(`python -m aischoco devices`)", "voice input")
                 continue
             vad.reset()
             cfg = self._config
             worker = VadWorker(
                 vad, UtteranceDetector(cfg.vad), in_rate=capture.rate,
                 post=lambda events: loop.call_soon_threadsafe(self._on_events, events),
-                barge_in_min_s=cfg.barge_in_min_ms / 1000, threshold=cfg.vad.threshold,
+                barge_in_min_s=cfg.barge_in_min_ms / 1000,
                 gate=self._audible.covers if self._audible and self.barge_in.gates_echo else None,
-                stats=self.stats)
-            worker.lossless = isinstance(capture, FileCapture)
+                stats=self.stats, lossless=isinstance(capture, FileCapture))
             thread = threading.Thread(target=worker.run, name="voice-vad", daemon=True)
             thread.start()
             try:
@@ -227,7 +216,7 @@ class VoiceListener:
                 status.set(State.RUNNING, f"{capture.label}: 파일 끝까지 들었습니다")
                 await asyncio.Event().wait()
             attempt += 1
-            delay = backoff_delay(attempt, cap_s=30.0)
+            delay = backoff_delay(attempt, cap_s=DEVICE_RETRY_CAP_S)
             log.warning("voice input lost: %s (retry in %.1f s)", problem, delay)
             status.set(State.DEGRADED, f"{problem} — 다시 연결합니다")
             await asyncio.sleep(delay)

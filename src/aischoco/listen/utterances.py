@@ -143,6 +143,11 @@ class UtteranceDetector:
         """True from SpeechStarted until the Utterance or SpeechDiscarded that closes it."""
         return self._started_at is not None
 
+    @property
+    def speech_started_at(self) -> float | None:
+        """The open utterance's SpeechStarted time; None while no speech is open."""
+        return self._started_at
+
     def push(self, frame: np.ndarray, prob: float, at: float) -> list[VadEvent]:
         """One frame of `frame` samples and its speech probability; `at` is the capture time
         (monotonic seconds) of its first sample. Returns the events it caused, in order."""
