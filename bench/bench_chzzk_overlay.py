@@ -30,7 +30,7 @@ from test_chzzk_official import NodePeer, chat_payload
 
 from aischoco.chat.chzzk_auth import ChzzkTokens, TokenSet, save_tokens
 from aischoco.chat.chzzk_official import ChzzkOfficialChat
-from aischoco.chat.models import ChatMessage
+from aischoco.core.messages import ChatMessage
 from aischoco.core.status import State, StatusBoard
 from aischoco.overlay.state import OverlayState
 

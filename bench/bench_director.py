@@ -37,15 +37,15 @@ from pathlib import Path
 
 from aischoco.app import _coalesced
 from aischoco.chat.filters import ChatFilter, FilterConfig, load_banned_words
-from aischoco.chat.models import ChatMessage
-from aischoco.core.director import Director
-from aischoco.core.intake import ChatIntake
+from aischoco.core.messages import ChatMessage
+from aischoco.show.director import Director
+from aischoco.show.intake import ChatIntake
 from aischoco.core.metrics import LatencyStats, percentile
-from aischoco.core.reply_queue import ReplyQueue
+from aischoco.show.reply_queue import ReplyQueue
 from aischoco.core.segmenter import SegmenterConfig
 from aischoco.core.stages import AIResponse, StillAnimator, UnavailableAudio, UnavailableSpeech
 from aischoco.core.status import StatusBoard, StatusHandle
-from aischoco.core.turn import Stages, TurnRunner
+from aischoco.show.turn import Stages, TurnRunner
 from aischoco.overlay.state import OverlayState
 
 TARGET_P95_MS = 5.0

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from aischoco.audio.output import AudioOutput  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
-from aischoco.core.speech import SpeechLog, SpeechPipeline  # noqa: E402
+from aischoco.show.speech import SpeechLog, SpeechPipeline  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
 from aischoco.tts.remote_engine import RemoteEngine  # noqa: E402
 from peers.speech_server import Ok, SpeechServer  # noqa: E402

@@ -43,14 +43,14 @@ from aischoco.ai.prompts import OutputFilter  # noqa: E402
 from aischoco.ai.responder import GroqResponder  # noqa: E402
 from aischoco.ai.tokens import build_encoding  # noqa: E402
 from aischoco.audio.output import AudioOutput  # noqa: E402
-from aischoco.chat.models import ChatMessage  # noqa: E402
-from aischoco.core.director import Director  # noqa: E402
+from aischoco.core.messages import ChatMessage  # noqa: E402
+from aischoco.show.director import Director  # noqa: E402
 from aischoco.core.metrics import LatencyStats  # noqa: E402
-from aischoco.core.reply_queue import ReplyQueue  # noqa: E402
+from aischoco.show.reply_queue import ReplyQueue  # noqa: E402
 from aischoco.core.segmenter import DEFAULT_CONFIG, segment  # noqa: E402
 from aischoco.core.stages import StillAnimator  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
-from aischoco.core.turn import Stages, TurnRunner  # noqa: E402
+from aischoco.show.turn import Stages, TurnRunner  # noqa: E402
 from aischoco.tts.remote_engine import RemoteEngine  # noqa: E402
 from peers.openai_server import (Behaviour, OpenAIServer, Recorded, Reply, Slow,  # noqa: E402
                                  Stream)

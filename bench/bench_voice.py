@@ -94,7 +94,7 @@ from voice_fixtures.speech import MixedAudio, espeak_problem, mix, write_wav  # 
 
 from aischoco import app  # noqa: E402
 from aischoco.audio.output import AudioOutput  # noqa: E402
-from aischoco.chat.models import ChatMessage  # noqa: E402
+from aischoco.core.messages import ChatMessage  # noqa: E402
 from aischoco.core.metrics import TurnMarks, percentile  # noqa: E402
 from aischoco.core.segmenter import segment  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402

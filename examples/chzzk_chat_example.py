@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import sys
 
-from aischoco.chat.models import ChatMessage
+from aischoco.core.messages import ChatMessage
 from aischoco.chat.sources import build_chat_source
 from aischoco.core.status import StatusBoard
 from aischoco.logging_setup import setup_logging

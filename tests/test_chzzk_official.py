@@ -24,7 +24,7 @@ import socketio
 from aischoco.chat.chzzk_auth import AUTH_COMMAND, ChzzkTokens, TokenSet, load_tokens, save_tokens
 from aischoco.chat.chzzk_official import ChzzkOfficialChat, redact_url
 from aischoco.chat.chzzk_parse import SOURCE_OFFICIAL
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.status import State, StatusBoard
 from peers.chzzk_socketio import NodePeer
 

@@ -24,7 +24,7 @@ from aischoco.chat.chzzk_parse import (
     resolve_emoji,
     web_chat_server_number,
 )
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 
 CHANNEL = "streamer-channel-0001"
 EMOJI_URL = "https://ssl.pstatic.net/static/nng/glive/icon/a_01.gif"

@@ -20,7 +20,7 @@ from aischoco.chat.chzzk_web import (
     ChzzkWebChat,
     _RateLimitedWarning,
 )
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.status import State, StatusBoard, StatusHandle
 
 CHANNEL = "f00dcafe0123456789abcdef01234567"

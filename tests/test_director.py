@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from aischoco.chat.models import ChatMessage, Kind
-from aischoco.core.director import Director
+from aischoco.core.messages import ChatMessage, Kind
+from aischoco.show.director import Director
 from aischoco.core.metrics import LatencyStats
-from aischoco.core.reply_queue import ReplyQueue
+from aischoco.show.reply_queue import ReplyQueue
 from aischoco.core.segmenter import SegmenterConfig
 from aischoco.core.stages import (AIResponse, AudioChunk, StillAnimator, UnavailableAudio,
                                   UnavailableLLM, UnavailableSpeech)
 from aischoco.core.status import StatusBoard
-from aischoco.core.turn import Stages, TurnRunner
+from aischoco.show.turn import Stages, TurnRunner
 from audio_helpers import file_output
 
 

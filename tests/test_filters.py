@@ -19,7 +19,7 @@ from aischoco.chat.filters import (
     mask_banned,
     truncate,
 )
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 
 RLO = "\u202e"  # right-to-left override
 ZWSP = "\u200b"

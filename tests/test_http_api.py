@@ -158,7 +158,7 @@ async def test_chat_with_emoticons_accepts_only_http_urls(client: httpx.AsyncCli
 
 
 async def test_the_llm_reads_emoji_names_not_placeholders(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from aischoco.chat.models import ChatMessage
+    from aischoco.core.messages import ChatMessage
 
     monkeypatch.chdir(tmp_path)
     _, controls, _ = build(load_settings(None), StatusBoard())

@@ -13,7 +13,7 @@ from aischoco.ai.memory import ConversationMemory
 from aischoco.ai.prompts import OutputFilter
 from aischoco.ai.responder import GroqResponder
 from aischoco.ai.tokens import load_counter, message_tokens
-from aischoco.chat.models import ChatMessage
+from aischoco.core.messages import ChatMessage
 from peers.openai_server import Behaviour, OpenAIServer, Recorded, Reply, ServerError, Slow
 
 LIMITS = {"keep_tokens": 5000, "summarize_at": 7000, "limit_tokens": 8000}

@@ -5,8 +5,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aischoco.chat.models import ChatMessage, Kind, Role
-from aischoco.core.reply_queue import ReplyQueue, priority_of
+from aischoco.core.messages import ChatMessage, Kind, Role
+from aischoco.show.reply_queue import ReplyQueue, priority_of
 
 
 def chat(text: str, user: str = "u", **kw: object) -> ChatMessage:

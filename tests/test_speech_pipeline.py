@@ -13,7 +13,7 @@ import pytest
 import soundfile
 
 from aischoco.core.segmenter import SegmenterConfig, segment
-from aischoco.core.speech import SpeechLog, SpeechPipeline, speakable
+from aischoco.show.speech import SpeechLog, SpeechPipeline, speakable
 from aischoco.core.stages import AudioChunk, StageError
 from audio_helpers import file_output
 

@@ -22,11 +22,11 @@ from aischoco.ai.memory import ConversationMemory
 from aischoco.ai.prompts import OutputFilter
 from aischoco.ai.responder import GroqResponder
 from aischoco.ai.speech_text import spoken_text
-from aischoco.chat.models import ChatMessage
+from aischoco.core.messages import ChatMessage
 from aischoco.core.metrics import LatencyStats, TurnMarks
 from aischoco.core.segmenter import SegmenterConfig, segment
 from aischoco.core.stages import AIResponse, UnavailableAudio, UnavailableSpeech
-from aischoco.core.turn import Stages, TurnRunner
+from aischoco.show.turn import Stages, TurnRunner
 from aischoco.tts.remote_engine import RemoteEngine
 from audio_helpers import file_output
 

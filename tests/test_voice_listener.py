@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.status import State, StatusBoard
 from aischoco.listen.barge_in import AudibleWindow, BargeIn
 from aischoco.listen.listener import BargeInReady, ListenerConfig, ListenerStats, VadWorker, VoiceListener

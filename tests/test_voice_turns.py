@@ -15,12 +15,12 @@ import soundfile
 from aischoco.ai.prompts import format_line
 from aischoco.audio.players import Gain
 from aischoco.chat.filters import ChatFilter, FilterConfig, RejectReason
-from aischoco.chat.models import ChatMessage, Kind, Role, VoiceTiming
-from aischoco.core.director import Director
-from aischoco.core.intake import ChatIntake
-from aischoco.core.reply_queue import ReplyQueue
+from aischoco.core.messages import ChatMessage, Kind, Role, VoiceTiming
+from aischoco.show.director import Director
+from aischoco.show.intake import ChatIntake
+from aischoco.show.reply_queue import ReplyQueue
 from aischoco.core.stages import AudioChunk, UnavailableAudio, UnavailableSpeech
-from aischoco.core.turn import Stages
+from aischoco.show.turn import Stages
 from aischoco.listen.barge_in import AudibleWindow, BargeIn
 from aischoco.overlay.state import OverlayState
 from audio_helpers import file_output

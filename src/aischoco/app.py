@@ -18,16 +18,16 @@ from collections.abc import Callable
 
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
-from .core.controls import Controls
-from .core.director import Director
+from .show.controls import Controls
+from .show.director import Director
 from .core.error_log import RecentErrors
-from .core.intake import ChatIntake
+from .show.intake import ChatIntake
 from .core.metrics import LatencyStats
-from .core.reply_queue import ReplyQueue
+from .show.reply_queue import ReplyQueue
 from .core.signals import stop_on_signals
 from .core.status import StatusBoard
 from .core.supervisor import Supervisor
-from .core.turn import TurnRunner
+from .show.turn import TurnRunner
 from .overlay.http_server import OverlayServer
 from .overlay.server import create_app
 from .overlay.state import OverlayState

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("devices", "say", "tts-server"):
         return _voice(settings, args)
     if args.command == "history":
-        from .ai.history_cli import run_history_command
+        from .history_cli import run_history_command
         from .logging_setup import setup_logging
 
         setup_logging("WARNING", settings.secret_values())

@@ -10,7 +10,7 @@ import sys
 from .audio.devices import (AudioDeviceError, Direction, OutputDevice, list_devices,
                             resolve_device)
 from .core.segmenter import segment
-from .core.speech import SpeechLog, SpeechPipeline
+from .show.speech import SpeechLog, SpeechPipeline
 from .core.status import ComponentStatus, State, StatusBoard
 from .settings import Settings
 from .wiring import build_audio, build_tts, segmenter_config, tts_row

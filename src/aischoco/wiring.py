@@ -18,14 +18,14 @@ from .ai.llm_component import LlmComponent
 from .ai.prompts import OutputFilter
 from .ai.responder import GroqResponder
 from .chat.filters import FilterConfig
-from .chat.models import ChatMessage
+from .core.messages import ChatMessage
 from .chat.text_safety import load_banned_words
 from .core.segmenter import SegmenterConfig
 from .audio.output import AudioOutput
 from .core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
                           UnavailableAudio, UnavailableLLM, UnavailableSpeech)
 from .core.status import State, StatusBoard, StatusHandle
-from .core.turn import Stages
+from .show.turn import Stages
 from .settings import Settings
 from .vtuber.animator import VtsAnimator
 from .vtuber.feed import ParamsFeed

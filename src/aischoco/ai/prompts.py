@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aischoco.chat.text_safety import mask_banned, truncate
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.segmenter import SegmenterConfig, split_spans
 from aischoco.core.stages import EMOTIONS, Emotion, normalize_emotion
 

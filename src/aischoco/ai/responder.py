@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
 
-from ..chat.models import ChatMessage
+from ..core.messages import ChatMessage
 from ..core.segmenter import SegmenterConfig
 from ..core.stages import (AIResponse, AnswerDone, EmotionReady, FirstToken, ReplyEvent,
                            SentenceReady, normalize_emotion)

@@ -40,7 +40,7 @@ from ..core.backoff import backoff_delay
 from ..core.status import State, StatusHandle
 from .chzzk_auth import AUTH_COMMAND, AuthRequired, ChzzkApiError, ChzzkTokens
 from .chzzk_parse import PayloadError, parse_official, parse_system
-from .models import ChatMessage
+from ..core.messages import ChatMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Pure CHZZK payload parsing: official Open API Socket.IO events and the unofficial web chat.
 
 No I/O, no sockets, no logging: every function takes decoded (or still-JSON-encoded) payloads and
-returns :class:`~aischoco.chat.models.ChatMessage` / :class:`SystemEvent` values or raises
+returns :class:`~aischoco.core.messages.ChatMessage` / :class:`SystemEvent` values or raises
 :class:`PayloadError`, a one-line :class:`ValueError` that never quotes more than ~80 characters of
 the offending input. Nothing else escapes :func:`parse_official` / :func:`parse_system` /
 :func:`parse_web_chat`, whatever the input (see the hypothesis fuzz tests).
@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 
 __all__ = [
     "ANONYMOUS",

@@ -47,7 +47,7 @@ from .chzzk_parse import (
     parse_web_chat,
     web_chat_server_number,
 )
-from .models import ChatMessage
+from ..core.messages import ChatMessage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from enum import Enum
 
-from aischoco.chat.models import ChatMessage, Kind, Role
+from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.chat.text_safety import (clean_for_llm, contains_banned, contains_normalized,
                                        has_char_run, is_too_short, load_banned_words, mask_banned,
                                        normalize_for_matching, normalize_words, truncate)

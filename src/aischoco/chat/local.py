@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..core.status import State, StatusHandle
-from .models import ChatMessage
+from ..core.messages import ChatMessage
 
 TERMINAL_USER = "터미널"
 MAX_LINE_CHARS = 20_000

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..core.supervisor import Component
 from ..settings import Settings
 from .local import TerminalChatSource
-from .models import ChatMessage
+from ..core.messages import ChatMessage
 
 Accept = Callable[[ChatMessage], object]
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args, runtime_checkable
 
-from ..chat.models import ChatMessage
+from .messages import ChatMessage
 from .segmenter import SegmenterConfig
 
 Emotion = Literal["happy", "sad", "angry", "surprised", "neutral", "excited"]

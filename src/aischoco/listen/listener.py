@@ -22,7 +22,7 @@ import numpy as np
 
 from ..audio.devices import AudioDeviceError, find_input
 from ..audio.resample import StreamResampler
-from ..chat.models import ChatMessage, Kind, Role, VoiceTiming
+from ..core.messages import ChatMessage, Kind, Role, VoiceTiming
 from ..core.backoff import backoff_delay
 from ..core.status import DEVICE_RETRY_CAP_S, State, StatusHandle
 from ..core.supervisor import ComponentError

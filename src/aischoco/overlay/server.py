@@ -20,8 +20,8 @@ from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..chat.models import ChatMessage, Kind, Role
-from ..core.controls import Controls
+from ..core.messages import ChatMessage, Kind, Role
+from ..show.controls import Controls
 from ..vtuber.feed import ParamsFeed
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ..chat.models import ChatMessage
+from ..core.messages import ChatMessage
 
 SUBSCRIBER_QUEUE_SIZE = 512
 

@@ -16,12 +16,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from ..chat.models import ChatMessage
-from .metrics import LatencyStats, TurnMarks
+from ..core.messages import ChatMessage
+from ..core.metrics import LatencyStats, TurnMarks
 from .reply_feed import ReplyFeed
-from .segmenter import SegmenterConfig, segment
+from ..core.segmenter import SegmenterConfig, segment
 from .speech import SpeechLog, SpeechPipeline
-from .stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
+from ..core.stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
                      StageError, StageUnavailable, StreamingLanguageModel)
 
 log = logging.getLogger(__name__)

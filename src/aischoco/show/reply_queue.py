@@ -19,7 +19,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..chat.models import ChatMessage, Kind, Role
+from ..core.messages import ChatMessage, Kind, Role
 
 PRIORITY_VOICE = 40
 PRIORITY_DONATION = 30

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..chat.models import ChatMessage
+from ..core.messages import ChatMessage
 from ..overlay.state import OverlayState
 from .director import Director
 from .intake import ChatIntake
-from .metrics import LatencyStats
-from .status import StatusBoard
+from ..core.metrics import LatencyStats
+from ..core.status import StatusBoard
 
 
 @dataclass(slots=True)

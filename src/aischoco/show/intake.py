@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..chat.chzzk_parse import llm_text_with_emoji_names
 from ..chat.filters import ChatFilter, Verdict
 from ..chat.text_safety import mask_banned
-from ..chat.models import ChatMessage
+from ..core.messages import ChatMessage
 from ..overlay.state import OverlayState
 from .director import Director
 

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..chat.models import ChatMessage
-from .metrics import TurnMarks
+from ..core.messages import ChatMessage
+from ..core.metrics import TurnMarks
 from .reply_queue import ReplyQueue
-from .status import State, StatusHandle
+from ..core.status import State, StatusHandle
 from .turn import TurnRunner
 
 log = logging.getLogger(__name__)

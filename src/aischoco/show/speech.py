@@ -16,8 +16,8 @@ import logging
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from .metrics import TurnMarks
-from .stages import AudioOutputPort, SegmentPort, SpeechEngine, StageError
+from ..core.metrics import TurnMarks
+from ..core.stages import AudioOutputPort, SegmentPort, SpeechEngine, StageError
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
-from .metrics import TurnMarks
-from .stages import (AIResponse, AnswerDone, Emotion, EmotionReady, FirstToken, ReplyEvent,
+from ..core.metrics import TurnMarks
+from ..core.stages import (AIResponse, AnswerDone, Emotion, EmotionReady, FirstToken, ReplyEvent,
                      SentenceReady)
 
 log = logging.getLogger(__name__)
