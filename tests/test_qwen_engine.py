@@ -20,7 +20,8 @@ from tts_fixtures.fixtures import CAP, audio_samples, collect, make_engine, tiny
 
 from aischoco.core.stages import StageError
 from aischoco.core.status import State, StatusBoard
-from aischoco.tts.qwen_engine import MAX_CHUNK_S, TAIL_PAD_S, max_frames, split_pcm
+from aischoco.tts.frame_budget import max_frames
+from aischoco.tts.qwen_engine import MAX_CHUNK_S, TAIL_PAD_S, split_pcm
 from aischoco.tts.qwen_loader import (
     CPU_WARNING,
     TtsLoadError,

@@ -119,7 +119,8 @@ def _run(settings: Settings) -> int:
 
 
 def _doctor(settings: Settings, env_file: Path | None) -> int:
-    from .doctor import Level, format_table, run_checks
+    from .doctor import run_checks
+    from .doctor_checks import Level, format_table
 
     checks = asyncio.run(run_checks(settings, env_file))
     print(format_table(checks))

@@ -7,39 +7,18 @@ import importlib.util
 import json
 import socket
 import time
-import unicodedata
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import httpx
 
 from .audio.devices import AudioDeviceError, find_output
 from .chat.sources import missing_chzzk_settings
+from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
+from .doctor_voice import voice_checks
 from .settings import Settings
 from .wiring import QWEN_INSTALL_HINT
 
-CHECK_TIMEOUT_S = 3.0
-
-
-class Level(str, Enum):
-    OK = "ok"
-    WARN = "warn"
-    ERROR = "error"
-    OFF = "off"
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    component: str
-    level: Level
-    detail: str
-    todo: str = ""
-
-
 async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
-    from .doctor_voice import voice_checks  # imports this module: loaded late
-
     checks = [
         Check("설정", Level.OK, f"{env_file} 읽음" if env_file else ".env 없음: 기본값 사용",
               "" if env_file else ".env.example을 .env로 복사해 고치세요"),
@@ -66,7 +45,7 @@ async def _chat(settings: Settings) -> Check:
                      ".env에 넣으세요 (없으면 로컬 채팅으로 동작)")
     if settings.chat_source == "chzzk-web":
         url = f"{settings.chzzk_web_api_url}/polling/v2/channels/{settings.chzzk_channel_id}/live-status"
-        status, reach = await _http_status(url)
+        status, reach = await http_status(url)
         return Check("채팅", Level.OK if status == 200 else Level.WARN,
                      f"치지직 웹 채팅 (비공식, 읽기 전용): {reach}")
     from .chat.chzzk_auth import AuthRequired, load_tokens
@@ -78,7 +57,7 @@ async def _chat(settings: Settings) -> Check:
     if tokens is None:
         return Check("채팅", Level.ERROR, f"치지직 로그인 필요 ({settings.chzzk_token_path} 없음)",
                      "python -m aischoco auth chzzk 를 실행하세요")
-    _, reach = await _http_status(settings.chzzk_openapi_url)
+    _, reach = await http_status(settings.chzzk_openapi_url)
     left_h = (tokens.expires_at - time.time()) / 3600
     expiry = f"토큰 {left_h:.0f}시간 남음" if left_h > 0 else "토큰 만료됨 (시작할 때 자동 갱신)"
     return Check("채팅", Level.OK, f"치지직 Open API {settings.chzzk_openapi_url}: {reach} · {expiry}")
@@ -89,7 +68,7 @@ async def _llm(settings: Settings) -> Check:
         return Check("AI 답변 (Groq)", Level.ERROR, "GROQ_API_KEY가 없습니다 (답변에 필요)",
                      ".env에 GROQ_API_KEY를 넣으세요 (console.groq.com)")
     headers = {"Authorization": f"Bearer {settings.groq_api_key.get_secret_value()}"}
-    status, reach = await _http_status(f"{settings.groq_base_url}/models", headers)
+    status, reach = await http_status(f"{settings.groq_base_url}/models", headers)
     where = f"{settings.groq_model} @ {settings.groq_base_url}: {reach}"
     if status == 200:
         return Check("AI 답변 (Groq)", Level.OK, where)
@@ -108,9 +87,9 @@ async def _tts(settings: Settings) -> list[Check]:
         return [Check(TTS, Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")]
     if settings.tts_engine == "remote":
         assert settings.tts_remote_url is not None
-        status, reach = await _http_status(f"{settings.tts_remote_url}/health")
+        status, reach = await http_status(f"{settings.tts_remote_url}/health")
         if status is None:
-            status, reach = await _http_status(settings.tts_remote_url)
+            status, reach = await http_status(settings.tts_remote_url)
         level = Level.OK if status is not None and status < 500 else Level.ERROR
         return [Check(TTS, level, f"원격 TTS {settings.tts_remote_url}: {reach}",
                       "" if level is Level.OK else "TTS 서버가 켜져 있는지, 주소와 방화벽을 확인하세요")]
@@ -265,32 +244,3 @@ def _files(settings: Settings) -> list[Check]:
     except (ValueError, OSError) as exc:
         out.append(Check("포즈 매핑", Level.ERROR, f"{path}: {exc}", "JSON 문법을 고치세요"))
     return out
-
-
-async def _http_status(url: str, headers: dict[str, str] | None = None) -> tuple[int | None, str]:
-    """(HTTP status or None, a short Korean description)."""
-    try:
-        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
-            response = await client.get(url, headers=headers)
-        return response.status_code, f"응답 {response.status_code}"
-    except httpx.HTTPError as exc:
-        return None, f"연결 안 됨 ({type(exc).__name__})"
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
-
-
-def format_table(checks: list[Check]) -> str:
-    marks = {Level.OK: "OK  ", Level.WARN: "WARN", Level.ERROR: "FAIL", Level.OFF: "off "}
-    name_w = max(_width(c.component) for c in checks)
-    lines = []
-    for c in checks:
-        lines.append(f"{marks[c.level]}  {_pad(c.component, name_w)}  {c.detail}")
-        if c.todo:
-            lines.append(f"      {_pad('', name_w)}  → {c.todo}")
-    return "\n".join(lines)

@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 
 from .audio.devices import AudioDeviceError, find_input
-from .doctor import Check, Level, _http_status
+from .doctor_checks import Check, Level, http_status
 from .settings import Settings
 from .wiring import VOICE_INSTALL_HINT
 
@@ -74,7 +74,7 @@ async def _stt_check(settings: Settings) -> Check:
     key = settings.stt_api_key or settings.groq_api_key
     base = settings.stt_base_url or settings.groq_base_url
     assert key is not None  # stt_engine=groq is chosen only with a key
-    status, reach = await _http_status(f"{base}/models",
+    status, reach = await http_status(f"{base}/models",
                                        {"Authorization": f"Bearer {key.get_secret_value()}"})
     where = f"{settings.stt_model or 'whisper-large-v3-turbo'} @ {base}: {reach}"
     if status == 200:

@@ -20,12 +20,12 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic_file import (TMP_SUFFIX, atomic_write_json, fsync_dir, quarantine, stamp,
+                                unique_path)
 from .history import (
     HistoryWindow,
     summary_doc,
@@ -38,55 +38,6 @@ SUMMARY_FILE = "summary.json"
 RECENT_FILE = "recent.json"
 SUMMARIES_DIR = "summaries"
 BACKUPS_DIR = "backups"
-_TMP_SUFFIX = ".tmp"
-_IS_WINDOWS = os.name == "nt"
-
-
-# --- writing ----------------------------------------------------------------------------------
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write `data` as UTF-8 JSON so that `path` is always either the old or the new file."""
-    path = Path(path)
-    payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())  # data on disk before the rename makes it visible
-        _replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)  # the rename itself survives power loss
-
-
-def _replace(src: str, dst: Path) -> None:
-    # Windows refuses to replace a file another process (indexer, antivirus) holds open for a
-    # moment: retry briefly there. POSIX rename never fails that way.
-    attempts = 10 if _IS_WINDOWS else 1
-    for attempt in range(attempts):
-        try:
-            os.replace(src, dst)
-            return
-        except PermissionError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-
-
-def _fsync_dir(directory: Path) -> None:
-    if _IS_WINDOWS:  # directories cannot be opened for fsync there; NTFS journals the rename
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems (e.g. network mounts) reject fsync on directories
-        pass
-    finally:
-        os.close(fd)
 
 
 def save(directory: Path, window: HistoryWindow) -> None:
@@ -110,7 +61,7 @@ def write_summary_copy(directory: Path, window: HistoryWindow) -> Path | None:
         return None
     folder = Path(directory) / SUMMARIES_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = _unique(lambda suffix: folder / f"summary-{_stamp()}{suffix}.json")
+    path = unique_path(lambda suffix: folder / f"summary-{stamp()}{suffix}.json")
     atomic_write_json(path, summary_doc(window))
     return path
 
@@ -125,18 +76,18 @@ def backup(directory: Path) -> Path:
         raise FileNotFoundError(f"nothing to back up in {directory}")
     folder = directory / BACKUPS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".backup-", suffix=_TMP_SUFFIX))
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".backup-", suffix=TMP_SUFFIX))
     try:
         for source in sources:
             shutil.copy2(source, staging / source.name)
             with open(staging / source.name, "rb") as copied:
                 os.fsync(copied.fileno())
-        target = _unique(lambda suffix: folder / f"backup-{_stamp()}{suffix}")
+        target = unique_path(lambda suffix: folder / f"backup-{stamp()}{suffix}")
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return target
 
 
@@ -156,7 +107,7 @@ def reset(directory: Path, *, backup_first: bool = True) -> Path | None:
     for name in (SUMMARY_FILE, RECENT_FILE):
         (directory / name).unlink(missing_ok=True)
     if directory.is_dir():
-        _fsync_dir(directory)
+        fsync_dir(directory)
     return saved
 
 
@@ -212,29 +163,7 @@ def _read_checked(path: Path, validate: Callable[[Any], object],
     return doc
 
 
-def quarantine(path: Path) -> Path:
-    """Rename a damaged file to `<name>.corrupt-<time>[-N]` so it is kept for inspection."""
-    target = _unique(lambda suffix: path.with_name(f"{path.name}.corrupt-{_stamp()}{suffix}"))
-    os.replace(path, target)
-    return target
-
-
 def _remove_stale_temps(directory: Path) -> None:
     for name in (SUMMARY_FILE, RECENT_FILE):
-        for tmp in directory.glob(f".{name}.*{_TMP_SUFFIX}"):
+        for tmp in directory.glob(f".{name}.*{TMP_SUFFIX}"):
             tmp.unlink(missing_ok=True)
-
-
-# --- names ------------------------------------------------------------------------------------
-def _stamp() -> str:
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _unique(make: Callable[[str], Path]) -> Path:
-    """make("") if free, else make("-1"), make("-2"), ... (several saves within one second)."""
-    n = 0
-    while True:
-        candidate = make(f"-{n}" if n else "")
-        if not candidate.exists():
-            return candidate
-        n += 1

@@ -3,7 +3,7 @@
 Three parts:
 
 * token storage — ``TokenSet``, ``load_tokens``, ``save_tokens``: JSON at ``CHZZK_TOKEN_PATH``,
-  written atomically (``history_store.atomic_write_json``: temp file + rename) with mode 0600.
+  written atomically (``core.atomic_file.atomic_write_json``: temp file + rename) with mode 0600.
   The temp file is created by ``tempfile.mkstemp``, which opens it 0600, so the secret is never
   readable by other users, not even for a moment; ``save_tokens`` chmods the final file to 0600
   as well (an old file written by something else keeps no wider mode). On Windows chmod is
@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from ..ai.history_store import atomic_write_json, quarantine
+from ..core.atomic_file import atomic_write_json, quarantine
 
 if TYPE_CHECKING:
     from ..settings import Settings

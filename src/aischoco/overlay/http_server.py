@@ -4,45 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
 
+from ..core.http_server import EmbeddedServer, bind_socket
 from ..core.status import State, StatusHandle
 from ..core.supervisor import ComponentError
-
-log = logging.getLogger(__name__)
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the daemon owns Ctrl-C and SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind before serving so "port in use" is a clear error instead of uvicorn's sys.exit."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says TCP; without it small responses wait ~40 ms for delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    if hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: never share a port with another app
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
-    else:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ComponentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 class OverlayServer:
@@ -60,7 +29,7 @@ class OverlayServer:
         sock = bind_socket(self._host, self._port)
         config = uvicorn.Config(self._app, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=1, lifespan="off")
-        server = _EmbeddedServer(config)
+        server = EmbeddedServer(config)
         url = self._public_url
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         status.set(State.RUNNING, f"{url}/overlay · 컨트롤 패널 {url}/")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,6 +28,7 @@ import numpy as np
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
 from ..core.worker_thread import WorkerThread
+from .frame_budget import max_frames
 from .pcm import float_to_pcm16
 from .qwen_loader import (
     OOM_MESSAGE,
@@ -49,7 +49,6 @@ MAX_CHUNK_S = 0.2  # chunks handed to the audio sink: between 0.1 and 0.2 s when
 TAIL_PAD_S = 0.12  # silence after each sentence so Korean endings are not clipped by the sink (#55)
 CANCEL_WAIT_S = 2.0  # how long closing a sentence waits for the model to notice
 CLOSE_WAIT_S = 3.0  # aclose: a load or download in progress cannot be interrupted; stop waiting
-FRAMES_PER_S = 12.5  # Qwen3-TTS 12 Hz codec
 WARM_UP_TEXT = "안녕하세요, 준비됐어요."  # compiles / captures GPU graphs before the first viewer
 VOICE_HINT = "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요."
 
@@ -63,13 +62,6 @@ class SentenceProducer(Protocol):
     (returning or raising SynthesisCancelled)."""
 
     def produce(self, text: str, emit: Emit, cancel: threading.Event) -> None: ...
-
-
-def max_frames(text: str, cap: int | None) -> int:
-    """A per-sentence codec frame budget: 3 s plus 0.35 s per character (≈2x normal Korean pace).
-    Without it a sentence whose end token never comes babbles for minutes (2048 frames)."""
-    frames = math.ceil(FRAMES_PER_S * (3.0 + 0.35 * len(text)))
-    return min(frames, cap) if cap else frames
 
 
 def split_pcm(samples: np.ndarray, rate: int, max_s: float = MAX_CHUNK_S) -> list[bytes]:

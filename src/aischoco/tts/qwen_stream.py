@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .frame_budget import max_frames
 from .qwen_loader import SynthesisCancelled
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,6 @@ class StreamingProducer:
                  max_new_tokens: int | None, options: Mapping[str, Any],
                  config: StreamConfig = StreamConfig(),
                  on_codes: CodesSink | None = None) -> None:
-        from .qwen_engine import max_frames  # the engine module imports this one lazily
-
         self._tts, self._language, self._seed = tts, language, seed
         self._cap, self._options, self.config = max_new_tokens, dict(options), config
         self._max_frames, self._on_codes = max_frames, on_codes

@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..core.stages import AudioChunk, StageError, StageUnavailable
 from ..core.status import StatusBoard, StatusHandle
-from ..overlay.http_server import bind_socket
+from ..core.http_server import EmbeddedServer, bind_socket
 
 log = logging.getLogger(__name__)
 
@@ -289,14 +289,6 @@ def create_tts_app(engine: ServableEngine, *, model_name: str,
 # --------------------------------------------------------------------------------------------
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the caller owns Ctrl-C and SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
-
-
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -321,7 +313,7 @@ async def serve_tts(engine: ServableEngine, host: str, port: int, *, model_name:
                                              "with access control)")
     sock = bind_socket(host, port)
     url = f"http://{host}:{sock.getsockname()[1]}"
-    server = _EmbeddedServer(uvicorn.Config(
+    server = EmbeddedServer(uvicorn.Config(
         create_tts_app(engine, model_name=model_name, api_key=api_key), log_level="warning",
         access_log=False, lifespan="off", timeout_graceful_shutdown=2))
     board = StatusBoard()
