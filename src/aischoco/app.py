@@ -8,6 +8,14 @@
        (emotion, speaking, lip-sync from the audio blocks as they are heard)   └─► WS /ws/params
     The streamer talking over the AI cuts or ducks its speech (barge-in, through the director).
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
+
+The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
+    app.py, wiring.py, cli.py, doctor*.py   which implementation, composed and started
+    show/     the show: intake, reply queue, director, turn, speech, reply feed, panel controls
+    chat/ ai/ tts/ audio/ vtuber/ overlay/ listen/   the stages (overlay sees the show only
+              through overlay/panel_api.PanelApi)
+    core/     what every stage stands on: messages, stage protocols, status board, supervisor,
+              backoff, metrics, segmenter, worker thread, atomic files; settings.py beside it
 """
 
 from __future__ import annotations
@@ -18,22 +26,21 @@ from collections.abc import Callable
 
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
-from .show.controls import Controls
-from .show.director import Director
 from .core.error_log import RecentErrors
-from .show.intake import ChatIntake
 from .core.metrics import LatencyStats
-from .show.reply_queue import ReplyQueue
 from .core.signals import stop_on_signals
-from .core.status import StatusBoard
+from .core.status import State, StatusBoard
 from .core.supervisor import Supervisor
-from .show.turn import TurnRunner
 from .overlay.http_server import OverlayServer
 from .overlay.server import create_app
 from .overlay.state import OverlayState
 from .settings import Settings
+from .show.controls import Controls
+from .show.director import Director
+from .show.intake import ChatIntake
+from .show.reply_queue import ReplyQueue
+from .show.turn import TurnRunner
 from .vtuber.feed import ParamsFeed
-from .core.status import State
 from .wiring import build_stages, build_voice, filter_config, segmenter_config, voice_row
 
 log = logging.getLogger(__name__)

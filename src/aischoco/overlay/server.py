@@ -21,8 +21,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.messages import ChatMessage, Kind, Role
-from ..show.controls import Controls
 from ..vtuber.feed import ParamsFeed
+from .panel_api import PanelApi
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _page(name: str) -> str:
     return resources.files("aischoco.overlay").joinpath("static", name).read_text("utf-8")
 
 
-def create_app(controls: Controls, *, bind_host: str = "127.0.0.1",
+def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
                token: str | None = None, params_feed: ParamsFeed | None = None) -> FastAPI:
     """`token`: the per-run secret our pages send with state changes (random if not given).
     `params_feed`: the animator's parameter frames, streamed on WS /ws/params."""
@@ -233,9 +233,8 @@ async def _stream_params(websocket: WebSocket, feed: ParamsFeed) -> None:
         watcher.cancel()
 
 
-async def _event_stream(controls: Controls, request: Request) -> AsyncIterator[dict[str, str]]:
-    overlay = controls.overlay
-    sub = overlay.subscribe()
+async def _event_stream(controls: PanelApi, request: Request) -> AsyncIterator[dict[str, str]]:
+    sub = controls.subscribe()
     try:
         # A (re)connecting client first gets the full state: a reconnect is always a resync.
         yield {"event": "snapshot", "data": json.dumps(controls.state(), ensure_ascii=False)}
@@ -246,4 +245,4 @@ async def _event_stream(controls: Controls, request: Request) -> AsyncIterator[d
             yield {"event": str(event.get("type", "message")),
                    "data": json.dumps(event, ensure_ascii=False)}
     finally:
-        overlay.unsubscribe(sub)
+        controls.unsubscribe(sub)

@@ -1,4 +1,6 @@
-"""The daemon's control surface: what the control panel, the HTTP API and the terminal may do."""
+"""The daemon's control surface: what the control panel, the HTTP API and the terminal may do.
+
+Implements `overlay.panel_api.PanelApi`, the only view of the show the overlay server has."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.messages import ChatMessage
-from ..overlay.state import OverlayState
+from ..overlay.state import OverlayState, Subscription
 from .director import Director
 from .intake import ChatIntake
 from ..core.metrics import LatencyStats
@@ -63,6 +65,12 @@ class Controls:
             "errors": self.errors(),
             "overlay": self.overlay_options or {},
         }
+
+    def subscribe(self) -> Subscription:
+        return self.overlay.subscribe()
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.overlay.unsubscribe(sub)
 
     def metrics(self) -> dict[str, Any]:
         return {"turns": self.stats.turns, "outcomes": dict(self.stats.outcomes),

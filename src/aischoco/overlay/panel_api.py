@@ -1,0 +1,39 @@
+"""What the control panel and the HTTP API may ask of the show: the one interface the overlay
+server depends on. The show's `Controls` implements it; the server never sees the show's classes."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ..core.messages import ChatMessage
+from .state import Subscription
+
+
+@runtime_checkable
+class PanelApi(Protocol):
+    # --- reading -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything the overlay and the panel show (GET /api/state, the SSE snapshot)."""
+
+    def status_view(self) -> dict[str, Any]:
+        """state() without the message lists (GET /api/status)."""
+
+    def metrics(self) -> dict[str, Any]: ...
+
+    def subscribe(self) -> Subscription:
+        """A queue of every later change, for one SSE client."""
+
+    def unsubscribe(self, sub: Subscription) -> None: ...
+
+    # --- acting --------------------------------------------------------------------------------
+    def chat(self, msg: ChatMessage) -> dict[str, Any]:
+        """A test chat from the panel or POST /api/chat: shown, filtered, queued."""
+
+    def clear(self) -> None: ...
+
+    def toggle_streamer_chat(self) -> bool: ...
+
+    def set_paused(self, paused: bool | None) -> bool:
+        """None toggles; returns the new state."""
+
+    def skip(self) -> bool: ...
