@@ -243,7 +243,7 @@ def sse_reader_main(url: str) -> int:
 
 def start_sse_reader(url: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, __file__, "--sse-reader-url", url],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
 
 
 def stop_sse_reader(reader: subprocess.Popen[str] | None) -> dict[str, int]:

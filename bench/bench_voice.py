@@ -549,7 +549,7 @@ def _table(title: str, rows: dict[str, list[float]], notes: dict[str, str]) -> N
 def _machine() -> str:
     model = ""
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break

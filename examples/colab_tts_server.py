@@ -80,7 +80,7 @@ env = {**os.environ, "TTS_ENGINE": "qwen", "QWEN_TTS_MODEL": MODEL, "TTS_DEVICE"
 # has no public address, but the server would warn about it for good reason elsewhere.)
 server = subprocess.Popen(
     [sys.executable, "-m", "aischoco", "tts-server", "--host", "127.0.0.1", "--port", str(PORT)],
-    env=env, stdout=open("/content/tts-server.log", "w"),  # noqa: SIM115 - lives as long as it
+    env=env, stdout=open("/content/tts-server.log", "w", encoding="utf-8"),  # noqa: SIM115 - lives as long as it
     stderr=subprocess.STDOUT)
 
 import httpx
@@ -103,13 +103,13 @@ print("TTS 서버 준비됨 — server ready")
 sh("wget -q -nc -O /content/cloudflared "
    "https://github.com/cloudflare/cloudflared/releases/latest/download/cloudflared-linux-amd64"
    " && chmod +x /content/cloudflared")
-tunnel_log = open("/content/cloudflared.log", "w")  # noqa: SIM115 - open while the tunnel runs
+tunnel_log = open("/content/cloudflared.log", "w", encoding="utf-8")  # noqa: SIM115 - open while the tunnel runs
 tunnel = subprocess.Popen(["/content/cloudflared", "tunnel", "--no-autoupdate", "--url",
                            f"http://127.0.0.1:{PORT}"], stdout=tunnel_log, stderr=subprocess.STDOUT)
 PUBLIC_URL = ""
 for _ in range(60):
     time.sleep(1)
-    for word in Path("/content/cloudflared.log").read_text().split():
+    for word in Path("/content/cloudflared.log").read_text(encoding="utf-8").split():
         if word.startswith("https://") and word.rstrip("|").endswith(".trycloudflare.com"):
             PUBLIC_URL = word.rstrip("|")
     if PUBLIC_URL:

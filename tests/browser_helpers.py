@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from system_deps import CHROMIUM, require_chromium
+
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -21,9 +21,7 @@ def require_browser() -> Any:
     """playwright.sync_api, or skip the calling test module with the reason."""
     if sys.platform == "win32":
         pytest.skip("POSIX only (the daemon is stopped with SIGTERM)", allow_module_level=True)
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium missing (apt-get install chromium); no browser is downloaded",
-                    allow_module_level=True)
+    require_chromium()
     return pytest.importorskip(
         "playwright.sync_api",
         reason="playwright-python missing (pip install -r requirements-dev.txt)")

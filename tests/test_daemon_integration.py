@@ -98,7 +98,7 @@ def test_invalid_setting_stops_startup_with_one_line(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items()} | {"TTS_ENGINE": "loud"}
     result = subprocess.run([sys.executable, "-m", "aischoco", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=30, encoding="utf-8")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "TTS_ENGINE='loud'" in lines[0] and "'qwen'" in lines[0]

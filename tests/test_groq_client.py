@@ -426,6 +426,7 @@ def test_peer_process_echoes_the_last_viewer_line() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        encoding="utf-8",
     )
     try:
         assert proc.stdout is not None

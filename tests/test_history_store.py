@@ -133,22 +133,22 @@ def test_invalid_recent_documents_are_quarantined(tmp_path: Path, content: bytes
 
 
 def test_invalid_summary_schema_is_quarantined(tmp_path: Path) -> None:
-    (tmp_path / "summary.json").write_text('{"summary": 3, "timestamp": "", "message_count": 0}')
+    (tmp_path / "summary.json").write_text('{"summary": 3, "timestamp": "", "message_count": 0}', encoding="utf-8")
     _, warnings = load(tmp_path)
     assert len(warnings) == 1 and list(tmp_path.glob("summary.json.corrupt-*"))
 
 
 def test_two_quarantines_in_one_second_get_distinct_names(tmp_path: Path) -> None:
     for _ in range(2):
-        (tmp_path / "summary.json").write_text("garbage")
+        (tmp_path / "summary.json").write_text("garbage", encoding="utf-8")
         load(tmp_path)
     assert len(list(tmp_path.glob("summary.json.corrupt-*"))) == 2
 
 
 def test_stale_temp_files_are_removed_on_load(tmp_path: Path) -> None:
     store.save(tmp_path, filled_window())
-    (tmp_path / ".recent.json.abc123.tmp").write_text('{"half')
-    (tmp_path / "notes.tmp").write_text("not ours")
+    (tmp_path / ".recent.json.abc123.tmp").write_text('{"half', encoding="utf-8")
+    (tmp_path / "notes.tmp").write_text("not ours", encoding="utf-8")
     _, warnings = load(tmp_path)
     assert warnings == []
     assert not (tmp_path / ".recent.json.abc123.tmp").exists()

@@ -429,7 +429,7 @@ async def test_status_while_the_server_is_loading(
 
 def test_peer_runs_as_a_process() -> None:
     proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), "--port", "0", "--chunk-ms", "20"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
 
     async def speak(url: str) -> bytes:
         engine = RemoteEngine(url)

@@ -8,7 +8,6 @@ Machines without faster-whisper skip.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 
 from aischoco.listen.stt import SAMPLE_RATE, SttError, Transcript
 from aischoco.listen.stt_whisper import WhisperTranscriber, resolve_device
+from voice_fixtures.speech import require_espeak
 
 pytest.importorskip("faster_whisper")
 import ctranslate2  # installed with faster-whisper
@@ -57,8 +57,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """2 s of real Korean speech (espeak-ng), 16 kHz mono float32."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng): no speech to test on")
+    require_espeak()
     import soundfile as sf
     import soxr
 

@@ -152,7 +152,7 @@ def test_model_found_without_importing_silero_vad() -> None:
     except VadUnavailable as exc:
         pytest.skip(str(exc))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=60, check=False, encoding="utf-8")
     assert done.returncode == 0, done.stderr
 
 

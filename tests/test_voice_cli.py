@@ -9,6 +9,7 @@ import numpy as np
 import soundfile
 
 from peers.speech_server import SpeechServer, speech_pcm
+from system_deps import ALSA_CONF, require_portaudio
 from test_cli import run_cli
 
 
@@ -16,7 +17,8 @@ def _alsa_env(tmp_path: Path) -> dict[str, str]:
     conf = tmp_path / "asoundrc"
     conf.write_text(f'pcm.aischoco_tap {{ type file slave.pcm "null" file "{tmp_path}/tap.raw" '
                     f'format "raw" hint {{ show on description "tap" }} }}\n', encoding="utf-8")
-    return {"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}
+    require_portaudio()  # the `devices` command lists PortAudio's devices
+    return {"ALSA_CONFIG_PATH": f"{ALSA_CONF}:{conf}"}
 
 
 def test_devices_lists_outputs_and_marks_the_configured_one(tmp_path: Path) -> None:

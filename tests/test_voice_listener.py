@@ -18,6 +18,7 @@ from aischoco.listen.listener import BargeInReady, ListenerConfig, ListenerStats
 from aischoco.listen.stt_groq import GroqTranscriber
 from aischoco.listen.utterances import SpeechStarted, Utterance, UtteranceDetector, VadConfig
 from peers.transcription_server import Fail, TranscriptionServer, Transcribe
+from system_deps import ALSA_CONF, require_portaudio
 from voice_fixtures.speech import mix, require_espeak, write_wav
 
 pytest.importorskip("onnxruntime")
@@ -210,14 +211,12 @@ def test_a_real_portaudio_microphone_delivers_what_it_hears(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """PortAudio input through an ALSA `file` device whose capture side reads a raw file: the
     microphone is found by part of its name and hands over exactly those samples, in order."""
-    import os
 
     from aischoco.audio.devices import find_input, list_devices
     from aischoco.listen.capture import DeviceCapture
 
-    system_conf = "/usr/share/alsa/alsa.conf"
-    if not os.path.exists(system_conf):
-        pytest.skip("ALSA configuration not installed")
+    require_portaudio()
+    system_conf = str(ALSA_CONF)
     rate = 44100
     heard = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype("<f4")
     raw = tmp_path / "mic.raw"

@@ -113,7 +113,7 @@ async def test_first_run_asks_for_the_token_saves_it_and_streams_every_parameter
     await eventually(lambda: ALLOW_PROMPT in rig.detail)  # the streamer is told what to press
     await rig.running()
     assert rig.vts.token_requests == 1
-    assert rig.token.read_text().strip() in rig.vts.tokens
+    assert rig.token.read_text(encoding="utf-8").strip() in rig.vts.tokens
     if os.name != "nt":
         assert rig.token.stat().st_mode & 0o777 == 0o600
     assert "AIsChocoBrowLAngle" in rig.vts.custom  # created before injecting
@@ -129,7 +129,7 @@ async def test_first_run_asks_for_the_token_saves_it_and_streams_every_parameter
 
 async def test_a_saved_token_is_reused_without_a_popup(rig: Rig) -> None:
     rig.vts.tokens.add("tok-saved")
-    rig.token.write_text("tok-saved\n")
+    rig.token.write_text("tok-saved\n", encoding="utf-8")
     rig.start()
     await rig.running()
     assert rig.vts.token_requests == 0
@@ -153,10 +153,10 @@ async def test_denied_token_waits_for_auth_vts_then_connects(rig: Rig, tmp_path:
 async def test_a_revoked_token_gets_a_new_popup_and_custom_parameters_come_back(rig: Rig) -> None:
     rig.start()
     await rig.running()
-    old = rig.token.read_text()
+    old = rig.token.read_text(encoding="utf-8")
     rig.vts.revoke()
     await eventually(lambda: rig.vts.token_requests == 2 and rig.state is State.RUNNING)
-    assert rig.token.read_text() != old
+    assert rig.token.read_text(encoding="utf-8") != old
     assert "AIsChocoBrowLAngle" in rig.vts.custom
     count = len(rig.vts.snapshot())
     await eventually(lambda: len(rig.vts.snapshot()) > count + 10)

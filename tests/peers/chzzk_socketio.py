@@ -16,35 +16,36 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+
+from system_deps import missing, require_node
 
 NODE_DIR = Path(__file__).parent / "node"
 SERVER_JS = NODE_DIR / "chzzk_socketio_server.js"
 
 
 def _ensure_node_modules() -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node/npm not installed: the Socket.IO 2.x test peer needs Node.js", allow_module_level=True)
+    _node, npm = require_node()
     if (NODE_DIR / "node_modules" / "socket.io" / "package.json").exists():
         return
     try:
         done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=False,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, encoding="utf-8")
     except (OSError, subprocess.TimeoutExpired) as err:
-        pytest.skip(f"`npm ci` in {NODE_DIR} failed: {err}", allow_module_level=True)
+        missing(f"the Socket.IO 2.x peer's packages (`npm ci` failed: {err})",
+                f"npm ci --prefix {NODE_DIR}")
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        pytest.skip(f"`npm ci` in {NODE_DIR} failed: {' | '.join(tail)}", allow_module_level=True)
+        missing(f"the Socket.IO 2.x peer's packages (`npm ci` failed: {' | '.join(tail)})",
+                f"npm ci --prefix {NODE_DIR}")
 
 
 class NodePeer:
     def __init__(self) -> None:
         _ensure_node_modules()
-        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - a pipe nobody reads could fill up
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - a pipe nobody reads could fill up
         self.proc = subprocess.Popen(
             [shutil.which("node") or "node", str(SERVER_JS), "0"], cwd=NODE_DIR,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8")
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: lines.put(self.proc.stdout.readline()),  # type: ignore[union-attr]
                          daemon=True).start()

@@ -31,7 +31,7 @@ def espeak_problem() -> str | None:
     if shutil.which(ESPEAK) is None:
         return "espeak-ng is not installed (apt-get install espeak-ng)"
     voices = subprocess.run([ESPEAK, "--voices=ko"], capture_output=True, text=True, timeout=30,
-                            check=False)
+                            check=False, encoding="utf-8")
     if voices.returncode != 0 or not any(line.split()[1:2] == ["ko"]
                                          for line in voices.stdout.splitlines()):
         return "espeak-ng has no Korean voice (ko)"
@@ -39,11 +39,9 @@ def espeak_problem() -> str | None:
 
 
 def require_espeak() -> None:
-    import pytest
+    from system_deps import require_espeak as require
 
-    problem = espeak_problem()
-    if problem is not None:
-        pytest.skip(problem)
+    require(espeak_problem())
 
 
 def espeak_wav(text: str, path: Path, *, voice: str = "ko", speed: int = DEFAULT_SPEED) -> Path:
