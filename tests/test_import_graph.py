@@ -3,7 +3,7 @@ the same floor or a lower one, and no two modules import each other, directly or
 
     top     app, wiring, cli, doctor*, *_cli, __main__   composes and starts everything
     show    show/                                        intake → queue → director → turn → speech
-    stages  chat/ ai/ tts/ audio/ vtuber/ overlay/ listen/
+    stages  chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/
     base    core/, settings, logging_setup               what every stage stands on
 """
 
@@ -17,7 +17,7 @@ import pytest
 import aischoco
 
 SRC = Path(aischoco.__file__).parent
-STAGES = {"chat", "ai", "tts", "audio", "vtuber", "overlay", "listen"}
+STAGES = {"chat", "ai", "memory", "tts", "audio", "vtuber", "overlay", "listen"}
 FLOOR = {"base": 0, "stages": 1, "show": 2, "top": 3}
 
 

@@ -7,12 +7,14 @@
                                                                      └─► animator ─► VTube Studio
        (emotion, speaking, lip-sync from the audio blocks as they are heard)   └─► WS /ws/params
     The streamer talking over the AI cuts or ducks its speech (barge-in, through the director).
+    Viewer memory: intake notes each accepted viewer message; the LLM's request gets the
+    senders' cards (recalled on the memory thread); facts are distilled in the background.
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
     app.py, wiring.py, cli.py, doctor*.py   which implementation, composed and started
     show/     the show: intake, reply queue, director, turn, speech, reply feed, panel controls
-    chat/ ai/ tts/ audio/ vtuber/ overlay/ listen/   the stages (overlay sees the show only
+    chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/   the stages (overlay sees the show only
               through overlay/panel_api.PanelApi)
     core/     what every stage stands on: messages, stage protocols, status board, supervisor,
               backoff, metrics, segmenter, worker thread, atomic files; settings.py beside it
@@ -41,7 +43,8 @@ from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
 from .vtuber.feed import ParamsFeed
-from .wiring import build_stages, build_voice, filter_config, segmenter_config, voice_row
+from .wiring import (build_memory, build_stages, build_voice, filter_config, segmenter_config,
+                     voice_row)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,9 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     )
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size)
-    intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director)
+    memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
+    intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director, memory=memory,
+                        forget_command=settings.memory_forget_command)
     voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     row = voice_row(settings)
     board.register(row.name, row.label, row.state, row.detail, row.hint)
@@ -72,6 +77,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         voice_info=voice.snapshot if voice else None,
+                        memory=memory,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
@@ -87,6 +93,9 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     for close in chat.closers:
         supervisor.on_shutdown("chat", close)
     supervisor.add(director, "답변 디렉터")
+    if memory is not None:
+        supervisor.add(memory, board.get(memory.name).label)
+        supervisor.on_shutdown(memory.name, memory.aclose)
     if voice is not None:
         supervisor.add(voice, row.label)
         supervisor.on_shutdown(voice.name, voice.aclose)

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8880)
     history = sub.add_parser("history", parents=[env], help="대화 기록 관리")
     history.add_argument("action", choices=["show", "summarize", "backup", "reset"])
+    memory = sub.add_parser("memory", parents=[env], help="시청자 기억: show [USER] · forget USER · "
+                                                           "export PATH.json")
+    memory.add_argument("action", choices=["show", "forget", "export"])
+    memory.add_argument("target", nargs="?", help="USER (user id or nickname) or PATH.json")
     return parser
 
 
@@ -91,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         setup_logging("WARNING", settings.secret_values())
         return run_history_command(settings, args.action)
+    if args.command == "memory":
+        from .logging_setup import setup_logging
+        from .memory_cli import run_memory_command
+
+        setup_logging("WARNING", settings.secret_values())
+        return run_memory_command(settings, args.action, args.target)
     return _run(settings)
 
 

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     history_summarize_at: int = Field(7000, ge=100)
     history_limit_tokens: int = Field(8000, ge=100)
 
+    # --- long-term viewer memory ---------------------------------------------------------------
+    memory_enabled: bool = True
+    memory_path: Path = Path("history/memory.sqlite3")
+    memory_prompt_tokens: int = Field(400, ge=0, le=4000)  # recalled cards per reply request
+    memory_forget_command: str = "!잊어줘"  # empty: viewers cannot erase themselves by chat
+    memory_retention_days: int = Field(365, ge=0)  # 0 keeps forever
+    memory_facts_per_viewer: int = Field(20, ge=1, le=200)
+    memory_distill_interval_s: float = Field(30.0, ge=1, le=3600)  # one fact extraction at most this often
+
     # --- voice -------------------------------------------------------------------------------
     tts_engine: TtsEngineName = "qwen"
     tts_remote_url: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -31,6 +32,7 @@ from .vtuber.animator import VtsAnimator
 from .vtuber.feed import ParamsFeed
 
 if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voice input is on
+    from .memory.component import ViewerMemory
     from .listen.listener import VoiceListener
     from .listen.stt import SpeechToText
 
@@ -288,3 +290,54 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                             user_name=settings.voice_user_name)
     return VoiceListener(settings.voice_input.strip(), build_stt(settings), barge_in, submit,
                          config=config, audible=audible)
+
+
+MEMORY_LABEL = "시청자 기억"
+
+
+def memory_row(settings: Settings) -> Row:
+    if not settings.memory_enabled:
+        return Row("memory", MEMORY_LABEL, State.OFF, "MEMORY_ENABLED=false: 시청자를 기억하지 않습니다",
+                   "MEMORY_ENABLED=true로 켜면 시청자별 방문·한 말·사실을 기억합니다")
+    return Row("memory", MEMORY_LABEL, State.STARTING, f"{settings.memory_path} 여는 중")
+
+
+def build_memory(settings: Settings, board: StatusBoard,
+                 llm: LanguageModel) -> ViewerMemory | None:
+    """Viewer memory (None when MEMORY_ENABLED=false), recalled into the responder's requests.
+    With an LLM it also distills facts, on a client of its own that never retries (a 429 backs
+    the distiller off) and that waits while the answering client is rate-limited."""
+    row = memory_row(settings)
+    board.register(row.name, row.label, row.state, row.detail, row.hint)
+    if not settings.memory_enabled:
+        return None
+    from .ai.tokens import load_counter
+    from .memory.component import ViewerMemory
+    from .memory.distill import DistillPacer
+
+    responder = llm if isinstance(llm, GroqResponder) else None
+    distill = pacer = closer = None
+    if responder is not None and settings.groq_api_key is not None:
+        client = GroqClient(api_key=settings.groq_api_key.get_secret_value(),
+                            base_url=settings.groq_base_url, model=settings.groq_model,
+                            reasoning_effort=settings.groq_reasoning_effort,
+                            timeout_s=settings.groq_timeout_s, max_retries=0)
+        answering = responder.client
+
+        async def distill(messages: list[dict[str, str]]) -> str:
+            return (await client.complete_json(messages, max_tokens=300, temperature=0.2)).content
+
+        def blocked() -> bool:
+            until = answering.rate_limits.limited_until
+            return until is not None and until > time.time()
+
+        pacer = DistillPacer(settings.memory_distill_interval_s, blocked=blocked)
+        closer = client.aclose
+    memory = ViewerMemory(settings.memory_path, prompt_tokens=settings.memory_prompt_tokens,
+                          retention_days=settings.memory_retention_days,
+                          facts_per_viewer=settings.memory_facts_per_viewer,
+                          count_tokens=lambda text: load_counter().count(text),
+                          distill=distill, distill_pacer=pacer, on_close=closer)
+    if responder is not None:
+        responder.viewers = memory
+    return memory

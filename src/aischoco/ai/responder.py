@@ -7,10 +7,12 @@ answer in JSON mode (GROQ_STREAM=false, for servers that cannot stream).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
+from typing import Protocol
 
 from ..core.messages import ChatMessage
 from ..core.segmenter import SegmenterConfig
@@ -36,6 +38,15 @@ PARSE_ATTEMPTS = 2
 STREAM_ATTEMPTS = 2
 
 
+class ViewerMemoryPort(Protocol):
+    """Long-term viewer memory as the responder uses it (memory/component.ViewerMemory)."""
+
+    async def recall(self, batch: Sequence[ChatMessage]) -> str:
+        """Fenced cards about the batch's senders, or ""; never slow, never raises."""
+
+    def note_answer(self, batch: Sequence[ChatMessage], answer: str) -> None: ...
+
+
 class GroqResponder:
     """Implements core.stages.LanguageModel. `available` turns true once memory is loaded."""
 
@@ -44,6 +55,7 @@ class GroqResponder:
         self.client = client
         self.streaming = stream  # the turn uses reply_stream while this is true
         self.memory: ConversationMemory | None = None
+        self.viewers: ViewerMemoryPort | None = None  # long-term memory of the people in chat
         self._character = character
         self._filter = output_filter
         self._max_answer_chars = max_answer_chars
@@ -65,10 +77,17 @@ class GroqResponder:
 
     async def _messages(self, batch: Sequence[ChatMessage]) -> list[dict[str, str]]:
         assert self.memory is not None, "reply before the memory was loaded"
-        system = await self._character.get()
-        # HISTORY_LIMIT_TOKENS bounds history + summary; system prompt and chat come on top.
+        # HISTORY_LIMIT_TOKENS bounds history + summary; system prompt and chat come on top,
+        # and MEMORY_PROMPT_TOKENS bounds the viewer cards (the history keeps the chat only).
+        # The recall (memory thread) overlaps the character file check (a worker thread).
+        chat = format_batch(batch)
+        if self.viewers is not None:
+            system, cards = await asyncio.gather(self._character.get(),
+                                                 self.viewers.recall(batch))
+        else:
+            system, cards = await self._character.get(), ""
         return [{"role": "system", "content": system}, *self.memory.context(0),
-                {"role": "user", "content": format_batch(batch)}]
+                {"role": "user", "content": f"{cards}\n\n{chat}" if cards else chat}]
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         started = time.perf_counter()
@@ -166,6 +185,8 @@ class GroqResponder:
     async def remember(self, batch: Sequence[ChatMessage], answer: AIResponse, heard: str) -> None:
         """Called by the turn once speech is over, with only what was heard (or shown)."""
         assert self.memory is not None, "remember() before the memory was loaded"
+        if self.viewers is not None:
+            self.viewers.note_answer(batch, heard)
         await self.memory.record_turn(format_batch(batch), heard)
 
     async def summarize(self, prompt: list[dict[str, str]]) -> str:

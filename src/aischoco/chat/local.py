@@ -29,7 +29,7 @@ def line_to_message(line: str) -> ChatMessage | None:
     head, sep, rest = text.partition("> ")
     if sep and 0 < len(head.strip()) <= 20 and " " not in head.strip() and rest.strip():
         user, text = head.strip(), rest
-    return ChatMessage(user=user, message=text, user_id=f"local:{user}", source="terminal")
+    return ChatMessage(user=user, message=text, user_id=user, source="terminal")
 
 
 class TerminalChatSource:

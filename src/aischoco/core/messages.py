@@ -65,6 +65,12 @@ class ChatMessage:
     received_at: float = field(default_factory=time.perf_counter)
     llm_text: str | None = None
     voice: VoiceTiming | None = None  # kind VOICE: when the streamer stopped talking
+    notice: str | None = None  # the daemon's own note to the LLM about this message (trusted)
+
+    @property
+    def memory_key(self) -> str:
+        """Who sent it, stably: the platform's user id, else the nickname."""
+        return self.user_id or self.user
 
     @property
     def is_streamer(self) -> bool:

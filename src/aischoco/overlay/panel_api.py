@@ -37,3 +37,11 @@ class PanelApi(Protocol):
         """None toggles; returns the new state."""
 
     def skip(self) -> bool: ...
+
+    # --- viewer memory (disabled: lookups say so, changes do nothing) --------------------------
+    async def memory_lookup(self, who: str | None) -> dict[str, Any]:
+        """{"enabled", "viewers": [card...]}: who (user id or nickname), else the regulars."""
+
+    async def memory_forget(self, who: str) -> int: ...
+
+    async def memory_delete_fact(self, fact_id: int) -> bool: ...

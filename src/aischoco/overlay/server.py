@@ -35,6 +35,7 @@ MAX_MESSAGE_CHARS = 20_000  # hostile 10 KB messages are accepted (and truncated
 
 class ChatIn(BaseModel):
     user: str = Field("로컬", min_length=1, max_length=100)
+    user_id: str | None = Field(None, max_length=200)  # the viewer's stable id; default: the nickname
     message: str = Field(..., max_length=MAX_MESSAGE_CHARS)
     kind: Literal["chat", "donation", "subscription"] = "chat"
     role: Literal["viewer", "streamer", "manager"] = "viewer"
@@ -59,6 +60,14 @@ class ChatIn(BaseModel):
         if not value:
             raise ValueError("user must not be blank")
         return value
+
+
+class ForgetIn(BaseModel):
+    user: str = Field(..., min_length=1, max_length=200)  # a user id or any nickname they used
+
+
+class FactIn(BaseModel):
+    id: int
 
 
 class PauseIn(BaseModel):
@@ -175,7 +184,7 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.post("/api/chat")
     async def chat(body: ChatIn) -> dict[str, Any]:
         role = Role(body.role)
-        msg = ChatMessage(user=body.user, message=body.message, user_id=f"local:{body.user}",
+        msg = ChatMessage(user=body.user, message=body.message, user_id=body.user_id or body.user,
                           role=role, kind=Kind(body.kind), amount=body.amount,
                           emoticons=body.emoticons, source="api")
         return controls.chat(msg)
@@ -200,6 +209,19 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.post("/api/skip")
     async def skip() -> dict[str, Any]:
         return {"skipped": controls.skip()}
+
+    @app.get("/api/memory")
+    async def memory(user: str | None = None) -> JSONResponse:
+        """One viewer (user id or any nickname they used; all who match), or the regulars."""
+        return JSONResponse(await controls.memory_lookup(user), headers=no_store)
+
+    @app.post("/api/memory/forget")
+    async def memory_forget(body: ForgetIn) -> dict[str, Any]:
+        return {"forgotten": await controls.memory_forget(body.user)}
+
+    @app.post("/api/memory/delete_fact")
+    async def memory_delete_fact(body: FactIn) -> dict[str, Any]:
+        return {"deleted": await controls.memory_delete_fact(body.id)}
 
     return app
 

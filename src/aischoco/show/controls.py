@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.messages import ChatMessage
+from ..core.metrics import LatencyStats
+from ..core.status import StatusBoard
+from ..memory.component import ViewerMemory
 from ..overlay.state import OverlayState, Subscription
 from .director import Director
 from .intake import ChatIntake
-from ..core.metrics import LatencyStats
-from ..core.status import StatusBoard
 
 
 @dataclass(slots=True)
@@ -27,6 +28,7 @@ class Controls:
     voice_info: Callable[[], dict[str, Any]] | None = None  # utterances, drops, barge-ins
     errors: Callable[[], list[dict[str, Any]]] = list  # the last warnings/errors
     overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
+    memory: ViewerMemory | None = None  # long-term viewer memory (None: MEMORY_ENABLED=false)
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -62,6 +64,7 @@ class Controls:
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
             "llm": self.llm_info() if self.llm_info else None,
             "voice": self.voice_info() if self.voice_info else None,
+            "memory": self.memory.snapshot() if self.memory else {"enabled": False},
             "errors": self.errors(),
             "overlay": self.overlay_options or {},
         }
@@ -71,6 +74,18 @@ class Controls:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.overlay.unsubscribe(sub)
+
+    async def memory_lookup(self, who: str | None) -> dict[str, Any]:
+        if self.memory is None:
+            return {"enabled": False, "viewers": []}
+        viewers = await (self.memory.lookup(who) if who else self.memory.top())
+        return {"enabled": True, "viewers": viewers}
+
+    async def memory_forget(self, who: str) -> int:
+        return await self.memory.forget(who) if self.memory else 0
+
+    async def memory_delete_fact(self, fact_id: int) -> bool:
+        return await self.memory.delete_fact(fact_id) if self.memory else False
 
     def metrics(self) -> dict[str, Any]:
         return {"turns": self.stats.turns, "outcomes": dict(self.stats.outcomes),

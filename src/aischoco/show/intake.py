@@ -1,4 +1,6 @@
-"""Where every chat message enters: shown on the overlay at once, filtered, then queued for a reply."""
+"""Where every chat message enters: shown on the overlay at once, filtered, then queued for a reply
+(and remembered: viewer memory notes every accepted viewer message; the forget command erases
+its sender before anything else happens to it)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from ..chat.chzzk_parse import llm_text_with_emoji_names
 from ..chat.filters import ChatFilter, Verdict
 from ..chat.text_safety import mask_banned
 from ..core.messages import ChatMessage
+from ..memory.component import ViewerMemory, is_viewer
 from ..overlay.state import OverlayState
 from .director import Director
+
+FORGOTTEN_NOTICE = "기억 삭제 요청: 이 시청자에 대한 기억을 방금 모두 지웠습니다. 지웠다고 짧게 알려 주세요"
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +30,13 @@ class ChatIntake:
         overlay: OverlayState,
         director: Director,
         *,
+        memory: ViewerMemory | None = None,
+        forget_command: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._filter = chat_filter
+        self._memory = memory
+        self._forget_command = forget_command.strip()
         self._overlay = overlay
         self._director = director
         self._clock = clock
@@ -46,6 +55,11 @@ class ChatIntake:
 
     def accept(self, msg: ChatMessage) -> Verdict:
         self.received += 1
+        forgetting = self._is_forget_command(msg)
+        if forgetting:
+            assert self._memory is not None
+            self._memory.forget_sender(msg)  # first: whatever the filters say next
+            msg.notice = FORGOTTEN_NOTICE
         banned = self._filter.config.banned_words
         if not (msg.is_streamer and self.hide_streamer_chat):
             shown = msg.message if not banned else mask_banned(msg.message, banned)
@@ -57,7 +71,13 @@ class ChatIntake:
             # The overlay swaps `{:name:}` for the emoji image; the LLM reads the name.
             msg.llm_text = (llm_text_with_emoji_names(verdict.llm_text) if msg.emoticons
                             else verdict.llm_text)
+            if self._memory is not None and not forgetting:
+                self._memory.note(msg)
             self._director.submit(msg)
         else:
             log.debug("chat from %s not queued: %s", msg.user, verdict.reason)
         return verdict
+
+    def _is_forget_command(self, msg: ChatMessage) -> bool:
+        return (self._memory is not None and bool(self._forget_command) and is_viewer(msg)
+                and msg.message.strip() == self._forget_command)
