@@ -8,14 +8,13 @@ import json
 import signal
 import sqlite3
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from daemon import run_daemon
+from daemon import run_daemon, wait_until
 from peers.openai_server import Behaviour, Echo, OpenAIServer, RateLimited, Recorded, Reply
 from test_cli import run_cli
 
@@ -56,17 +55,6 @@ def _env(peer: OpenAIServer, **extra: str) -> dict[str, str]:
             "MEMORY_DISTILL_INTERVAL_S": "1", "REPLY_BATCH_SIZE": "1", **extra}
 
 
-def _wait(check: Any, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _state(url: str) -> dict[str, Any]:
     return httpx.get(f"{url}/api/state", timeout=5).json()
 
@@ -81,7 +69,7 @@ def _chat(url: str, user: str, message: str, user_id: str | None = None) -> None
 
 
 def _answered(url: str, n: int) -> None:
-    _wait(lambda: len(_state(url)["assistant_messages"]) >= n, what=f"{n} answers")
+    wait_until(lambda: len(_state(url)["assistant_messages"]) >= n, what=f"{n} answers")
 
 
 def _memory(url: str, user: str) -> list[dict[str, Any]]:
@@ -96,12 +84,12 @@ def test_a_fact_learned_in_one_run_is_recalled_after_a_restart(tmp_path: Path) -
     peer = MemoryPeer(["고양이 '나비'를 키운다"])
     with peer:
         with run_daemon(tmp_path, **_env(peer)) as d:
-            _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+            wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
             for n, text in enumerate(["안녕하세요 처음 왔어요", "우리 집 고양이 이름은 나비예요",
                                       "나비는 세 살이에요"], start=1):
                 _chat(d.url, "민수", text, user_id="chzzk-minsu")
                 _answered(d.url, n)
-            viewer = _wait(lambda: [v for v in _memory(d.url, "민수") if v["facts"]],
+            viewer = wait_until(lambda: [v for v in _memory(d.url, "민수") if v["facts"]],
                            what="a distilled fact")[0]
             assert [f["text"] for f in viewer["facts"]] == ["고양이 '나비'를 키운다"]
             assert viewer["user_id"] == "chzzk-minsu" and viewer["messages"] == 3
@@ -117,7 +105,7 @@ def test_a_fact_learned_in_one_run_is_recalled_after_a_restart(tmp_path: Path) -
             (tmp_path / "history" / name).unlink(missing_ok=True)
         peer.clear()
         with run_daemon(tmp_path, **_env(peer)) as d:
-            _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="restart")
+            wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="restart")
             _chat(d.url, "민수", "오늘도 왔어요! 나비 잘 있어요?", user_id="chzzk-minsu")
             _answered(d.url, 1)
             d.stop(signal.SIGTERM)
@@ -135,7 +123,7 @@ def test_a_fact_learned_in_one_run_is_recalled_after_a_restart(tmp_path: Path) -
 def test_two_viewers_with_one_nickname_stay_apart(tmp_path: Path) -> None:
     peer = MemoryPeer([])
     with peer, run_daemon(tmp_path, **_env(peer, MEMORY_DISTILL_INTERVAL_S="3600")) as d:
-        _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+        wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
         _chat(d.url, "민수", "저는 라면을 제일 좋아해요", user_id="id-a")
         _chat(d.url, "민수", "저는 라면보다 피자가 좋아요", user_id="id-b")
         _answered(d.url, 2)
@@ -152,14 +140,14 @@ def test_two_viewers_with_one_nickname_stay_apart(tmp_path: Path) -> None:
 def test_the_forget_command_erases_the_viewer_and_the_character_confirms(tmp_path: Path) -> None:
     peer = MemoryPeer([])
     with peer, run_daemon(tmp_path, **_env(peer, MEMORY_DISTILL_INTERVAL_S="3600")) as d:
-        _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+        wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
         _chat(d.url, "지우개", "제 생일은 5월 3일이에요", user_id="u-eraser")
         _chat(d.url, "남는사람", "저는 남아요", user_id="u-stays")
         _answered(d.url, 2)
         assert _memory(d.url, "지우개")
         _chat(d.url, "지우개", "!잊어줘", user_id="u-eraser")
         _answered(d.url, 3)
-        _wait(lambda: not _memory(d.url, "u-eraser"), what="the viewer forgotten")
+        wait_until(lambda: not _memory(d.url, "u-eraser"), what="the viewer forgotten")
         assert _memory(d.url, "남는사람")
         forgotten = httpx.post(f"{d.url}/api/memory/forget", json={"user": "남는사람"}, timeout=5)
         assert forgotten.status_code == 200 and forgotten.json() == {"forgotten": 1}
@@ -174,11 +162,11 @@ def test_fact_extraction_backs_off_on_429_and_resumes(tmp_path: Path) -> None:
     peer = MemoryPeer(["떡볶이를 좋아한다"])
     peer.distill_script = [RateLimited(retry_after=0.1, try_again_in="0.1s")]
     with peer, run_daemon(tmp_path, **_env(peer)) as d:
-        _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+        wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
         for n in range(1, 4):
             _chat(d.url, "떡볶이러버", f"떡볶이 {n}인분 먹었어요", user_id="u-tteok")
             _answered(d.url, n)
-        _wait(lambda: [v for v in _memory(d.url, "떡볶이러버") if v["facts"]], timeout=20,
+        wait_until(lambda: [v for v in _memory(d.url, "떡볶이러버") if v["facts"]], timeout=20,
               what="the fact after the 429")
         stats = _state(d.url)["memory"]
         assert stats["distill_failures"] == 1 and stats["facts_learned"] == 1
@@ -192,13 +180,13 @@ def test_fact_extraction_backs_off_on_429_and_resumes(tmp_path: Path) -> None:
 def test_memory_commands_show_forget_and_export(tmp_path: Path) -> None:
     peer = MemoryPeer(["매운 음식을 좋아한다"])
     with peer, run_daemon(tmp_path, **_env(peer)) as d:
-        _wait(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+        wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
         for n in range(1, 4):
             _chat(d.url, "매운맛", f"불닭 {n}개째 먹는 중", user_id="u-hot")
             _answered(d.url, n)
         _chat(d.url, "순한맛", "저는 안 매운 게 좋아요", user_id="u-mild")
         _answered(d.url, 4)
-        _wait(lambda: [v for v in _memory(d.url, "매운맛") if v["facts"]], what="a fact")
+        wait_until(lambda: [v for v in _memory(d.url, "매운맛") if v["facts"]], what="a fact")
         top = httpx.get(f"{d.url}/api/memory", timeout=5).json()["viewers"]
         assert [v["nickname"] for v in top] == ["매운맛", "순한맛"]
         d.stop(signal.SIGTERM)
@@ -225,7 +213,7 @@ def test_a_kill_9_mid_stream_leaves_the_file_intact_and_the_daemon_starts(tmp_pa
         for round_ in range(3):
             with run_daemon(tmp_path, **_env(peer, MEMORY_DISTILL_INTERVAL_S="3600",
                                               REPLY_BATCH_SIZE="5")) as d:
-                _wait(lambda: _running(d.url, "memory"), what="start")
+                wait_until(lambda: _running(d.url, "memory"), what="start")
                 for n in range(30):
                     httpx.post(f"{d.url}/api/chat", timeout=5, json={
                         "user": f"시청자{n % 7}", "user_id": f"k{n % 7}",
