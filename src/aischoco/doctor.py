@@ -86,16 +86,81 @@ async def _tts(settings: Settings) -> list[Check]:
     if settings.tts_engine == "off":
         return [Check(TTS, Level.OFF, "TTS_ENGINE=off: 답변은 글로만 표시")]
     if settings.tts_engine == "remote":
-        assert settings.tts_remote_url is not None
-        status, reach = await http_status(f"{settings.tts_remote_url}/health")
-        if status is None:
-            status, reach = await http_status(settings.tts_remote_url)
-        level = Level.OK if status is not None and status < 500 else Level.ERROR
-        return [Check(TTS, level, f"원격 TTS {settings.tts_remote_url}: {reach}",
-                      "" if level is Level.OK else "TTS 서버가 켜져 있는지, 주소와 방화벽을 확인하세요")]
+        return [await _remote_tts(settings)]
     if importlib.util.find_spec("qwen_tts") is None:
         return [Check(TTS, Level.ERROR, "로컬 Qwen3-TTS 패키지가 설치되지 않았습니다", QWEN_INSTALL_HINT)]
     return [_model_check(settings), *await asyncio.to_thread(_voice_sample_checks, settings)]
+
+
+async def _remote_tts(settings: Settings) -> Check:
+    """Is the server up, and does its speech endpoint take our model name? The probe sends an
+    empty ``input``: vLLM-Omni checks ``model`` first (404 for a name it does not serve), and every
+    server we know then refuses the empty text, so nothing is synthesized."""
+    from .tts.remote_body import names_unknown_model
+
+    url, model = settings.tts_remote_url, settings.tts_remote_model
+    assert url is not None
+    status, reach = await http_status(f"{url}/health")
+    if status is None:
+        status, reach = await http_status(url)
+    where = f"원격 TTS {url}: {reach}"
+    if status is None or (status >= 500 and status != 503):
+        return Check(TTS, Level.ERROR, where, "TTS 서버가 켜져 있는지, 주소와 방화벽을 확인하세요")
+    key = settings.tts_remote_api_key.get_secret_value() if settings.tts_remote_api_key else ""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    code, message = await _speech_probe(f"{url}/v1/audio/speech", model, headers, key)
+    said = f" ({code}: {message[:120]})" if code and message else f" ({code or message})"
+    if names_unknown_model(code, message):
+        served = await _served_models(url, headers)
+        listed = f" — 서버가 가진 모델: {', '.join(served)}" if served else ""
+        return Check(TTS, Level.ERROR, f"{where} · 서버에 '{model}' 모델이 없음{said}",
+                     f"모델 이름: vLLM-Omni는 --served-model-name {model} 를 붙여 시작하거나, "
+                     f"TTS_REMOTE_MODEL을 서버의 HF id로 바꾸세요{listed}")
+    if code == 404:
+        return Check(TTS, Level.ERROR, f"{where} · /v1/audio/speech가 없음{said}",
+                     "TTS_REMOTE_URL에는 /v1 없이 서버 주소만 적습니다 (예: http://192.168.0.10:8880)")
+    if code in (401, 403):
+        return Check(TTS, Level.ERROR, f"{where} · 키가 거부됨{said}",
+                     "TTS_REMOTE_API_KEY를 서버의 키와 같게 하세요")
+    if 503 in (status, code):
+        return Check(TTS, Level.WARN, f"{where} · 모델을 불러오는 중",
+                     "준비되면 자동으로 연결됩니다 (잠시 뒤 다시 확인)")
+    if code is None or code >= 500:
+        return Check(TTS, Level.WARN, f"{where} · 음성 요청 확인 실패{said}",
+                     "TTS 서버의 로그를 확인하세요")
+    return Check(TTS, Level.OK, f"{where} · model '{model}' 받음")
+
+
+async def _speech_probe(url: str, model: str, headers: dict[str, str],
+                        secret: str) -> tuple[int | None, str]:
+    """(status, the server's error message) for an empty speech request; the body is read only
+    when it is an error."""
+    from .tts.remote_body import error_message
+
+    raw = b""
+    try:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
+            async with client.stream("POST", url, headers=headers, json={
+                    "model": model, "input": "", "response_format": "pcm"}) as response:
+                if response.status_code >= 400:
+                    async for piece in response.aiter_bytes():
+                        raw += piece
+                        if len(raw) >= 4096:
+                            break
+    except httpx.HTTPError as exc:
+        return None, f"연결 안 됨 ({type(exc).__name__})"
+    message = " ".join(error_message(raw[:4096]).split())
+    return response.status_code, message.replace(secret, "***") if secret else message
+
+
+async def _served_models(url: str, headers: dict[str, str]) -> list[str]:
+    """The model ids ``GET /v1/models`` lists (the first three), or none."""
+    try:
+        async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
+            data = (await client.get(f"{url}/v1/models", headers=headers)).json()["data"]
+        return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m][:3]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _model_check(settings: Settings) -> Check:

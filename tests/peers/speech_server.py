@@ -14,9 +14,24 @@ character of ``input``, so tests can compare exact bytes. Every request is recor
 body, headers, when each body piece was handed to the server, and whether the client went away
 before the end.
 
+``dialect`` makes the peer answer like a real server on the points our client depends on (read from
+their released sources):
+
+- ``"plain"``: our contract (``tts-server``, ``mac_tts_server``): raw PCM with ``X-Sample-Rate``.
+- ``"vllm-omni"`` (0.30): ``model`` must be the served name (else 404 "The model `x` does not
+  exist."); ``stream: true`` without ``stream_format: "audio"`` answers ``speech.audio.*`` SSE
+  events; raw PCM has no rate header, its rate is ``sample_rate`` (8000 or 24000) or the model's
+  own; ``language`` must be one it knows; ``task_type: "Base"`` needs ``ref_audio``. ``Ok`` is
+  shaped by those rules; ``Status``/``DropMidStream`` still apply after them.
+- ``"faster-qwen3-tts"`` (``examples/openai_server.py``): FastAPI ``{"detail": …}`` errors, no
+  ``/v1/models``, 24 kHz int16 PCM without a rate header, the voice from its own ``--ref-audio``
+  (``ref_audio``/``ref_text``/``stream``/``language`` are dropped unread), and one model lock with
+  generation that runs on after the client leaves: the next request waits for the abandoned one.
+
 As a process (daemon integration tests)::
 
     python tests/peers/speech_server.py --port 0 [--first-byte-ms N --chunk-ms N --gap-ms N]
+        [--dialect vllm-omni|faster-qwen3-tts --served-model NAME]
 
 prints ``listening on http://127.0.0.1:PORT`` (the TTS_REMOTE_URL) and serves until SIGTERM/SIGINT.
 """
@@ -25,18 +40,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import signal
 import struct
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 try:
@@ -45,11 +62,14 @@ except ImportError:  # run as a script: python tests/peers/speech_server.py
     from threaded_server import ScriptedServer, read_request  # type: ignore[no-redef]
 
 __all__ = [
+    "HF_MODEL_ID",
     "MS_PER_CHAR",
+    "Dialect",
     "DropMidStream",
     "Ok",
     "SpeechRecord",
     "SpeechServer",
+    "Sse",
     "Status",
     "WavBody",
     "speech_pcm",
@@ -58,6 +78,11 @@ __all__ = [
 
 MS_PER_CHAR = 20
 MODEL_ID = "peer-tts"
+HF_MODEL_ID = "Qwen/Qwen3-TTS-12Hz-1.7B-Base"  # vLLM's name without --served-model-name
+Dialect = Literal["plain", "vllm-omni", "faster-qwen3-tts"]
+VLLM_LANGUAGES = frozenset({"Auto", "Chinese", "English", "Japanese", "Korean", "German", "French",
+                            "Russian", "Portuguese", "Spanish", "Italian"})
+VLLM_RATES = (8_000, 24_000)
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,10 +105,25 @@ class Ok:
 
 @dataclass(frozen=True)
 class Status:
-    """An OpenAI-style error body with this status."""
+    """An error body with this status: OpenAI's ``{"error": {"message"}}`` or FastAPI's
+    ``{"detail": message}`` (the faster-qwen3-tts dialect always uses the latter)."""
 
     code: int
     message: str = "error"
+    shape: Literal["error", "detail"] = "error"
+
+
+@dataclass(frozen=True)
+class Sse:
+    """200, ``text/event-stream`` as vLLM-Omni sends it: ``speech.audio.delta`` events with base64
+    PCM in ``audio``, then ``speech.audio.done``, or ``speech.audio.error`` after ``error_after``
+    bytes of audio (then the stream ends)."""
+
+    sample_rate: int = 24_000
+    chunk_bytes: int = 1920
+    gap_ms: float = 0
+    error_after: int | None = None
+    error_message: str = "CUDA error: an illegal memory access was encountered"
 
 
 @dataclass(frozen=True)
@@ -104,7 +144,7 @@ class WavBody:
     gap_ms: float = 0
 
 
-Behaviour = Ok | Status | DropMidStream | WavBody
+Behaviour = Ok | Status | DropMidStream | WavBody | Sse
 
 
 @dataclass
@@ -117,6 +157,7 @@ class SpeechRecord:
     sent_sizes: list[int] = field(default_factory=list)
     completed: bool = False  # the whole body was handed over
     disconnected: bool = False  # the client went away before the end
+    generated_at: float | None = None  # faster-qwen3-tts: when its model finished, client or not
 
     @property
     def first_byte_at(self) -> float | None:
@@ -168,9 +209,33 @@ def wav_header(sample_rate: int, data_bytes: int | None) -> bytes:
             + b"data" + struct.pack("<I", size))
 
 
-def _error(code: int, message: str) -> JSONResponse:
-    kind = "invalid_request_error" if code < 500 else "server_error"
+def _error(code: int, message: str, kind: str | None = None) -> JSONResponse:
+    kind = kind or ("invalid_request_error" if code < 500 else "server_error")
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=code)
+
+
+def _detail(code: int, detail: object) -> JSONResponse:
+    """FastAPI's HTTPException / validation error body."""
+    return JSONResponse({"detail": detail}, status_code=code)
+
+
+def _sse_events(pcm: bytes, behaviour: Sse) -> list[bytes]:
+    """vLLM-Omni's ``_generate_audio_sse_events``, byte for byte in shape."""
+    def event(kind: str, payload: dict[str, Any]) -> bytes:
+        data = json.dumps({"type": kind, **payload}, separators=(",", ":"))
+        return f"event: {kind}\ndata: {data}\n\n".encode()
+
+    end = len(pcm) if behaviour.error_after is None else min(behaviour.error_after, len(pcm))
+    events = [event("speech.audio.delta", {
+        "audio": base64.b64encode(pcm[start:start + behaviour.chunk_bytes]).decode("ascii"),
+        "response_format": "pcm"}) for start in range(0, end, behaviour.chunk_bytes)]
+    if behaviour.error_after is None:
+        events.append(event("speech.audio.done", {"usage": {"input_tokens": 1}}))
+    else:
+        events.append(event("speech.audio.error", {"error": {
+            "message": behaviour.error_message, "type": "server_error", "param": None,
+            "code": 500, **({"partial_audio": True, "action": "discard"} if end else {})}}))
+    return events
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,10 +249,16 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
     thread_name = "speech-peer"
 
     def __init__(self, *, default: Behaviour | None = None, host: str = "127.0.0.1",
-                 port: int = 0, ms_per_char: int = MS_PER_CHAR) -> None:
+                 port: int = 0, ms_per_char: int = MS_PER_CHAR, dialect: Dialect = "plain",
+                 served_model: str = HF_MODEL_ID, native_rate: int = 24_000) -> None:
         self._init_script(default if default is not None else Ok())
         self.ms_per_char = ms_per_char
         self.models_status = 200  # what GET /v1/models answers (503: "still loading")
+        self.dialect = dialect
+        self.served_model = served_model  # vllm-omni: `--served-model-name`, or the HF id
+        self.native_rate = native_rate  # vllm-omni: the rate when the request names none
+        self._model_lock = asyncio.Lock()  # faster-qwen3-tts: one generation at a time
+        self._generations: set[asyncio.Task[None]] = set()
         self._bind_and_serve(self.app(), host=host, port=port)
 
     @property
@@ -206,6 +277,10 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
             headers, body = await read_request(request)
             record = SpeechRecord(request.url.path, headers, body, time.monotonic())
             behaviour = self._take(record)
+            if self.dialect == "vllm-omni":
+                return await self._vllm_omni(behaviour, body, record)
+            if self.dialect == "faster-qwen3-tts":
+                return await self._faster_qwen3_tts(behaviour, body, record)
             if not isinstance(body, dict) or not str(body.get("input", "")).strip():
                 return _error(400, "input is required")
             return await self._respond(behaviour, str(body["input"]), record)
@@ -214,19 +289,137 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
             self._take(SpeechRecord(request.url.path, {k.lower(): v for k, v in
                                                        request.headers.items()}, None,
                                     time.monotonic()), consume=False)
+            if self.dialect == "faster-qwen3-tts":
+                return _detail(404, "Not Found")  # the example server has no such route
             if self.models_status != 200:
                 return _error(self.models_status, "model is loading")
+            model = self.served_model if self.dialect == "vllm-omni" else MODEL_ID
             return JSONResponse({"object": "list",
-                                 "data": [{"id": MODEL_ID, "object": "model", "owned_by": "peer"}]})
+                                 "data": [{"id": model, "object": "model", "owned_by": "peer"}]})
+
+        async def health(request: Request) -> Response:
+            if self.dialect == "vllm-omni":
+                return Response(status_code=200)
+            if self.dialect == "faster-qwen3-tts":
+                return JSONResponse({"status": "ok", "model_loaded": True})
+            return PlainTextResponse("Not Found", status_code=404)  # as before: no such route
 
         return Starlette(routes=[
             Route("/v1/audio/speech", speech, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
         ])
+
+    # --- dialects -------------------------------------------------------------------------
+
+    async def _vllm_omni(self, behaviour: Behaviour, body: Any,
+                         record: SpeechRecord) -> Response:
+        """vLLM-Omni 0.30 ``create_speech``: its checks in its order, then the answer's shape."""
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str):
+            return _error(400, "input: Field required", "BadRequestError")
+        stream_format = body.get("stream_format")
+        sse = stream_format == "sse" or (bool(body.get("stream")) and stream_format != "audio")
+        streaming = sse or stream_format == "audio"
+        fmt = body.get("response_format", "wav")
+        if streaming and fmt not in ("pcm", "wav"):
+            return _error(400, "Streaming requires response_format='pcm' or 'wav'. "
+                               f"Got response_format='{fmt}'.", "BadRequestError")
+        rate = body.get("sample_rate")
+        if rate is not None and rate not in VLLM_RATES:
+            return _error(400, f"sample_rate={rate} is not supported by the current TTS model; "
+                               "supported rates: 8000, 24000", "BadRequestError")
+        model = body.get("model")
+        if model and model != self.served_model:
+            return _error(404, f"The model `{model}` does not exist.", "NotFoundError")
+        text = body["input"]
+        if not text.strip():
+            return _error(400, "Input text cannot be empty", "BadRequestError")
+        language = body.get("language")
+        if language is not None and str(language).title() not in VLLM_LANGUAGES:
+            return _error(400, f"Invalid language '{str(language).title()}'.", "BadRequestError")
+        if body.get("task_type") == "Base" and not body.get("ref_audio"):
+            return _error(400, "Base task requires 'ref_audio' for voice cloning",
+                          "BadRequestError")
+        rate = rate or self.native_rate
+        if isinstance(behaviour, Ok):
+            chunk = int(rate * behaviour.chunk_ms / 1000) * 2
+            if sse:
+                behaviour = Sse(sample_rate=rate, chunk_bytes=chunk, gap_ms=behaviour.gap_ms)
+            elif fmt == "wav":
+                behaviour = WavBody(sample_rate=rate, streaming_size=streaming, chunk_bytes=chunk,
+                                    gap_ms=behaviour.gap_ms)
+            elif fmt == "pcm":
+                behaviour = replace(behaviour, sample_rate=rate, rate_header=False)
+            else:
+                return _error(400, f"the peer does not encode {fmt}")
+        return await self._respond(behaviour, text, record)
+
+    async def _faster_qwen3_tts(self, behaviour: Behaviour, body: Any,
+                                record: SpeechRecord) -> Response:
+        """faster-qwen3-tts ``examples/openai_server.py`` ``create_speech``."""
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str):
+            return _detail(422, [{"loc": ["body", "input"], "msg": "Field required",
+                                  "type": "missing"}])
+        text = body["input"]
+        if not text.strip():
+            return _detail(400, "'input' text is empty")
+        # Its SpeechRequest has model/input/voice/response_format/speed only; every other field
+        # is dropped unread, and any voice name falls back to its one --ref-audio voice.
+        fmt = str(body.get("response_format", "wav")).lower()
+        if fmt not in ("wav", "pcm", "mp3"):
+            return _detail(400, f"response_format {fmt!r} not supported. Use: wav, pcm, mp3")
+        if isinstance(behaviour, Status):
+            return _detail(behaviour.code, behaviour.message)
+        if not isinstance(behaviour, Ok):
+            return await self._respond(behaviour, text, record)
+        if fmt == "mp3":
+            return _detail(400, "response_format='mp3' requires pydub: pip install pydub")
+        data = (wav_header(24_000, None) if fmt == "wav" else b"") + speech_pcm(
+            text, 24_000, self.ms_per_char)
+        size = behaviour.chunk_bytes or int(24_000 * behaviour.chunk_ms / 1000) * 2
+        pieces = [data[start:start + size] for start in range(0, len(data), size)]
+        return StreamingResponse(self._detached(pieces, behaviour, record),
+                                 media_type="audio/wav" if fmt == "wav" else "audio/pcm")
+
+    async def _detached(self, pieces: list[bytes], behaviour: Ok,
+                        record: SpeechRecord) -> AsyncIterator[bytes]:
+        """Generation as the example runs it: a thread behind one model lock that fills a queue
+        to the end whether or not anyone still reads it."""
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+        async def generate() -> None:
+            async with self._model_lock:
+                await asyncio.sleep(behaviour.first_byte_ms / 1000)
+                for i, piece in enumerate(pieces):
+                    if i and behaviour.gap_ms:
+                        await asyncio.sleep(behaviour.gap_ms / 1000)
+                    queue.put_nowait(piece)
+                record.generated_at = time.monotonic()
+            queue.put_nowait(None)
+
+        task = asyncio.create_task(generate())
+        self._generations.add(task)  # kept alive past the response, like the example's thread
+        task.add_done_callback(self._generations.discard)
+        try:
+            while (piece := await queue.get()) is not None:
+                record.sent_at.append(time.monotonic())
+                record.sent_sizes.append(len(piece))
+                yield piece
+            record.completed = True
+        finally:
+            if not record.completed:
+                record.disconnected = True
 
     async def _respond(self, behaviour: Behaviour, text: str, record: SpeechRecord) -> Response:
         if isinstance(behaviour, Status):
+            if behaviour.shape == "detail":
+                return _detail(behaviour.code, behaviour.message)
             return _error(behaviour.code, behaviour.message)
+        if isinstance(behaviour, Sse):
+            events = _sse_events(speech_pcm(text, behaviour.sample_rate, self.ms_per_char),
+                                 behaviour)
+            return StreamingResponse(self._send(events, behaviour.gap_ms, record),
+                                     media_type="text/event-stream")
         if isinstance(behaviour, Ok):
             await asyncio.sleep(behaviour.first_byte_ms / 1000)
             pcm = speech_pcm(text, behaviour.sample_rate, self.ms_per_char)
@@ -247,14 +440,19 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
                 media_type="audio/wav")
         raise TypeError(f"unknown behaviour {behaviour!r}")
 
+    @classmethod
+    def _pieces(cls, data: bytes, size: int, gap_ms: float,
+                record: SpeechRecord) -> AsyncIterator[bytes]:
+        return cls._send([data[start:start + size] for start in range(0, len(data), size)],
+                         gap_ms, record)
+
     @staticmethod
-    async def _pieces(data: bytes, size: int, gap_ms: float,
-                      record: SpeechRecord) -> AsyncIterator[bytes]:
+    async def _send(pieces: list[bytes], gap_ms: float,
+                    record: SpeechRecord) -> AsyncIterator[bytes]:
         try:
-            for start in range(0, len(data), size):
-                if start and gap_ms:
+            for i, piece in enumerate(pieces):
+                if i and gap_ms:
                     await asyncio.sleep(gap_ms / 1000)
-                piece = data[start:start + size]
                 record.sent_at.append(time.monotonic())
                 record.sent_sizes.append(len(piece))
                 yield piece
@@ -272,10 +470,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-ms", type=float, default=40)
     parser.add_argument("--gap-ms", type=float, default=0)
     parser.add_argument("--ms-per-char", type=int, default=MS_PER_CHAR)
+    parser.add_argument("--dialect", choices=["plain", "vllm-omni", "faster-qwen3-tts"],
+                        default="plain")
+    parser.add_argument("--served-model", default=HF_MODEL_ID, help="vllm-omni: the served name")
     args = parser.parse_args(argv)
     peer = SpeechServer(default=Ok(first_byte_ms=args.first_byte_ms, chunk_ms=args.chunk_ms,
                                    gap_ms=args.gap_ms),
-                        host=args.host, port=args.port, ms_per_char=args.ms_per_char)
+                        host=args.host, port=args.port, ms_per_char=args.ms_per_char,
+                        dialect=args.dialect, served_model=args.served_model)
     # uvicorn handles SIGTERM/SIGINT itself, then re-raises the signal into the handler it found
     # at start; a no-op there makes a signalled stop a clean exit 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,13 +1,22 @@
-"""Remote TTS: streams speech from an OpenAI-compatible server (DESIGN "Remote TTS contract").
+"""Remote TTS: streams speech from an OpenAI-compatible server (``POST {base}/v1/audio/speech``).
 
-Speaks to ``python -m aischoco tts-server``, ``mac_tts_server``, mlx-audio and vLLM-Omni alike:
-``POST {base}/v1/audio/speech`` with ``response_format: "pcm"``, read the body as it arrives and yield
-whole 16-bit samples. One pooled ``httpx.AsyncClient`` per engine; ``aclose()`` at shutdown.
+Built for ``python -m aischoco tts-server`` and ``mac_tts_server`` (our contract: raw PCM s16le
+mono, ``X-Sample-Rate``), and for vLLM-Omni 0.30 as it really is: it validates ``model`` against its
+served name (404 otherwise), streams raw PCM only with ``stream_format: "audio"`` (``stream: true``
+alone means SSE events, which are decoded too), sends no rate header (``sample_rate`` pins it), and
+takes the clone reference per request. The faster-qwen3-tts example server works with limits: it
+streams 24 kHz PCM but ignores the reference, language and streaming fields. mlx-audio's own server
+is not a drop-in (``ref_audio`` must be a path on the server, ``model`` is an HF id, no
+``language``): on a Mac use ``mac_tts_server``, which serves our contract over mlx-audio.
+
+The body is read as it arrives and yielded as whole 16-bit samples (``remote_body``). One pooled
+``httpx.AsyncClient`` per engine; ``aclose()`` at shutdown.
 
 Timeouts are per phase, never for the whole answer (a long sentence may stream for many seconds):
 connecting, the first audio bytes (model warm-up, queueing behind another stream), and the gap
-between chunks (a server that stalls mid-sentence). Connection errors and 5xx are retried once while
-no audio has been yielded; after that a retry would repeat words, so the sentence fails instead.
+between chunks (a server that stalls mid-sentence). Connection errors and 5xx are retried once
+while no audio has been yielded; after that a retry would repeat words, so the sentence fails
+instead. 4xx are never retried: the same request gets the same answer.
 """
 
 from __future__ import annotations
@@ -15,20 +24,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
-import struct
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-import numpy as np
 
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
-from .pcm import float_to_pcm16, to_mono
+from .remote_body import (
+    DEFAULT_SAMPLE_RATE,
+    RATE_RANGE,
+    PcmStreamDecoder,
+    SseAudioDecoder,
+    SseServerError,
+    error_message,
+    names_unknown_model,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +51,21 @@ KEEPALIVE_S = 4.0  # < the 5 s keep-alive of uvicorn servers
 __all__ = ["DEFAULT_SAMPLE_RATE", "CloneReference", "PcmStreamDecoder", "RemoteEngine",
            "RemoteTTSError"]
 
-DEFAULT_SAMPLE_RATE = 24_000
 MAX_ATTEMPTS = 2  # the request and one retry
-_MAX_WAV_HEADER = 64 * 1024  # a real header is ~44 bytes; more means this is not a WAV stream
 _MAX_ERROR_BODY = 4096
 _MAX_DETAIL_CHARS = 200
-_RATE_RANGE = (1_000, 384_000)
-_WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
 
 
 class RemoteTTSError(StageError):
-    """One sentence could not be spoken. ``str()`` is one line without secrets."""
+    """One sentence could not be spoken. ``str()`` is one line without secrets.
+    ``unknown_model``: the server does not serve a model by the name we sent (a setup error)."""
 
-    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None,
+                 unknown_model: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.unknown_model = unknown_model
 
 
 class _Retry(Exception):
@@ -79,121 +92,6 @@ class CloneReference:
             raise ValueError("the clone reference needs the transcript of the clip")
         encoded = base64.b64encode(data).decode("ascii")
         return cls(f"data:audio/wav;base64,{encoded}", ref_text.strip())
-
-
-# --------------------------------------------------------------------------------------------
-# Body decoding
-# --------------------------------------------------------------------------------------------
-
-
-class PcmStreamDecoder:
-    """Response body bytes → whole int16 mono samples, for bodies split at arbitrary points.
-
-    A body that starts with a RIFF/WAVE header (some servers send ``wav`` even when asked for
-    ``pcm``) is parsed: the header is skipped, its sample rate wins, and 16-bit/float32 data with
-    any channel count is converted. Bytes of an incomplete sample wait for the next piece.
-    """
-
-    def __init__(self, sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
-        self.sample_rate = sample_rate
-        self._buffer = b""
-        self._decided = False  # raw PCM or WAV header parsed
-        self._channels = 1
-        self._float = False
-        self._remaining: int | None = None  # data bytes left when the WAV header said how many
-
-    @property
-    def _frame_bytes(self) -> int:
-        return self._channels * (4 if self._float else 2)
-
-    def feed(self, data: bytes) -> bytes:
-        self._buffer += data
-        if not self._decided:
-            if len(self._buffer) < 4:
-                return b""
-            if self._buffer.startswith(b"RIFF") and not self._parse_wav_header():
-                return b""
-            self._decided = True
-        return self._take_frames()
-
-    def finish(self) -> bytes:
-        """End of body: whatever whole samples are left (a raw body shorter than 4 bytes)."""
-        if not self._decided:
-            if b"RIFF".startswith(self._buffer[:4]):  # an unfinished WAV header: no audio
-                self._buffer = b""
-                return b""
-            self._decided = True
-        pcm = self._take_frames()
-        if self._buffer:
-            log.debug("remote TTS body ended with %d stray byte(s)", len(self._buffer))
-            self._buffer = b""
-        return pcm
-
-    def _take_frames(self) -> bytes:
-        usable = len(self._buffer)
-        if self._remaining is not None:
-            usable = min(usable, self._remaining)
-        usable -= usable % self._frame_bytes
-        if usable <= 0:
-            if self._remaining == 0:
-                self._buffer = b""  # trailing RIFF chunks after the data: not audio
-            return b""
-        data, self._buffer = self._buffer[:usable], self._buffer[usable:]
-        if self._remaining is not None:
-            self._remaining -= usable
-            if self._remaining == 0:
-                self._buffer = b""
-        if not self._float and self._channels == 1:
-            return data
-        dtype = "<f4" if self._float else "<i2"
-        samples = np.frombuffer(data, dtype=dtype).reshape(-1, self._channels)
-        if not self._float:
-            samples = samples.astype(np.float32) / 32767.0
-        return float_to_pcm16(to_mono(samples))
-
-    def _parse_wav_header(self) -> bool:
-        """True once the header up to the data chunk is in the buffer (and consumed)."""
-        buf = self._buffer
-        if len(buf) > _MAX_WAV_HEADER and b"data" not in buf[:_MAX_WAV_HEADER]:
-            raise ValueError("RIFF body without a data chunk in its first 64 KiB")
-        if len(buf) < 12:
-            return False
-        if buf[8:12] != b"WAVE":
-            raise ValueError("RIFF body that is not WAVE audio")
-        pos, fmt_seen = 12, False
-        while len(buf) >= pos + 8:
-            chunk_id, size = buf[pos:pos + 4], struct.unpack_from("<I", buf, pos + 4)[0]
-            if chunk_id == b"data":
-                if not fmt_seen:
-                    raise ValueError("WAV data chunk before its fmt chunk")
-                # Streaming writers put 0 or 0xFFFFFFFF here: then the data runs to the end.
-                self._remaining = None if size in (0, 0xFFFFFFFF) else size
-                self._buffer = buf[pos + 8:]
-                return True
-            end = pos + 8 + size + (size & 1)  # RIFF chunks are word aligned
-            if chunk_id == b"fmt ":
-                if len(buf) < pos + 8 + min(size, 40):
-                    return False
-                self._read_fmt(buf[pos + 8:pos + 8 + size])
-                fmt_seen = True
-            pos = end
-        return False
-
-    def _read_fmt(self, fmt: bytes) -> None:
-        if len(fmt) < 16:
-            raise ValueError("WAV fmt chunk too short")
-        code, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
-        if code == _WAV_EXTENSIBLE and len(fmt) >= 26:
-            code = struct.unpack_from("<H", fmt, 24)[0]  # first bytes of the sub-format GUID
-        if (code, bits) == (_WAV_PCM, 16):
-            self._float = False
-        elif (code, bits) == (_WAV_FLOAT, 32):
-            self._float = True
-        else:
-            raise ValueError(f"unsupported WAV sample format (format {code}, {bits} bit)")
-        if channels < 1 or not _RATE_RANGE[0] <= rate <= _RATE_RANGE[1]:
-            raise ValueError(f"implausible WAV header ({channels} channels, {rate} Hz)")
-        self._channels, self.sample_rate = channels, rate
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,6 +136,7 @@ class RemoteEngine:
         self._probe_interval_s = probe_interval_s
         self._status: StatusHandle | None = None
         self._healthy: bool | None = None  # None: not known yet
+        self._sse_noted = False  # warned once that the server streams events, not raw audio
         self.available = True  # configured; a failing server shows as DEGRADED, per sentence
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Only connect is bounded by httpx: every later wait has its own deadline below.
@@ -309,7 +208,7 @@ class RemoteEngine:
                 await asyncio.sleep(self._retry_delay_s)
                 continue
             except RemoteTTSError as exc:
-                self._report_failure(str(exc), status=exc.status)
+                self._report_failure(str(exc), status=exc.status, unknown_model=exc.unknown_model)
                 raise
             self._report_success()
             return
@@ -320,8 +219,10 @@ class RemoteEngine:
             "input": text,
             "response_format": "pcm",
             "stream": True,
-            # vLLM-Omni: stream=true alone means SSE events; "audio" asks for the raw byte stream.
+            # vLLM-Omni 0.30: stream=true alone means SSE events; "audio" asks for raw bytes.
             "stream_format": "audio",
+            # vLLM-Omni sends no rate header: ask for the rate we assume (it offers 8000/24000).
+            "sample_rate": DEFAULT_SAMPLE_RATE,
             "language": self._language,
         }
         if self._clone is not None:
@@ -346,7 +247,7 @@ class RemoteEngine:
         except httpx.RequestError as exc:
             raise _Retry(f"cannot reach {self._url} ({self._describe(exc)})") from None
         try:
-            await self._check_response(response)
+            events = await self._check_response(response)
             decoder = PcmStreamDecoder(self._header_rate(response))
             first = True
             pieces = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
@@ -363,28 +264,49 @@ class RemoteEngine:
                         raise _Retry(f"connection lost ({self._describe(exc)})") from None
                     first = False
                     deadline = loop.time() + self._gap_s
+                    if events is not None:
+                        data = self._decode(events.feed, data)
                     pcm = self._decode(decoder.feed, data)
                     if pcm:
                         yield AudioChunk(pcm, decoder.sample_rate)
-            tail = decoder.finish()
+            tail = b""
+            if events is not None:  # a last event may lack its closing blank line
+                tail = self._decode(decoder.feed, self._decode(events.finish, b""))
+            tail += decoder.finish()
             if tail:
                 yield AudioChunk(tail, decoder.sample_rate)
         finally:
             await response.aclose()  # unread body: httpx drops the connection, the server stops
 
-    async def _check_response(self, response: httpx.Response) -> None:
+    async def _check_response(self, response: httpx.Response) -> SseAudioDecoder | None:
+        """Raise for an error answer; an SSE decoder when the audio comes as events."""
         status = response.status_code
         if status >= 400:
             message = await self._error_message(response)
             suffix = f": {message}" if message else ""
             if status >= 500:
                 raise _Retry(f"server error ({status}){suffix}", status=status)
+            if names_unknown_model(status, message):
+                raise RemoteTTSError(
+                    f"remote TTS does not serve the model {self.model!r} ({status}{suffix}); "
+                    f"start vLLM-Omni with --served-model-name {self.model} or set "
+                    "TTS_REMOTE_MODEL to the model id the server lists",
+                    retryable=False, status=status, unknown_model=True)
+            if status == 404:
+                suffix += " (is TTS_REMOTE_URL the server's address, without /v1?)"
             raise RemoteTTSError(f"remote TTS rejected the request ({status}){suffix}",
                                  retryable=False, status=status)
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type in ("text/event-stream", "application/json", "text/html"):
+        if content_type == "text/event-stream":
+            if not self._sse_noted:  # a server or proxy that dropped stream_format: "audio"
+                self._sse_noted = True
+                log.warning("remote TTS answers server-sent events, not raw audio (stream_format "
+                            "ignored?); decoding them, at a third more bytes per sentence")
+            return SseAudioDecoder()
+        if content_type in ("application/json", "text/html"):
             raise RemoteTTSError(f"remote TTS answered {content_type}, not audio (is this an "
                                  "OpenAI-compatible speech server?)", retryable=False)
+        return None
 
     def _header_rate(self, response: httpx.Response) -> int:
         raw = response.headers.get("x-sample-rate")
@@ -394,15 +316,18 @@ class RemoteEngine:
             rate = int(raw.strip())
         except ValueError:
             rate = 0
-        if not _RATE_RANGE[0] <= rate <= _RATE_RANGE[1]:
+        if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
             raise RemoteTTSError(f"remote TTS sent an invalid X-Sample-Rate {raw[:20]!r}",
                                  retryable=False)
         return rate
 
-    @staticmethod
-    def _decode(feed: Callable[[bytes], bytes], data: bytes) -> bytes:
+    def _decode(self, feed: Callable[[bytes], bytes], data: bytes) -> bytes:
         try:
             return feed(data)
+        except SseServerError as exc:  # an error event: the server failed like a 5xx would
+            status = exc.code if exc.code is not None and exc.code >= 500 else 500
+            raise _Retry(f"server error ({status}): {self._redact(str(exc))}",
+                         status=status) from None
         except ValueError as exc:
             raise RemoteTTSError(f"remote TTS sent audio we cannot play: {exc}",
                                  retryable=False) from None
@@ -415,17 +340,7 @@ class RemoteEngine:
                     raw += piece
                     if len(raw) >= _MAX_ERROR_BODY:
                         break
-        text = raw[:_MAX_ERROR_BODY].decode("utf-8", "replace")
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return self._redact(text)
-        message: object = ""
-        if isinstance(data, dict):
-            error = data.get("error")
-            detail = data.get("detail")  # FastAPI-style servers (mlx-audio)
-            message = (error.get("message") if isinstance(error, dict) else error) or detail or ""
-        return self._redact(str(message) if not isinstance(message, str) else message)
+        return self._redact(error_message(raw[:_MAX_ERROR_BODY]))
 
     def _timeout_message(self, first: bool) -> str:
         if first:
@@ -456,12 +371,16 @@ class RemoteEngine:
             self._set(State.RUNNING, f"원격 TTS 연결됨 ({self.base_url})")
 
     def _report_failure(self, message: str, *, unreachable: bool = False,
-                        status: int | None = None) -> None:
+                        status: int | None = None, unknown_model: bool = False) -> None:
         message = self._redact(message)
         self._healthy = False
         if unreachable:
             detail = f"원격 TTS 서버에 연결할 수 없음 ({self.base_url})"
             hint = "TTS 서버가 켜져 있는지, TTS_REMOTE_URL 주소가 맞는지 확인하세요"
+        elif unknown_model:
+            detail = f"원격 TTS 서버에 '{self.model}' 모델이 없음 ({status})"
+            hint = (f"모델 이름: vLLM-Omni는 --served-model-name {self.model} 를 붙여 시작하거나, "
+                    "TTS_REMOTE_MODEL을 서버의 HF id(예: Qwen/Qwen3-TTS-12Hz-1.7B-Base)로 바꾸세요")
         elif status in (401, 403):
             detail = f"원격 TTS 서버가 요청을 거부함 ({status})"
             hint = "TTS_REMOTE_API_KEY가 서버의 키와 같은지 확인하세요"
