@@ -161,8 +161,38 @@ async def test_without_llm_messages_wait_in_the_queue_and_nothing_is_invented() 
     await asyncio.sleep(0.05)
     assert answers == [] and stats.turns == 0
     assert director.snapshot()["pending"] == 1
-    assert "LLM" in status.current.detail
+    assert status.current.detail == "LLM이 없어 답변하지 않고 채팅만 모읍니다"
     task.cancel()
+
+
+async def test_a_chat_before_the_llm_is_ready_is_taken_the_moment_it_is(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The LLM is configured but still loading (its history): the status says so, not "no LLM";
+    once it is ready, wake() starts the turn at once instead of at the next 1 s idle tick."""
+    llm = ScriptedLLM()
+    llm.available = False
+    director, status, stats, answers = make(Stages(llm, UnavailableSpeech("x"),
+                                                   UnavailableAudio("x"), StillAnimator()))
+    caplog.set_level("INFO", logger="aischoco.show.director")
+    task = asyncio.create_task(director.run(status))
+    try:
+        director.submit(ChatMessage(user="a", message="일찍 온 채팅"))
+        await asyncio.sleep(0.05)
+        assert status.current.detail.startswith("LLM 준비 중") and stats.turns == 0
+        await asyncio.sleep(0.3)  # the idle tick is a second away
+        llm.available = True
+        ready_at = asyncio.get_running_loop().time()
+        director.wake()  # what the LLM's status change does in app.build
+        await _until(lambda: llm.batches != [])
+        assert asyncio.get_running_loop().time() - ready_at < 0.1  # not the 1 s tick
+        assert llm.batches == [["일찍 온 채팅"]]
+        await _until(lambda: status.current.detail == "답변 대기")
+        said = [r.getMessage() for r in caplog.records if r.name == "aischoco.show.director"]
+        assert said == ["director: LLM 준비 중: 채팅은 모아 두고, 준비되는 즉시 답변합니다",
+                        "director: 답변 대기"]  # each change logged once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_failing_llm_is_a_failed_turn_not_a_crash() -> None:

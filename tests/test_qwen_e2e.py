@@ -112,3 +112,39 @@ def test_the_daemon_speaks_an_answer_with_the_local_engine(qwen_env: dict[str, s
     assert rate == 24000 and data.size > 2 * int(0.12 * 24000)  # two sentences, each padded
     assert "CPU" in out  # the loud warning that CPU is slower than real time
     assert "Traceback" not in out and "never retrieved" not in out
+
+
+def test_a_chat_before_the_voice_has_loaded_waits_for_it_and_is_spoken(
+        qwen_env: dict[str, str], tmp_path: Path) -> None:
+    """The first minute: a chat posted the moment the LLM is ready, while the local engine is
+    still loading, waits for the voice ("음성 준비 중" on the panel) instead of being muted."""
+    wav = tmp_path / "voice.wav"
+    with OpenAIServer(default=Reply({"response": "반가워요! 오늘도 화이팅.", "emotion": "happy"})) as llm:
+        env = qwen_env | {"GROQ_API_KEY": "gsk_x", "GROQ_BASE_URL": llm.base_url,
+                          "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "SEGMENT_MIN_CHARS": "2"}
+        with run_daemon(tmp_path, **env) as daemon:
+            def rows() -> dict[str, dict[str, str]]:
+                state = httpx.get(f"{daemon.url}/api/state", timeout=5).json()
+                return {c["name"]: c for c in state["components"]}
+
+            deadline = time.monotonic() + 30
+            while rows()["llm"]["state"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert rows()["tts"]["state"] == "starting"  # the model is still loading
+            httpx.post(f"{daemon.url}/api/chat", json={"user": "민수", "message": "안녕"})
+            seen: set[str] = set()
+            deadline = time.monotonic() + 60
+            while not httpx.get(f"{daemon.url}/api/metrics").json()["latency_ms"].get(
+                    "speech", {}).get("count"):
+                seen.add(rows()["director"]["detail"])
+                assert time.monotonic() < deadline, "the answer was never spoken"
+                time.sleep(0.05)
+            outcomes = httpx.get(f"{daemon.url}/api/metrics").json()["outcomes"]
+            code, _, out = daemon.stop(signal.SIGTERM, timeout=10)
+    assert code == 0, out
+    assert any(d.startswith("음성 준비 중") for d in seen), seen
+    assert outcomes == {"ok": 1}
+    data, _ = soundfile.read(wav, dtype="int16")
+    assert data.size > 2 * int(0.12 * 24000)
+    assert "text only" not in out

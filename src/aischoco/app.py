@@ -61,9 +61,13 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
         stages, stats, segmenter=segmenter_config(settings),
         on_answer=lambda answer, batch: overlay.add_assistant(
             answer.response, answer.emotion, reply_to=[m.message_id for m in batch]),
+        voice_starting=lambda: any(board.get(name).state is State.STARTING
+                                   for name in ("tts", "audio")),
     )
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size)
+    # The LLM finishing its start-up is the moment to answer what waited, not the next idle tick.
+    board.subscribe(lambda item: director.wake() if item.name == "llm" else None)
     memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director, memory=memory,
                         forget_command=settings.memory_forget_command)

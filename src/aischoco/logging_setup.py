@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+NOISY_LIBRARIES = ("httpx", "httpcore", "uvicorn.access", "sse_starlette", "faster_whisper")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -30,6 +31,7 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library chatter (per-request lines) is noise on a streamer's terminal.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "sse_starlette"):
+    # Library chatter (per-request lines; faster-whisper's "Processing audio with duration …"
+    # for every utterance) is noise on a streamer's terminal.
+    for noisy in NOISY_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -110,6 +111,14 @@ class StreamBroken(LLMError):
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
+
+
+_STREAMING_WORDS = re.compile(r"stream|event-stream|\bsse\b", re.IGNORECASE)
+
+
+def _about_streaming(message: str) -> bool:
+    """Whether a server's refusal is about streaming itself (then GROQ_STREAM=false helps)."""
+    return bool(_STREAMING_WORDS.search(message))
 
 
 def _clock(epoch_s: float) -> str:
@@ -343,8 +352,8 @@ class GroqClient:
             try:
                 raise _Retry(self._failure(response))
             except LLMError as err:
-                if err.status not in (400, 422):
-                    raise
+                if err.status not in (400, 422) or not _about_streaming(str(err)):
+                    raise  # a wrong model name or key is not fixed by GROQ_STREAM=false
                 # Servers that cannot stream say so with 400/422; name the switch for that.
                 raise LLMError(f"{err} (GROQ_STREAM=false if this server cannot stream)",
                                retryable=False, status=err.status) from None
@@ -442,7 +451,7 @@ class GroqClient:
 
     def _fatal_message(self, status: int, suffix: str) -> str:
         if status == 401:
-            return "Groq rejected the API key (401); check GROQ_API_KEY"
+            return f"Groq rejected the API key (401){suffix}; check GROQ_API_KEY"
         if status == 403:
             return f"Groq denied access (403){suffix}"
         if status == 404:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 ANSWER_MAX_TOKENS = 512
 # The model sometimes ignores JSON mode without the server noticing: ask again, then give up.
 PARSE_ATTEMPTS = 2
+# This many turns failing in a row (wrong model name, rejected key, quota) turn the LLM row
+# degraded with the server's own words; the next answer that works turns it back.
+FAILURES_BEFORE_DEGRADED = 2
 # A streamed answer that breaks (or is not the JSON asked for) before its first sentence was
 # handed out is asked for again, this many times in all. The client has already retried
 # failures that came before the first token.
@@ -61,6 +64,7 @@ class GroqResponder:
         self._max_answer_chars = max_answer_chars
         self.usage: dict[str, int] = {}  # summed over the run, for the control panel
         self.status: StatusHandle | None = None
+        self._failures = 0  # turns failed in a row
 
     def report_rate_limit(self, text: str) -> None:
         """GroqClient's on_status: a 429 made us wait."""
@@ -68,8 +72,20 @@ class GroqResponder:
             self.status.set(State.DEGRADED, text, "Groq 요청 한도에 걸려 잠시 기다립니다 (자동으로 이어짐)")
 
     def _report_ok(self) -> None:
+        self._failures = 0
         if self.status is not None and self.status.current.state is not State.RUNNING:
             self.status.set(State.RUNNING, f"{self.client.model} 준비됨")
+            log.info("LLM answering again (%s)", self.client.model)
+
+    def _report_failure(self, exc: LLMError) -> None:
+        """A turn failed. Once it keeps happening the row says why, in the server's words."""
+        self._failures += 1
+        message = str(exc).splitlines()[0][:300]
+        if self.status is not None:
+            self.status.note_error(message)
+            if self._failures >= FAILURES_BEFORE_DEGRADED:
+                self.status.set(State.DEGRADED, f"답변 실패 {self._failures}번 연속: {message}",
+                                _failure_hint(exc.status, message))
 
     @property
     def available(self) -> bool:
@@ -90,6 +106,13 @@ class GroqResponder:
                 {"role": "user", "content": f"{cards}\n\n{chat}" if cards else chat}]
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
+        try:
+            return await self._reply(batch)
+        except LLMError as exc:
+            self._report_failure(exc)
+            raise
+
+    async def _reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         started = time.perf_counter()
         messages = await self._messages(batch)
         for attempt in range(1, PARSE_ATTEMPTS + 1):
@@ -118,6 +141,15 @@ class GroqResponder:
                            segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
         """FirstToken, EmotionReady, SentenceReady..., AnswerDone (core.stages). Raises LLMError;
         once a sentence was yielded it is never asked again (it may have been spoken)."""
+        try:
+            async for event in self._reply_stream(batch, segmenter):
+                yield event
+        except LLMError as exc:
+            self._report_failure(exc)
+            raise
+
+    async def _reply_stream(self, batch: Sequence[ChatMessage],
+                            segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
         started = time.perf_counter()
         messages = await self._messages(batch)
         for attempt in range(1, STREAM_ATTEMPTS + 1):
@@ -212,3 +244,18 @@ class GroqResponder:
     def _add_usage(self, usage: dict[str, int]) -> None:
         for key, value in usage.items():
             self.usage[key] = self.usage.get(key, 0) + value
+
+
+def _failure_hint(status: int | None, message: str) -> str:
+    """What the streamer can do about a failing LLM, by the server's answer."""
+    if status == 401:
+        return "GROQ_API_KEY가 맞는지 확인하세요 (console.groq.com/keys)"
+    if status == 404 or (status == 400 and "model" in message.lower()):
+        return "GROQ_MODEL 이름을 확인하세요 (console.groq.com/docs/models)"
+    if status == 429:
+        return "요청 한도(일일 할당량)에 걸렸습니다: 한도가 풀리면 자동으로 이어집니다"
+    if status == 413:
+        return "HISTORY_LIMIT_TOKENS를 줄이세요"
+    if status in (400, 422) and "GROQ_STREAM=false" in message:
+        return "이 서버가 스트리밍을 못 하면 GROQ_STREAM=false로 설정하세요"
+    return "GROQ_BASE_URL 서버 상태를 확인하세요; 다음 답변이 되면 자동으로 돌아옵니다"

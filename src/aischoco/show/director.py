@@ -16,8 +16,8 @@ from typing import Any
 
 from ..core.messages import ChatMessage
 from ..core.metrics import TurnMarks
-from .reply_queue import ReplyQueue
 from ..core.status import State, StatusHandle
+from .reply_queue import ReplyQueue
 from .turn import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class Director:
         self._paused = False
         self._current: asyncio.Task[None] | None = None
         self._turn_ids = itertools.count(1)
+        self._said = ""  # the status line last reported (each change is logged once)
+        self._status: StatusHandle | None = None
+        runner.on_voice_wait = self._voice_wait
 
     # --- control surface (called from chat sources and the control panel) --------------------
     def submit(self, msg: ChatMessage) -> None:
@@ -56,6 +59,11 @@ class Director:
                       dropped.user)
         self._wake.set()
         self.on_change()
+
+    def wake(self) -> None:
+        """A stage changed (the LLM finished loading): look at the queue now, not at the next
+        idle tick, and say what the director is doing now."""
+        self._wake.set()
 
     @property
     def paused(self) -> bool:
@@ -94,6 +102,7 @@ class Director:
 
     # --- the loop ------------------------------------------------------------------------------
     async def run(self, status: StatusHandle) -> None:
+        self._status = status
         try:
             while True:
                 self._report(status)
@@ -132,13 +141,25 @@ class Director:
         self._current = None
         self.on_change()
 
+    def _voice_wait(self, waiting: bool) -> None:
+        """The turn waits for a TTS engine or audio output that is still starting."""
+        if self._status is not None:
+            self._status.set(State.RUNNING, "음성 준비 중: 목소리가 준비되면 바로 말합니다"
+                             if waiting else "답변 중")
+
     def _report(self, status: StatusHandle) -> None:
         # The pending count lives in snapshot(), not here: a detail that changed with every chat
         # would turn a chat flood into a status-event flood.
-        if not self.runner.ready:
-            status.set(State.RUNNING, "LLM이 없어 답변하지 않고 채팅만 모읍니다",
-                       "GROQ_API_KEY를 설정하면 답변을 시작합니다")
+        if not self.runner.ready and not self.runner.llm_configured:
+            detail, hint = ("LLM이 없어 답변하지 않고 채팅만 모읍니다",
+                            "GROQ_API_KEY를 설정하면 답변을 시작합니다")
+        elif not self.runner.ready:
+            detail, hint = "LLM 준비 중: 채팅은 모아 두고, 준비되는 즉시 답변합니다", ""
         elif self._paused:
-            status.set(State.RUNNING, "일시정지됨", "컨트롤 패널에서 재개할 수 있습니다")
+            detail, hint = "일시정지됨", "컨트롤 패널에서 재개할 수 있습니다"
         else:
-            status.set(State.RUNNING, "답변 대기")
+            detail, hint = "답변 대기", ""
+        if detail != self._said:
+            log.info("director: %s", detail)
+            self._said = detail
+        status.set(State.RUNNING, detail, hint)

@@ -37,6 +37,11 @@ class SpeechLog:
     cut: str | None = None  # playing when speech was stopped
     failed: list[str] = field(default_factory=list)  # TTS failed: shown, not heard
     sent: int = 0  # sentences handed to TTS
+    error: str | None = None  # why the first failed sentence was not spoken
+
+    @property
+    def nothing_heard(self) -> bool:
+        return not self.heard and self.cut is None
 
     @property
     def complete(self) -> bool:
@@ -117,6 +122,7 @@ class SpeechPipeline:
                     await self._synthesize(text, segment, marks)
                 except StageError as exc:
                     log.warning("TTS failed for one sentence, going on with the next: %s", exc)
+                    record.error = record.error or str(exc).splitlines()[0]
                 finally:
                     segment.finish()
                 if segment.frames_in == 0:

@@ -22,9 +22,13 @@ from .reply_feed import ReplyFeed
 from ..core.segmenter import SegmenterConfig, segment
 from .speech import SpeechLog, SpeechPipeline
 from ..core.stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
-                     StageError, StageUnavailable, StreamingLanguageModel)
+                           StageError, StageUnavailable, StreamingLanguageModel, UnavailableAudio,
+                           UnavailableLLM, UnavailableSpeech)
 
 log = logging.getLogger(__name__)
+
+# A local Qwen3-TTS takes tens of seconds to load: an early chat waits this long for the voice.
+VOICE_WAIT_S = 45.0
 
 
 @dataclass(slots=True)
@@ -52,10 +56,17 @@ class TurnRunner:
         *,
         segmenter: SegmenterConfig,
         on_answer: Callable[[AIResponse, Sequence[ChatMessage]], None],
+        voice_starting: Callable[[], bool] = lambda: False,
+        voice_wait_s: float = VOICE_WAIT_S,
     ) -> None:
         """`on_answer` shows the answer. A streamed answer calls it again with the longer text
-        as each sentence starts playing (same batch, so the overlay updates the same message)."""
+        as each sentence starts playing (same batch, so the overlay updates the same message).
+        `voice_starting`: the TTS engine or the audio output is still starting (not failed): a
+        turn waits up to `voice_wait_s` for it rather than answer mute."""
         self.stages = stages
+        self._voice_starting = voice_starting
+        self._voice_wait_s = voice_wait_s
+        self.on_voice_wait: Callable[[bool], None] = lambda waiting: None  # the director's row
         self._stats = stats
         self._segmenter = segmenter
         self._on_answer = on_answer
@@ -67,8 +78,38 @@ class TurnRunner:
         return self.stages.llm.available
 
     @property
+    def llm_configured(self) -> bool:
+        """False when there is no LLM at all (no key); True while one is loading, too."""
+        return not isinstance(self.stages.llm, UnavailableLLM)
+
+    @property
     def can_speak(self) -> bool:
         return self.stages.tts.available and self.stages.audio.available
+
+    @property
+    def voice_configured(self) -> bool:
+        """A voice exists, ready or not (TTS_ENGINE=off or no audio device: it never will)."""
+        return not isinstance(self.stages.tts, UnavailableSpeech) and not isinstance(
+            self.stages.audio, UnavailableAudio)
+
+    async def _wait_for_voice(self) -> None:
+        """While the voice is starting (not failed), wait for it, at most `voice_wait_s`."""
+        if self.can_speak or not self._voice_starting():
+            return
+        log.info("voice still starting: the answer waits up to %.0f s for it", self._voice_wait_s)
+        self.on_voice_wait(True)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._voice_wait_s
+            while not self.can_speak and self._voice_starting() and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            self.on_voice_wait(False)
+
+    def _unspoken(self, record: SpeechLog, text: str) -> None:
+        """The voice is not there for this sentence: shown, not heard, and why."""
+        record.failed.append(text)
+        record.error = record.error or self._why_silent(None)
 
     async def run(self, batch: Sequence[ChatMessage], marks: TurnMarks) -> None:
         stages = self.stages
@@ -80,10 +121,15 @@ class TurnRunner:
                 await self._run_streamed(llm, batch, marks, outcome)
             else:
                 await self._run_whole(batch, marks, outcome)
-            if outcome.record is not None and (outcome.record.failed or not outcome.whole):
+            record = outcome.record
+            if record is None or (record.nothing_heard and record.failed):
+                marks.outcome = "text_only"  # shown, never heard: say why where it is seen
+                # A voice that is off by choice (TTS_ENGINE=off, no device) is not news each turn.
+                log.log(logging.INFO if record is None else logging.WARNING,
+                        "turn %d answered as text only: %s", marks.turn_id,
+                        self._why_silent(record))
+            elif record.failed or not outcome.whole:
                 marks.outcome = "partly_spoken"
-            elif outcome.record is None:
-                marks.outcome = "text_only"
         except asyncio.CancelledError:
             marks.outcome = "skipped"
             raise
@@ -108,6 +154,14 @@ class TurnRunner:
                 self._stats.record(marks)
                 log.info("%s", marks.log_line())
 
+    def _why_silent(self, record: SpeechLog | None) -> str:
+        if record is not None:
+            return record.error or "TTS produced no audio"
+        reasons = [f"{name}: {getattr(stage, 'reason', None) or 'not ready'}"
+                   for name, stage in (("TTS", self.stages.tts), ("audio", self.stages.audio))
+                   if not stage.available]
+        return "voice not available (" + "; ".join(reasons or ["-"]) + ")"
+
     async def _run_whole(self, batch: Sequence[ChatMessage], marks: TurnMarks,
                          outcome: _Outcome) -> None:
         answer = outcome.answer = await self.stages.llm.reply(batch)
@@ -116,10 +170,18 @@ class TurnRunner:
         self.stages.animator.set_emotion(answer.emotion)
         # Whole answers are shown at once; a sentence TTS cannot say is still read on screen.
         self._on_answer(answer, batch)
-        if self.can_speak:
-            outcome.record = SpeechLog()
-            await self._speak(segment(answer.speech_text, self._segmenter), marks,
-                              outcome.record)
+        if self.voice_configured:
+            await self._wait_for_voice()
+            record = outcome.record = SpeechLog()
+
+            async def sentences() -> AsyncIterator[str]:
+                for sentence in segment(answer.speech_text, self._segmenter):
+                    if self.can_speak:  # decided per sentence: a device may come or go
+                        yield sentence
+                    else:
+                        self._unspoken(record, sentence)
+
+            await self._speak(sentences(), marks, record)
 
     async def _run_streamed(self, llm: StreamingLanguageModel, batch: Sequence[ChatMessage],
                             marks: TurnMarks, outcome: _Outcome) -> None:
@@ -137,7 +199,8 @@ class TurnRunner:
                 self._on_answer(answer, batch)
 
         try:
-            if self.can_speak:
+            if self.voice_configured:
+                await self._wait_for_voice()  # the stream is read meanwhile (ReplyFeed)
                 outcome.record = SpeechLog()
                 await self._speak_stream(feed, show, marks, outcome.record)
             else:
@@ -158,7 +221,10 @@ class TurnRunner:
 
         async def spoken() -> AsyncIterator[str]:
             async for sentence in feed.sentences():
-                if sentence.spoken:  # nothing to say: shown with the next sentence heard
+                if not self.can_speak:  # decided per sentence: shown now, not heard
+                    self._unspoken(record, sentence.spoken or sentence.shown)
+                    show(sentence.shown)
+                elif sentence.spoken:  # nothing to say: shown with the next sentence heard
                     pending.append((sentence.spoken, sentence.shown))
                     yield sentence.spoken
 

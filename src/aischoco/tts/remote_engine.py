@@ -187,7 +187,10 @@ class RemoteEngine:
         if not text:
             return
         body = self._body(text)
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        # The retry is for a healthy server's blip: while it keeps failing (a server that cannot
+        # speak at all answers 503 to everything), each sentence gets one request, not two.
+        attempts = MAX_ATTEMPTS if self._healthy is not False else 1
+        for attempt in range(1, attempts + 1):
             yielded = False
             try:
                 async with contextlib.aclosing(self._attempt(body)) as chunks:
@@ -199,10 +202,12 @@ class RemoteEngine:
                     self._report_failure(f"remote TTS stream broke: {exc}", status=exc.status)
                     raise RemoteTTSError(f"remote TTS stream broke mid-sentence: {exc}",
                                          status=exc.status) from None
-                if attempt == MAX_ATTEMPTS:
-                    self._report_failure(str(exc), unreachable=exc.status is None,
-                                         status=exc.status)
-                    raise RemoteTTSError(f"remote TTS failed after {attempt} attempts: {exc}",
+                # Said at the first failed attempt, in the server's words.
+                self._report_failure(str(exc), unreachable=exc.status is None,
+                                     status=exc.status)
+                if attempt == attempts:
+                    raise RemoteTTSError(f"remote TTS failed after {attempt} attempt"
+                                         f"{'s' if attempt > 1 else ''}: {exc}",
                                          status=exc.status) from None
                 log.warning("remote TTS attempt %d failed (%s); retrying once", attempt, exc)
                 await asyncio.sleep(self._retry_delay_s)
@@ -385,7 +390,7 @@ class RemoteEngine:
             detail = f"원격 TTS 서버가 요청을 거부함 ({status})"
             hint = "TTS_REMOTE_API_KEY가 서버의 키와 같은지 확인하세요"
         else:
-            detail = "원격 TTS 오류: 문장을 건너뛰었습니다"
+            detail = f"원격 TTS 오류 (문장을 건너뜀): {message}"
             hint = "TTS 서버의 로그를 확인하세요 (답변은 화면에 글로 계속 표시됩니다)"
         self._set(State.DEGRADED, detail, hint)
         if self._status is not None:
