@@ -1,0 +1,531 @@
+"""Soak test: the real daemon (aischoco.app.build, in process) for --minutes under a realistic
+chat mix with faults injected on a schedule; a row of resource/turn figures every minute.
+
+    chat mix ──controls.chat──► daemon (app.build + supervisor.run, this process) ──► file: sink
+                                   ├─► LLM peer     (tests/peers/openai_server.py, own process)
+                                   └─► speech peer  (tests/peers/speech_server.py, own process)
+
+Traffic: chat at 2–5 msgs/s with bursts up to 20/s, donations, skips, pauses (CHAT_SOURCE=local,
+injected through Controls.chat). Faults, in rotation, every --fault-every seconds, each held for
+--fault-s seconds: LLM 429, LLM 503, LLM timeout (answers slower than GROQ_TIMEOUT_S), TTS 503,
+audio output lost (the file player's thread stops: AudioOutput's watch sees it and reopens).
+After each fault: recovered = every component that was `running` before is `running` again and a
+turn has been answered (outcome ok) since the fault ended, within --recover-s.
+
+Goals (PASS/FAIL at the end): RSS growth < 10 MB after the warm-up; no growth in fds / asyncio
+tasks / threads (settled end sample vs the warm-up sample, small tolerance); every fault
+recovered; zero tracebacks (log records with exc_info or a "Traceback" text) in the log.
+
+Run:  python bench/soak.py [--minutes 30] [--fault-every 180] [--out soak.json] [--log soak.log]
+      python bench/soak.py --minutes 3 --fault-every 25 --warmup-minutes 1   (a quick check)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import multiprocessing
+import random
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from aischoco import app  # noqa: E402
+from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
+from aischoco.core.metrics import TurnMarks  # noqa: E402
+from aischoco.core.status import StatusBoard  # noqa: E402
+from aischoco.settings import Settings  # noqa: E402
+from peers.openai_server import (Echo, OpenAIServer, RateLimited, Recorded, Reply,  # noqa: E402
+                                 ServerError, Slow)
+from peers.speech_server import Ok, SpeechServer  # noqa: E402
+from peers.speech_server import Status as SpeechStatus  # noqa: E402
+
+GROQ_TIMEOUT_S = 3.0
+LLM_TTFT_S = 0.3
+FAULTS = ("llm_429", "llm_5xx", "llm_timeout", "tts_503", "audio_lost")
+NOT_COVERED = {
+    "chzzk_drop / chzzk_token_expiry": "CHAT_SOURCE=local (CHZZK peers not wired in this soak)",
+    "vts_restart": "VTS_ENABLED=false (VTube Studio peer not wired in this soak)",
+    "peer_process_restart": "peers keep their port; a restart on the same port is not scripted",
+}
+# Allowed end-vs-warm-up difference for "no growth" (in-flight turns come and go).
+TOLERANCE = {"fds": 4, "tasks": 6, "threads": 2}
+RSS_LIMIT_MB = 10.0
+USERS = [f"{name}{n}" for name in ("민수", "지현", "하늘", "도윤", "서연", "유진", "태호", "수아")
+         for n in range(1, 6)]
+LINES = ["안녕 초코야!", "오늘 뭐 해?", "방금 그거 대박", "ㅋㅋㅋㅋ", "노래 불러 줘",
+         "저녁 뭐 먹었어?", "게임 언제 해?", "초코야 좋아해", "내일도 방송해?", "이거 어떻게 깼어?"]
+
+
+# --- peers, each in its own process, with a control pipe for faults --------------------------------
+
+def _llm_behaviour(mode: str) -> Any:
+    return {"normal": Slow(LLM_TTFT_S, Echo()),
+            "llm_429": RateLimited(retry_after=1.0, try_again_in="1s"),
+            "llm_5xx": ServerError(503),
+            "llm_timeout": Slow(GROQ_TIMEOUT_S + 2, Echo())}[mode]
+
+
+def _tts_behaviour(mode: str) -> Any:
+    return {"normal": Ok(first_byte_ms=100), "tts_503": SpeechStatus(503, "busy")}[mode]
+
+
+class SoakLLM(OpenAIServer):
+    """Echo-like answers; the memory distiller's fact-extraction requests get a facts list."""
+
+    def _next(self, recorded: Recorded) -> Any:
+        behaviour = super()._next(recorded)
+        body = recorded.body if isinstance(recorded.body, dict) else {}
+        text = " ".join(str(m.get("content", "")) for m in body.get("messages") or []
+                        if isinstance(m, dict))
+        if behaviour == _llm_behaviour("normal") and '{"facts"' in text:
+            return Slow(LLM_TTFT_S, Reply({"facts": []}))
+        return behaviour
+
+
+def _serve(kind: str, conn: Connection) -> None:
+    """Child process: serve until "stop"; any other message is a mode (normal or a fault)."""
+    server: Any = (SoakLLM(default=_llm_behaviour("normal")) if kind == "llm" else
+                   SpeechServer(default=_tts_behaviour("normal"), ms_per_char=40))
+    with server:
+        conn.send(server.base_url)
+        while (mode := conn.recv()) != "stop":
+            server.clear()  # the peer's request records: not the daemon's memory, but keep tidy
+            server.default = _llm_behaviour(mode) if kind == "llm" else _tts_behaviour(mode)
+
+
+@dataclass
+class Peer:
+    url: str
+    conn: Connection
+
+    def mode(self, mode: str) -> None:
+        self.conn.send(mode)
+
+
+@contextlib.contextmanager
+def _peer(kind: str) -> Iterator[Peer]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(kind, child), daemon=True)
+    proc.start()
+    try:
+        yield Peer(parent.recv(), parent)
+    finally:
+        parent.send("stop")
+        proc.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- observing the daemon ------------------------------------------------------------------------
+
+class LogCounter(logging.Handler):
+    """Counts WARNING+ records by (level, logger) and tracebacks (exc_info or "Traceback" text)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.by_logger: Counter[str] = Counter()
+        self.tracebacks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.by_logger[f"{record.levelname} {record.name}"] += 1
+        text = record.getMessage() if record.args is not None else str(record.msg)
+        if record.exc_info or record.exc_text or record.stack_info or "Traceback" in text:
+            self.tracebacks.append(f"{record.name}: {text[:200]}")
+
+
+@dataclass
+class Window:
+    """What happened since the last sample."""
+
+    chat_to_voice: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    ok_at: list[float] = field(default_factory=list)  # monotonic times of ok turns
+
+
+@dataclass
+class Soak:
+    controls: Any
+    board: StatusBoard
+    llm: Peer
+    tts: Peer
+    args: argparse.Namespace
+    window: Window = field(default_factory=Window)
+    last_ok_at: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    all_c2v: list[float] = field(default_factory=list)
+    sent: Counter[str] = field(default_factory=Counter)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    traffic_on: bool = True
+    seen_down: set[str] = field(default_factory=set)  # components that left `running` (any time)
+
+    def observe(self) -> None:
+        stats = self.controls.stats
+        record = stats.record
+
+        def record_and_keep(marks: TurnMarks) -> None:
+            record(marks)
+            self.window.outcomes[marks.outcome] += 1
+            self.outcomes[marks.outcome] += 1
+            c2v = marks.intervals_ms().get("chat_to_voice")
+            if c2v is not None:
+                self.window.chat_to_voice.append(c2v)
+                self.all_c2v.append(c2v)
+            if marks.outcome == "ok":
+                self.last_ok_at = time.monotonic()
+
+        stats.record = record_and_keep  # instance attribute only
+        # every state change, so a blip shorter than a poll (audio reopening) is still seen
+        self.board.subscribe(lambda item: self.seen_down.add(item.name)
+                             if getattr(item.state, "value", item.state) != "running" else None)
+
+    def states(self) -> dict[str, str]:
+        return {item["name"]: item["state"] for item in self.board.snapshot()}
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _resources() -> dict[str, Any]:
+    me = psutil.Process()
+    return {"rss_mb": round(me.memory_info().rss / 2**20, 1), "fds": me.num_fds(),
+            "tasks": len(asyncio.all_tasks()), "threads": threading.active_count()}
+
+
+def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, Any]:
+    c = soak.controls
+    queue = c.director.snapshot()
+    w, soak.window = soak.window, Window()
+    jobs = getattr(getattr(c.memory, "_thread", None), "_jobs", None)  # memory thread's queue
+    row = {
+        "minute": label or f"{minute:.0f}", **_resources(),
+        "queue": queue["pending"], "memory_q": jobs.qsize() if jobs is not None else None,
+        "answered": sum(w.outcomes.values()), "outcomes": dict(w.outcomes),
+        "dropped_overflow": queue["dropped_overflow"], "dropped_expired": queue["dropped_expired"],
+        "rejected": dict(c.intake.rejected), "received": c.intake.received,
+        "c2v_p50": _pct(w.chat_to_voice, 50), "c2v_p95": _pct(w.chat_to_voice, 95),
+        "not_running": sorted(n for n, s in soak.states().items() if s != "running"),
+    }
+    soak.rows.append(row)
+    return row
+
+
+# --- traffic ---------------------------------------------------------------------------------------
+
+async def _traffic(soak: Soak, rng: random.Random) -> None:
+    c = soak.controls
+    burst_until = 0.0
+    rate = 3.0
+    next_change = 0.0
+    while True:
+        now = time.monotonic()
+        if not soak.traffic_on:
+            await asyncio.sleep(0.2)
+            continue
+        if now >= next_change:  # a new base rate every 5–15 s; now and then a burst
+            rate = rng.uniform(2, 5)
+            next_change = now + rng.uniform(5, 15)
+            if rng.random() < 0.25:
+                burst_until = now + rng.uniform(2, 5)
+        current = 20.0 if now < burst_until else rate
+        roll = rng.random()
+        user = rng.choice(USERS)
+        if roll < 0.03:
+            amount = rng.choice([1000, 2000, 5000, 10000])
+            c.chat(ChatMessage(user=user, message=f"후원 {amount}원! {rng.choice(LINES)}",
+                               kind=Kind.DONATION, amount=amount))
+            soak.sent["donation"] += 1
+        else:
+            line = rng.choice(LINES)  # some repeats (viewers do), mostly new text
+            c.chat(ChatMessage(user=user, message=line if rng.random() < 0.3 else
+                               f"{line} {rng.choice(LINES)} {rng.randrange(1000)}"))
+            soak.sent["chat"] += 1
+        if roll > 0.997:
+            c.skip()
+            soak.sent["skip"] += 1
+        elif roll > 0.995 and not c.director.paused:
+            soak.sent["pause"] += 1
+            c.set_paused(True)
+            asyncio.get_running_loop().call_later(rng.uniform(2, 6), c.set_paused, False)
+        await asyncio.sleep(rng.expovariate(current))
+
+
+# --- faults ----------------------------------------------------------------------------------------
+
+async def _inject(soak: Soak, name: str) -> None:
+    if name.startswith("llm_"):
+        soak.llm.mode(name)
+    elif name.startswith("tts_"):
+        soak.tts.mode(name)
+    elif name == "audio_lost":
+        audio = soak.controls.director.runner.stages.audio
+        for player in list(getattr(audio, "_players", [])):
+            player._stop.set()  # the writer thread ends; problem() says so; AudioOutput reopens
+
+
+def _heal(soak: Soak, name: str) -> None:
+    if name.startswith("llm_"):
+        soak.llm.mode("normal")
+    elif name.startswith("tts_"):
+        soak.tts.mode("normal")
+
+
+async def _fault(soak: Soak, name: str, started: float) -> None:
+    before = {n for n, s in soak.states().items() if s == "running"}
+    entry: dict[str, Any] = {"fault": name, "at_s": round(time.monotonic() - started, 1)}
+    soak.faults.append(entry)
+    await _inject(soak, name)
+    soak.seen_down.clear()
+    await asyncio.sleep(soak.args.fault_s)
+    _heal(soak, name)
+    healed = time.monotonic()
+    deadline = healed + soak.args.recover_s
+    while time.monotonic() < deadline:
+        states = soak.states()
+        down = sorted(n for n in before if states.get(n) != "running")
+        if not down and soak.last_ok_at > healed:
+            entry["affected"] = sorted(soak.seen_down & before)
+            entry["recovered"] = True
+            entry["recover_s"] = round(time.monotonic() - healed, 1)
+            return
+        await asyncio.sleep(0.1)
+    entry["affected"] = sorted(soak.seen_down & before)
+    entry["recovered"] = False
+    entry["still_down"] = down
+    entry["ok_turn_since"] = soak.last_ok_at > healed
+
+
+async def _faults(soak: Soak, started: float, end: float) -> None:
+    """Fault k starts at (k + 1) × --fault-every s (later if the previous one still recovers)."""
+    i = 0
+    while True:
+        await asyncio.sleep(max(0.0, started + (i + 1) * soak.args.fault_every - time.monotonic()))
+        if time.monotonic() + soak.args.fault_s + 5 > end:
+            return
+        await _fault(soak, soak.args.faults[i % len(soak.args.faults)], started)
+        i += 1
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+def _settings(tmp: Path, llm: str, tts: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        chat_source="local", groq_api_key="gsk_soak", groq_base_url=llm,
+        groq_timeout_s=GROQ_TIMEOUT_S, tts_engine="remote", tts_remote_url=tts,
+        audio_output_device=f"file:{tmp / 'soak-ai.wav'}", vts_enabled=False,
+        overlay_host="127.0.0.1", overlay_port=_free_port(), history_dir=tmp / "history",
+        memory_path=tmp / "memory.sqlite3",
+        character_path=ROOT / "config" / "character.txt",
+        banned_words_path=ROOT / "config" / "banned_words.txt",
+        ai_banned_words_path=ROOT / "config" / "banned_words.txt",
+    )
+
+
+async def _wait_running(board: StatusBoard, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        states = {i["name"]: i["state"] for i in board.snapshot()}
+        if all(states.get(n) == "running" for n in ("llm", "tts", "audio", "director")):
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"daemon did not start: {board.snapshot()}")
+
+
+async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soak:
+    board = StatusBoard()
+    stdin, sys.stdin = sys.stdin, io.StringIO("")  # the local chat source reads nothing
+    try:
+        supervisor, controls, _ = app.build(_settings(tmp, llm.url, tts.url), board)
+    finally:
+        sys.stdin = stdin
+    soak = Soak(controls, board, llm, tts, args)
+    soak.observe()
+    stop = asyncio.Event()
+    running = asyncio.create_task(supervisor.run(stop, shutdown_timeout_s=5.0))
+    try:
+        await _wait_running(board, 60)
+        started = time.monotonic()
+        end = started + args.minutes * 60
+        rng = random.Random(args.seed)
+        workers = [asyncio.create_task(_traffic(soak, rng)),
+                   asyncio.create_task(_faults(soak, started, end))]
+        minute = 0
+        while time.monotonic() < end:
+            await asyncio.sleep(min(60.0, end - time.monotonic()))
+            minute += 1
+            row = _sample(soak, minute)
+            print(f"[soak] minute {minute}: {json.dumps(row, ensure_ascii=False)}",
+                  file=sys.stderr, flush=True)
+        soak.traffic_on = False
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        while soak.faults and "recovered" not in soak.faults[-1]:
+            await asyncio.sleep(0.1)
+        # settle: the queue drains, turns finish, then one quiet sample
+        deadline = time.monotonic() + 60
+        while (controls.director.snapshot()["pending"] or controls.director.speaking) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(args.settle_s)
+        _sample(soak, minute, label="settled")
+    finally:
+        stop.set()
+        await running
+    return soak
+
+
+def _goals(soak: Soak, args: argparse.Namespace, log: LogCounter) -> list[dict[str, Any]]:
+    minutes = [r for r in soak.rows if r["minute"] != "settled"]
+    settled = soak.rows[-1]
+    warm_index = min(max(int(args.warmup_minutes), 1), len(minutes)) - 1
+    base = minutes[warm_index]
+    goals = [{"goal": f"RSS growth < {RSS_LIMIT_MB:.0f} MB after {args.warmup_minutes:g} min "
+                      f"warm-up (max after warm-up vs minute {base['minute']})",
+              "value": round(max(r["rss_mb"] for r in soak.rows[warm_index:]) - base["rss_mb"], 1),
+              "limit": RSS_LIMIT_MB}]
+    goals[0]["pass"] = goals[0]["value"] < RSS_LIMIT_MB
+    for key, tol in TOLERANCE.items():
+        growth = settled[key] - base[key]
+        goals.append({"goal": f"no growth in {key} (settled vs minute {base['minute']}, "
+                              f"tolerance {tol})", "value": growth, "limit": tol,
+                      "pass": growth <= tol})
+    recovered = sum(1 for f in soak.faults if f.get("recovered"))
+    goals.append({"goal": "every fault recovered", "value": f"{recovered}/{len(soak.faults)}",
+                  "pass": bool(soak.faults) and recovered == len(soak.faults)})
+    goals.append({"goal": "zero tracebacks in the log", "value": len(log.tracebacks),
+                  "pass": not log.tracebacks})
+    return goals
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.0f}"
+    if isinstance(v, dict):
+        return " ".join(f"{k}:{n}" for k, n in v.items()) or "-"
+    if isinstance(v, list):
+        return ",".join(v) or "-"
+    return str(v)
+
+
+def _report(soak: Soak, goals: list[dict[str, Any]], log: LogCounter) -> None:
+    cols = ["minute", "rss_mb", "fds", "tasks", "threads", "queue", "memory_q", "answered", "outcomes",
+            "dropped_overflow", "dropped_expired", "rejected", "c2v_p50", "c2v_p95",
+            "not_running"]
+    heads = ["min", "RSS MB", "fds", "tasks", "threads", "reply q", "memory q", "turns", "outcomes",
+             "drop overflow Σ", "drop expired Σ", "rejected Σ", "c→voice p50 ms",
+             "c→voice p95 ms", "not running"]
+    print("| " + " | ".join(heads) + " |")
+    print("|" + "|".join("---" for _ in heads) + "|")
+    for r in soak.rows:
+        print("| " + " | ".join(f"{r[c]:.1f}" if c == "rss_mb" else _fmt(r[c]) for c in cols)
+              + " |")
+    print()
+    print(f"sent: {dict(soak.sent)}; turns by outcome: {dict(soak.outcomes)}; chat→voice over "
+          f"the run: p50 {_fmt(_pct(soak.all_c2v, 50))} ms, p95 {_fmt(_pct(soak.all_c2v, 95))} ms")
+    print()
+    print("| fault | at s | components seen not running | recovered | recover s |")
+    print("|---|---|---|---|---|")
+    for f in soak.faults:
+        print(f"| {f['fault']} | {f['at_s']} | {_fmt(f.get('affected'))} | "
+              f"{'yes' if f.get('recovered') else 'NO ' + _fmt(f.get('still_down'))} | "
+              f"{_fmt(f.get('recover_s'))} |")
+    print()
+    print("not covered: " + "; ".join(f"{k} ({v})" for k, v in NOT_COVERED.items()))
+    print()
+    print("WARNING+ log records by logger: " + (", ".join(
+        f"{k}×{n}" for k, n in log.by_logger.most_common()) or "none"))
+    for tb in log.tracebacks[:10]:
+        print(f"  traceback: {tb}")
+    print()
+    print("| goal | value | result |")
+    print("|---|---|---|")
+    for g in goals:
+        print(f"| {g['goal']} | {g['value']} | {'PASS' if g['pass'] else 'FAIL'} |")
+    overall = all(g["pass"] for g in goals)
+    print(f"| **overall** | | **{'PASS' if overall else 'FAIL'}** |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--warmup-minutes", type=float, default=2)
+    parser.add_argument("--fault-every", type=float, default=180,
+                        help="seconds between faults (they rotate through all kinds)")
+    parser.add_argument("--faults", type=lambda v: v.split(","), default=list(FAULTS),
+                        help=f"comma-separated rotation (default: {','.join(FAULTS)})")
+    parser.add_argument("--fault-s", type=float, default=8, help="how long each fault lasts")
+    parser.add_argument("--recover-s", type=float, default=45)
+    parser.add_argument("--settle-s", type=float, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--log", type=Path, help="the daemon's log (default: a temp file)")
+    args = parser.parse_args()
+    if unknown := set(args.faults) - set(FAULTS):
+        parser.error(f"unknown faults: {sorted(unknown)}")
+
+    counter = LogCounter()
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(counter)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        log_path = args.log or tmp / "soak.log"
+        file_handler = logging.FileHandler(log_path, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(file_handler)
+        with _peer("llm") as llm, _peer("tts") as tts:
+            soak = asyncio.run(_run(args, tmp, llm, tts))
+        root.removeHandler(file_handler)
+        file_handler.close()
+        text = log_path.read_text(encoding="utf-8")
+        if "Traceback" in text and not counter.tracebacks:
+            counter.tracebacks.append("'Traceback' text in the log file")
+    goals = _goals(soak, args, counter)
+    _report(soak, goals, counter)
+    if args.out:
+        args.out.write_text(json.dumps({
+            "args": {k: str(v) for k, v in vars(args).items()}, "rows": soak.rows,
+            "faults": soak.faults, "sent": soak.sent, "outcomes": soak.outcomes,
+            "log_by_logger": counter.by_logger, "tracebacks": counter.tracebacks,
+            "not_covered": NOT_COVERED, "goals": goals}, ensure_ascii=False, indent=2),
+            encoding="utf-8")
+    return 0 if all(g["pass"] for g in goals) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
