@@ -9,7 +9,7 @@ import pytest
 
 from aischoco.settings import Settings
 from browser_helpers import browser  # noqa: F401 - the shared headless Chromium fixture
-from tts_server_helpers import serve  # noqa: F401 - serve_tts on a loopback port for a test
+from tts_server_helpers import make_engine, serve  # noqa: F401 - shared fixtures: RemoteEngine clients, serve_tts
 
 SETTING_KEYS = {name.upper() for name in Settings.model_fields}
 

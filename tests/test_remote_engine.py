@@ -9,7 +9,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,21 +53,6 @@ def server(shared_server: SpeechServer) -> SpeechServer:
     shared_server.clear()
     shared_server.models_status = 200
     return shared_server
-
-
-@pytest.fixture
-async def make_engine() -> AsyncIterator[Callable[..., RemoteEngine]]:
-    engines: list[RemoteEngine] = []
-
-    def make(base_url: str, **kwargs: object) -> RemoteEngine:
-        kwargs.setdefault("retry_delay_s", 0.01)
-        engine = RemoteEngine(base_url, **kwargs)  # type: ignore[arg-type]
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        await engine.aclose()
 
 
 async def collect(engine: RemoteEngine, text: str = TEXT) -> list[AudioChunk]:

@@ -9,7 +9,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -41,21 +41,6 @@ def clone(tmp_path: Path) -> CloneReference:
     wav = tmp_path / "ref.wav"
     sf.write(wav, np.zeros(24_000, dtype=np.float32), 24_000, subtype="PCM_16")
     return CloneReference.from_wav(wav, "안녕하세요, 제 목소리예요.")
-
-
-@pytest.fixture
-async def make_engine() -> AsyncIterator[Callable[..., RemoteEngine]]:
-    engines: list[RemoteEngine] = []
-
-    def make(base_url: str, **kwargs: object) -> RemoteEngine:
-        kwargs.setdefault("retry_delay_s", 0.01)
-        engine = RemoteEngine(base_url, **kwargs)  # type: ignore[arg-type]
-        engines.append(engine)
-        return engine
-
-    yield make
-    for engine in engines:
-        await engine.aclose()
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from aischoco.tts.remote_engine import RemoteEngine
 from aischoco.tts.server import serve_tts
 
 Serve = Callable[..., Awaitable[str]]
@@ -39,3 +40,21 @@ async def serve() -> AsyncIterator[Serve]:
     for stop, task in running:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+@pytest.fixture
+async def make_engine() -> AsyncIterator[Callable[..., RemoteEngine]]:
+    """RemoteEngine clients with a short retry delay, closed after the test."""
+    engines: list[RemoteEngine] = []
+
+    def make(base_url: str, **kwargs: object) -> RemoteEngine:
+        kwargs.setdefault("retry_delay_s", 0.01)
+        engine = RemoteEngine(base_url, **kwargs)  # type: ignore[arg-type]
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        await engine.aclose()
+
+
