@@ -5,10 +5,13 @@ chat mix with faults injected on a schedule; a row of resource/turn figures ever
                                    ├─► LLM peer     (tests/peers/openai_server.py, own process)
                                    └─► speech peer  (tests/peers/speech_server.py, own process)
 
-Traffic: chat at 2–5 msgs/s with bursts up to 20/s, donations, skips, pauses (CHAT_SOURCE=local,
-injected through Controls.chat). Faults, in rotation, every --fault-every seconds, each held for
---fault-s seconds: LLM 429, LLM 503, LLM timeout (answers slower than GROQ_TIMEOUT_S), TTS 503,
-audio output lost (the file player's thread stops: AudioOutput's watch sees it and reopens).
+Traffic: chat at 2–5 msgs/s with bursts up to 20/s, donations, skips, pauses (injected through
+Controls.chat), while the CHZZK source stays connected to the Node Socket.IO 2.x peer and the
+animator to a fake VTube Studio. Faults, in rotation, every --fault-every seconds, each held for
+--fault-s seconds: LLM 429, 503 and timeout (answers slower than GROQ_TIMEOUT_S); TTS 503 and a
+stall (first byte later than TTS_REMOTE_TIMEOUT_S); CHZZK socket drop, and expired access token
+then drop (the daemon refreshes); VTube Studio quits and comes back on its port; audio output
+lost (the file player's thread stops: AudioOutput's watch sees it and reopens).
 After each fault: recovered = every component that was `running` before is `running` again and a
 turn has been answered (outcome ok) since the fault ended, within --recover-s.
 
@@ -56,14 +59,18 @@ from peers.openai_server import (Echo, OpenAIServer, RateLimited, Recorded, Repl
                                  ServerError, Slow)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
 from peers.speech_server import Status as SpeechStatus  # noqa: E402
+from peers.vts_server import FakeVts  # noqa: E402
+
+from aischoco.chat.chzzk_auth import TokenSet, save_tokens  # noqa: E402
 
 GROQ_TIMEOUT_S = 3.0
+TTS_TIMEOUT_S = 3.0  # first byte of a sentence; the tts_stall fault answers later than this
+CHZZK_CHANNEL = "soak-channel"
 LLM_TTFT_S = 0.3
-FAULTS = ("llm_429", "llm_5xx", "llm_timeout", "tts_503", "audio_lost")
+FAULTS = ("llm_429", "chzzk_drop", "llm_5xx", "tts_503", "vts_restart", "llm_timeout",
+          "chzzk_expired_token", "tts_stall", "audio_lost")
 NOT_COVERED = {
-    "chzzk_drop / chzzk_token_expiry": "CHAT_SOURCE=local (CHZZK peers not wired in this soak)",
-    "vts_restart": "VTS_ENABLED=false (VTube Studio peer not wired in this soak)",
-    "peer_process_restart": "peers keep their port; a restart on the same port is not scripted",
+    "llm/tts peer process restart": "those peers keep running; their faults are scripted answers",
 }
 # Allowed end-vs-warm-up difference for "no growth" (in-flight turns come and go).
 TOLERANCE = {"fds": 4, "tasks": 6, "threads": 2}
@@ -84,7 +91,8 @@ def _llm_behaviour(mode: str) -> Any:
 
 
 def _tts_behaviour(mode: str) -> Any:
-    return {"normal": Ok(first_byte_ms=100), "tts_503": SpeechStatus(503, "busy")}[mode]
+    return {"normal": Ok(first_byte_ms=100), "tts_503": SpeechStatus(503, "busy"),
+            "tts_stall": Ok(first_byte_ms=(TTS_TIMEOUT_S + 3) * 1000)}[mode]
 
 
 class SoakLLM(OpenAIServer):
@@ -172,6 +180,10 @@ class Soak:
     llm: Peer
     tts: Peer
     args: argparse.Namespace
+    chzzk: Any = None  # the Node Socket.IO 2.x CHZZK peer (tests/peers/chzzk_socketio.py)
+    vts: Any = None  # the fake VTube Studio (tests/peers/vts_server.py)
+    vts_port: int = 0  # where VTube Studio comes back after a restart, with its saved tokens
+    vts_tokens: set[str] = field(default_factory=set)
     window: Window = field(default_factory=Window)
     last_ok_at: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -287,17 +299,28 @@ async def _inject(soak: Soak, name: str) -> None:
         soak.llm.mode(name)
     elif name.startswith("tts_"):
         soak.tts.mode(name)
+    elif name == "chzzk_drop":  # the session socket goes: a fresh session URL, reconnect
+        await soak.chzzk.post("/test/drop")
+    elif name == "chzzk_expired_token":  # the access token dies, then the socket: refresh
+        await soak.chzzk.post("/test/expire-token")
+        await soak.chzzk.post("/test/drop")
+    elif name == "vts_restart":  # VTube Studio quits; it comes back on the same port at heal
+        soak.vts_port, soak.vts_tokens = soak.vts.port, set(soak.vts.tokens)
+        await asyncio.to_thread(soak.vts.stop)
     elif name == "audio_lost":
         audio = soak.controls.director.runner.stages.audio
         for player in list(getattr(audio, "_players", [])):
             player._stop.set()  # the writer thread ends; problem() says so; AudioOutput reopens
 
 
-def _heal(soak: Soak, name: str) -> None:
+async def _heal(soak: Soak, name: str) -> None:
     if name.startswith("llm_"):
         soak.llm.mode("normal")
     elif name.startswith("tts_"):
         soak.tts.mode("normal")
+    elif name == "vts_restart":
+        soak.vts = await asyncio.to_thread(
+            lambda: FakeVts(port=soak.vts_port, tokens=soak.vts_tokens).start())
 
 
 async def _fault(soak: Soak, name: str, started: float) -> None:
@@ -307,7 +330,7 @@ async def _fault(soak: Soak, name: str, started: float) -> None:
     await _inject(soak, name)
     soak.seen_down.clear()
     await asyncio.sleep(soak.args.fault_s)
-    _heal(soak, name)
+    await _heal(soak, name)
     healed = time.monotonic()
     deadline = healed + soak.args.recover_s
     while time.monotonic() < deadline:
@@ -338,12 +361,17 @@ async def _faults(soak: Soak, started: float, end: float) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def _settings(tmp: Path, llm: str, tts: str) -> Settings:
+def _settings(tmp: Path, llm: str, tts: str, chzzk: str, vts: str) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
-        chat_source="local", groq_api_key="gsk_soak", groq_base_url=llm,
+        chat_source="chzzk", chzzk_client_id="cid-soak", chzzk_client_secret="csecret-soak",
+        chzzk_channel_id=CHZZK_CHANNEL, chzzk_openapi_url=chzzk,
+        chzzk_token_path=tmp / "chzzk_token.json",
+        groq_api_key="gsk_soak", groq_base_url=llm,
         groq_timeout_s=GROQ_TIMEOUT_S, tts_engine="remote", tts_remote_url=tts,
-        audio_output_device=f"file:{tmp / 'soak-ai.wav'}", vts_enabled=False,
+        tts_remote_timeout_s=TTS_TIMEOUT_S,
+        audio_output_device=f"file:{tmp / 'soak-ai.wav'}", vts_enabled=True, vts_url=vts,
+        vts_token_path=tmp / "vts_token.txt",
         overlay_host="127.0.0.1", overlay_port=_free_port(), history_dir=tmp / "history",
         memory_path=tmp / "memory.sqlite3",
         character_path=ROOT / "config" / "character.txt",
@@ -356,20 +384,31 @@ async def _wait_running(board: StatusBoard, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         states = {i["name"]: i["state"] for i in board.snapshot()}
-        if all(states.get(n) == "running" for n in ("llm", "tts", "audio", "director")):
+        if all(states.get(n) == "running"
+               for n in ("llm", "tts", "audio", "director", "chat", "vts", "memory")):
             return
         await asyncio.sleep(0.1)
     raise RuntimeError(f"daemon did not start: {board.snapshot()}")
 
 
 async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soak:
+    from peers.chzzk_socketio import NodePeer  # starts `node`; skips if Node is missing
+
+    chzzk = NodePeer()
+    vts = FakeVts().start()
+    save_tokens(tmp / "chzzk_token.json",
+                TokenSet("at-soak", "rt-soak", "Bearer", time.time() + 86400))
+    await chzzk.post("/test/tokens", {"access": "at-soak", "refresh": "rt-soak",
+                                      "clientId": "cid-soak", "clientSecret": "csecret-soak",
+                                      "channelId": CHZZK_CHANNEL})
     board = StatusBoard()
     stdin, sys.stdin = sys.stdin, io.StringIO("")  # the local chat source reads nothing
     try:
-        supervisor, controls, _ = app.build(_settings(tmp, llm.url, tts.url), board)
+        supervisor, controls, _ = app.build(_settings(tmp, llm.url, tts.url, chzzk.base_url,
+                                                      vts.url), board)
     finally:
         sys.stdin = stdin
-    soak = Soak(controls, board, llm, tts, args)
+    soak = Soak(controls, board, llm, tts, args, chzzk=chzzk, vts=vts)
     soak.observe()
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop, shutdown_timeout_s=5.0))
@@ -403,6 +442,8 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
     finally:
         stop.set()
         await running
+        soak.chzzk.stop()
+        await asyncio.to_thread(soak.vts.stop)
     return soak
 
 
