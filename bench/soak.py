@@ -234,7 +234,24 @@ def _resources() -> dict[str, Any]:
             "tasks": len(asyncio.all_tasks()), "threads": threading.active_count()}
 
 
+def _forget_peer_records(soak: Soak) -> None:
+    """The fake VTube Studio runs in this process and records every injected frame (30 a second)
+    for the tests; the soak reads none of it, and it would be counted as the daemon's RSS."""
+    vts = soak.vts
+    with vts._lock:
+        for records in (vts.frames, vts.errors, vts.lost_control, vts.hotkeys_run,
+                        vts.expressions):
+            records.clear()
+
+
+async def _tidy_peers(soak: Soak) -> None:
+    while True:
+        _forget_peer_records(soak)
+        await asyncio.sleep(2.0)
+
+
 def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, Any]:
+    _forget_peer_records(soak)
     c = soak.controls
     queue = c.director.snapshot()
     w, soak.window = soak.window, Window()
@@ -417,7 +434,7 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
         started = time.monotonic()
         end = started + args.minutes * 60
         rng = random.Random(args.seed)
-        workers = [asyncio.create_task(_traffic(soak, rng)),
+        workers = [asyncio.create_task(_traffic(soak, rng)), asyncio.create_task(_tidy_peers(soak)),
                    asyncio.create_task(_faults(soak, started, end))]
         minute = 0
         while time.monotonic() < end:
