@@ -20,9 +20,11 @@ from aischoco.chat.chzzk_parse import (
     llm_text_with_emoji_names,
     parse_official,
     parse_system,
+    parse_web_blind,
     parse_web_chat,
     resolve_emoji,
     web_chat_server_number,
+    web_message_key,
 )
 from aischoco.core.messages import ChatMessage, Kind, Role
 
@@ -781,3 +783,67 @@ def test_web_chat_server_number_literal_values() -> None:
     assert web_chat_server_number("a") == 8
     assert web_chat_server_number("N1JJh0") == 5
     assert all(1 <= web_chat_server_number(chr(c) * 3) <= 9 for c in range(32, 300))
+
+
+# --------------------------------------------------------------------------------------------
+# Subscriptions, gifts and blinds (the living-stream issue)
+# --------------------------------------------------------------------------------------------
+
+
+def _gift_extras(**extras: Any) -> str:
+    return json.dumps({"giftTierNo": 1, "giftTierName": "티어1", **extras}, ensure_ascii=False)
+
+
+def test_web_subscription_keeps_months_and_tier() -> None:
+    msg = web(web_item(msgTypeCode=11, msg="", extras=json.dumps({"month": 7, "tierName": "골드"})),
+              cmd=93102)
+    assert msg is not None and msg.kind is Kind.SUBSCRIPTION
+    assert msg.subscription is not None
+    assert (msg.subscription.months, msg.subscription.tier) == (7, "골드")
+    assert msg.message == "7개월 구독 (골드)" and not msg.subscription.is_gift
+
+
+def test_official_subscription_keeps_months_and_tier() -> None:
+    msg = parse_official("SUBSCRIPTION", {"subscriberChannelId": "s1", "subscriberNickname": "구독자",
+                                          "tierNo": 2, "tierName": "티어2", "month": 13},
+                         channel_id=CHANNEL)
+    assert msg.subscription is not None
+    assert (msg.subscription.months, msg.subscription.tier) == (13, "티어2")
+
+
+def test_web_subscription_gift_sender_and_receivers() -> None:
+    sender = web(web_item(msgTypeCode=12, msg="", extras=_gift_extras(
+        giftType="SUBSCRIPTION_GIFT", giftId="G-1", quantity=50, partialRefundedQuantity=2,
+        selectionType="RANDOM")), cmd=93102)
+    assert sender is not None and sender.kind is Kind.SUBSCRIPTION
+    info = sender.subscription
+    assert info is not None and info.gift_id == "G-1" and info.gift_count == 48
+    assert info.tier == "티어1" and sender.message == "티어1 구독권 48개 선물"
+    receiver = web(web_item(msgTypeCode=12, msg="", msgTime=1785003258600, extras=_gift_extras(
+        giftType="SUBSCRIPTION_GIFT_RECEIVER", giftId="G-1", receiverNickname="받은이\n",
+        receiverUserIdHash="r-1")), cmd=93102)
+    assert receiver is not None and receiver.subscription is not None
+    assert receiver.subscription.receiver == "받은이" and receiver.subscription.gift_count is None
+    assert receiver.message_id != sender.message_id
+    numeric = web(web_item(msgTypeCode=12, extras=_gift_extras(giftType="SUBSCRIPTION_GIFT",
+                                                               giftId=991, quantity="x")),
+                  cmd=93102)
+    assert numeric is not None and numeric.subscription is not None
+    assert (numeric.subscription.gift_id, numeric.subscription.gift_count) == ("991", 1)
+
+
+def test_blinds_name_the_message_by_sender_and_time() -> None:
+    msg = web(web_item())
+    assert msg is not None and msg.platform_key == web_message_key("viewer-9", 1785003258567)
+    blind = parse_web_blind({"serviceId": "game", "channelId": "N1abcd",
+                             "messageTime": 1785003258567, "blindType": "CBOTBLIND",
+                             "blindUserId": None, "userId": "viewer-9"})
+    assert blind.platform_key == msg.platform_key and blind.reason == "CBOTBLIND"
+    for bad in (None, [], {"userId": "x"}, {"messageTime": 5}, {"userId": ["x"], "messageTime": 1}):
+        with pytest.raises(PayloadError):
+            parse_web_blind(bad)
+
+
+@pytest.mark.parametrize("status", ["BLIND", "CBOTBLIND", "cleanbot_blind", "HIDDEN"])
+def test_messages_already_hidden_by_the_platform_are_never_shown(status: str) -> None:
+    assert web(web_item(msgStatusType=status)) is None

@@ -273,7 +273,7 @@ async def test_malformed_frames_and_items_are_skipped(srv, start, caplog) -> Non
     await until(lambda: len(run.got) == 2, what="the good items")
     assert [m.message for m in run.got] == ["괜찮아", "계속 돼"]
     assert conn.open and len(srv.joined_connections()) == 1
-    assert run.comp._warn.total == 9  # 3 bad frames + 6 bad items
+    assert run.comp._warn.total == 10  # 3 bad frames + 6 bad items + 1 bad blind
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # rate limited: ≤ 1 line per 10 s
     assert "\n" not in warnings[0].getMessage()

@@ -111,9 +111,10 @@ async def test_batch_is_taken_at_speaking_time() -> None:
     for text in ("second", "third", "fourth"):  # arrive while the AI is busy
         director.submit(ChatMessage(user="b", message=text))
     director.submit(ChatMessage(user="d", message="thanks", kind=Kind.DONATION, amount=1000))
-    await _until(lambda: stats.turns == 3)
-    assert llm.batches == [["first"], ["thanks", "second"], ["third", "fourth"]]
-    assert stats.outcomes == {"text_only": 3}
+    await _until(lambda: stats.turns == 4)
+    # The donation is its own turn, first; then the freshest chat, two at a time.
+    assert llm.batches == [["first"], ["thanks"], ["second", "third"], ["fourth"]]
+    assert stats.outcomes == {"text_only": 4}
     task.cancel()
 
 

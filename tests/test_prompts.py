@@ -18,6 +18,7 @@ from aischoco.ai.prompts import (
     cut_at_sentence,
     format_batch,
     parse_answer,
+    sanitize_untrusted,
 )
 from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.stages import EMOTIONS
@@ -136,7 +137,7 @@ def test_empty_batch_is_an_error() -> None:
             st.text(max_size=40),
             st.text(max_size=200),
             st.sampled_from(list(Role)),
-            st.sampled_from(list(Kind)),
+            st.sampled_from([k for k in Kind if k is not Kind.IDLE]),  # IDLE: the daemon's own
         ),
         min_size=1,
         max_size=5,
@@ -147,6 +148,17 @@ def test_fence_holds_for_any_text(items: list[tuple[str, str, Role, Kind]]) -> N
     prompt = format_batch(batch)
     assert len(body_lines(prompt)) == len(batch)
     assert prompt.splitlines() == prompt.split("\n")  # no hidden line separators survive
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=300).filter(lambda t: sanitize_untrusted(t)))
+def test_an_idle_cue_fences_the_viewer_text_it_is_about(text: str) -> None:
+    """An idle line may be about a viewer's chat: that text stays one fenced data line."""
+    msg = ChatMessage(user="", message=text, kind=Kind.IDLE, notice="채팅이 조용합니다")
+    prompt = format_batch([msg])
+    assert prompt.startswith("[방송 진행 메모] 채팅이 조용합니다")
+    assert body_lines(prompt) == [sanitize_untrusted(text)]
+    assert prompt.splitlines() == prompt.split("\n")
 
 
 # --- parsing answers ---------------------------------------------------------------------------

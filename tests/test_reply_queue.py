@@ -20,7 +20,12 @@ def test_donations_first_then_streamer_then_chat_oldest_first() -> None:
     q.push(chat("d1", kind=Kind.DONATION, amount=1000), 2)
     q.push(chat("c2"), 3)
     q.push(chat("sub", kind=Kind.SUBSCRIPTION), 4)
-    assert [m.message for m in q.take_batch(5, 10)] == ["d1", "sub", "s1", "c1", "c2"]
+    q.push(chat("d2", kind=Kind.DONATION, amount=50000), 5)
+    # Each donation is its own turn, then the subscriptions on their own, then the chat.
+    assert [m.message for m in q.take_batch(6, 10)] == ["d1"]
+    assert [m.message for m in q.take_batch(6, 10)] == ["d2"]
+    assert [m.message for m in q.take_batch(6, 10)] == ["sub"]
+    assert [m.message for m in q.take_batch(6, 10)] == ["s1", "c1", "c2"]
 
 
 def test_batch_size_and_remaining_order() -> None:
@@ -58,8 +63,8 @@ def test_old_chats_expire_but_donations_do_not() -> None:
     q.push(chat("old"), 0)
     q.push(chat("donation", kind=Kind.DONATION), 0)
     q.push(chat("fresh"), 25)
-    batch = q.take_batch(40, 10)
-    assert [m.message for m in batch] == ["donation", "fresh"]
+    assert [m.message for m in q.take_batch(40, 10)] == ["donation"]
+    assert [m.message for m in q.take_batch(40, 10)] == ["fresh"]
     assert q.stats.dropped_expired == 1
 
 
@@ -112,3 +117,58 @@ def test_queue_accounting_and_order_properties(ops, max_size, batch) -> None:
         s = q.stats
         assert s.accepted == s.taken + len(q) + s.dropped_overflow + s.dropped_expired + s.cleared
     assert taken == q.stats.taken
+
+
+def _gift(user: str, gift_id: str, *, count: int | None = None, receiver: str | None = None,
+          **kw: object) -> ChatMessage:
+    from aischoco.core.messages import SubscriptionInfo
+
+    info = SubscriptionInfo(tier="티어1", gift_id=gift_id, gift_count=count, receiver=receiver)
+    return ChatMessage(user=user, message="선물", kind=Kind.SUBSCRIPTION, subscription=info,
+                       **kw)  # type: ignore[arg-type]
+
+
+def test_a_gift_bomb_is_one_entry_whoever_comes_first() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=60)
+    q.push(_gift("큰손", "g1", receiver="r0"), 0)  # a receiver's event before the gifter's
+    q.push(_gift("큰손", "g1", count=50), 0.01)
+    for i in range(1, 50):
+        q.push(_gift("큰손", "g1", receiver=f"r{i}"), 0.02)
+    q.push(chat("c1"), 0.03)
+    assert len(q) == 2 and q.stats.folded == 50
+    (gift,) = q.take_batch(1, 10)
+    info = gift.subscription
+    assert info is not None and info.gift_count == 50 and info.receivers_seen == 50
+    assert info.receivers == ("r0", "r1", "r2", "r3", "r4") and gift.user == "큰손"
+    # Receivers that straggle in after the thank-you started are absorbed, not a second turn.
+    q.push(_gift("큰손", "g1", receiver="late"), 2)
+    assert [m.message for m in q.take_batch(3, 10)] == ["c1"] and q.stats.folded == 51
+    q.push(_gift("다른손", "g2", count=1), 4)  # another gift is its own
+    assert len(q.take_batch(5, 10)) == 1
+
+
+def test_a_burst_of_subscriptions_is_thanked_together_and_alone() -> None:
+    q = ReplyQueue(max_size=500, max_age_s=60)
+    q.push(chat("c1"), 0)
+    for i in range(120):
+        q.push(chat(f"sub{i}", kind=Kind.SUBSCRIPTION), 0.01)
+    first = q.take_batch(1, 3)
+    assert len(first) == 100 and all(m.kind is Kind.SUBSCRIPTION for m in first)
+    assert len(q.take_batch(1, 3)) == 20
+    assert [m.message for m in q.take_batch(1, 3)] == ["c1"]
+
+
+def test_withdraw_takes_hidden_messages_out_wherever_they_wait() -> None:
+    q = ReplyQueue(max_size=10, max_age_s=60)
+    msgs = [chat("a"), chat("b"), chat("d", kind=Kind.DONATION, amount=1000), chat("c")]
+    for i, m in enumerate(msgs):
+        q.push(m, i)
+    taken = q.withdraw(frozenset({msgs[1].message_id, msgs[2].message_id, "unknown"}))
+    assert {m.message for m in taken} == {"b", "d"} and len(q) == 2
+    assert q.stats.withdrawn == 2
+    assert [m.message for m in q.take_batch(5, 10)] == ["a", "c"]
+    gift = _gift("x", "g9", count=3)
+    q.push(gift, 6)
+    q.withdraw(frozenset({gift.message_id}))
+    q.push(_gift("x", "g9", receiver="r"), 7)  # the gift is no longer pending: a new entry
+    assert len(q) == 1

@@ -244,3 +244,39 @@ def test_a_real_portaudio_microphone_delivers_what_it_hears(tmp_path: Path,
     assert np.array_equal(got[: heard.size], heard)
     assert all(b.ndim == 1 for b, _ in blocks)
     assert all(later >= earlier for (_, earlier), (_, later) in zip(blocks, blocks[1:]))
+
+
+async def test_talking_holds_from_the_first_word_until_the_turn_is_submitted(tmp_path: Path,
+                                                                            peer) -> None:
+    """Idle talk never starts over the streamer: `talking` is what the director asks."""
+    require_espeak()
+    track = mix([1.2, FIRST, 1.5])
+    wav = write_wav(tmp_path / "mic.wav", track.audio)
+    peer.script([Transcribe(FIRST)])
+    recorder = Recorder()
+    recorder.busy = False
+    stt = GroqTranscriber(api_key="gsk_voice", base_url=peer.base_url)
+    barge = BargeIn("ignore", ai_busy=lambda: False, interrupt=recorder.interrupt)
+    listener = VoiceListener(f"file:{wav}", stt, barge, recorder.submit,
+                             config=ListenerConfig(file_realtime=True))
+    board = StatusBoard()
+    task = asyncio.create_task(listener.run(board.register("voice", "음성 입력")))
+    samples: list[tuple[float, bool, int]] = []  # (seconds since start, talking, messages)
+    started = time.monotonic()
+    try:
+        while "파일 끝까지" not in board.get("voice").detail:
+            assert not task.done(), task.exception()
+            assert time.monotonic() - started < 20
+            samples.append((time.monotonic() - started, listener.talking, len(recorder.messages)))
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await listener.aclose()
+    (start, end), = track.utterances
+    assert [m.message for m in recorder.messages] == [FIRST]
+    assert not any(talking for t, talking, _ in samples if t < start - 0.1)  # silence first
+    talking_at = [t for t, talking, _ in samples if talking]
+    assert talking_at and talking_at[0] < end  # on while the words are still coming
+    assert all(n == 0 for _, talking, n in samples if talking)  # off once the turn is queued
+    assert not samples[-1][1]

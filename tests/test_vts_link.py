@@ -270,6 +270,28 @@ async def test_hotkeys_and_expressions_follow_emotions_within_the_hotkey_queue(r
     assert not any(err == 200 for _, err in rig.vts.errors)
 
 
+async def test_a_donation_tier_shows_its_emotion_hotkey_and_expression(rig: Rig) -> None:
+    def tiers(doc: dict[str, Any]) -> None:
+        doc["emotions"]["excited"]["hotkey"] = "Smile"
+        doc["donation_tiers"] = [{"emotion": "happy"},
+                                 {"emotion": "surprised", "hotkey": "Surprise"},
+                                 {"emotion": "excited", "hotkey": "Angry",
+                                  "expression": {"file": "stars.exp3.json", "fade_s": 0.2}}]
+
+    edit_mapping(rig.mapping, tiers)
+    animator = rig.start()
+    await rig.running()
+    assert animator.react_to_donation(2) == "surprised"
+    assert animator.react_to_donation(7) == "excited"  # above the last step: the last entry
+    await eventually(lambda: len(rig.vts.hotkeys_run) == 3 and len(rig.vts.expressions) == 1)
+    assert [h for _, h in rig.vts.hotkeys_run] == ["Surprise", "Smile", "Angry"]
+    assert rig.vts.expressions[0]["active"] is True
+    edit_mapping(rig.mapping, lambda d: d.pop("donation_tiers"))
+    await eventually(lambda: animator.engine is not None
+                     and not animator.engine.mapping.donation_tiers, 2.0)
+    assert animator.react_to_donation(1) == "happy"  # the built-in reaction without a list
+
+
 async def test_hot_reload_applies_within_a_second_and_an_invalid_file_keeps_the_last_good(
         rig: Rig) -> None:
     edit_mapping(rig.mapping, calm)

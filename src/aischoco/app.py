@@ -7,6 +7,8 @@
                                                                      └─► animator ─► VTube Studio
        (emotion, speaking, lip-sync from the audio blocks as they are heard)   └─► WS /ws/params
     The streamer talking over the AI cuts or ducks its speech (barge-in, through the director).
+    Quiet chat: the director lets the character speak first (idle talk); a blind on the platform
+    takes a message back from the overlay, the queue and the voice.
     Viewer memory: intake notes each accepted viewer message; the LLM's request gets the
     senders' cards (recalled on the memory thread); facts are distilled in the background.
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
 from .core.error_log import RecentErrors
+from .core.messages import Kind
 from .core.metrics import LatencyStats
 from .core.signals import stop_on_signals
 from .core.status import State, StatusBoard
@@ -43,8 +46,8 @@ from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
 from .vtuber.feed import ParamsFeed
-from .wiring import (build_memory, build_stages, build_voice, filter_config, segmenter_config,
-                     voice_row)
+from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
+                     segmenter_config, voice_row)
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +63,22 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     runner = TurnRunner(
         stages, stats, segmenter=segmenter_config(settings),
         on_answer=lambda answer, batch: overlay.add_assistant(
-            answer.response, answer.emotion, reply_to=[m.message_id for m in batch]),
+            answer.response, answer.emotion, reply_to=[m.message_id for m in batch],
+            proactive=batch[0].kind is Kind.IDLE),
         voice_starting=lambda: any(board.get(name).state is State.STARTING
                                    for name in ("tts", "audio")),
+        donation_tiers=settings.donation_tiers,
     )
+    memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
+    voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
-                        batch_size=settings.reply_batch_size)
+                        batch_size=settings.reply_batch_size,
+                        idle=build_idle_talk(settings, memory),
+                        streamer_talking=lambda: voice is not None and voice.talking)
     # The LLM finishing its start-up is the moment to answer what waited, not the next idle tick.
     board.subscribe(lambda item: director.wake() if item.name == "llm" else None)
-    memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director, memory=memory,
                         forget_command=settings.memory_forget_command)
-    voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     row = voice_row(settings)
     board.register(row.name, row.label, row.state, row.detail, row.hint)
     if row.state is State.STARTING:
@@ -92,7 +99,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     for component in stage_components:  # LLM, TTS engine, audio out, VTube Studio animator
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
-    chat = build_chat_source(settings, intake.accept)
+    chat = build_chat_source(settings, intake.accept, intake.hide)
     supervisor.add(chat.component, chat.label)
     for close in chat.closers:
         supervisor.on_shutdown("chat", close)

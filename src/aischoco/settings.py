@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ChatSource = Literal["chzzk", "chzzk-web", "local"]
 TtsEngineName = Literal["qwen", "remote", "off"]
@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     reply_queue_size: int = Field(50, ge=1, le=10_000)
     reply_batch_size: int = Field(3, ge=1, le=50)
     reply_max_age_s: float = Field(60.0, gt=0, le=3600)
+
+    # --- a living stream -----------------------------------------------------------------------
+    idle_talk_after_s: float = Field(120.0, ge=0, le=86_400)  # quiet this long → speak first; 0 off
+    idle_talk_min_gap_s: float = Field(60.0, ge=0, le=86_400)  # between two idle lines
+    topics_path: Path = Path("config/topics.txt")
+    donation_tiers: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1000, 10000, 50000])
 
     # --- LLM and memory ----------------------------------------------------------------------
     groq_api_key: SecretStr | None = None
@@ -162,6 +168,23 @@ class Settings(BaseSettings):
     # --- daemon ------------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
     shutdown_timeout_s: float = Field(4.0, gt=0, le=30)
+
+    @field_validator("donation_tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip().replace("_", "") for p in value.split(",") if p.strip()]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("cheese amounts separated by commas, e.g. 1000,10000,50000")
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("donation_tiers")
+    @classmethod
+    def _tiers_ascending(cls, value: list[int]) -> list[int]:
+        if len(value) > 10 or any(v <= 0 for v in value) or value != sorted(set(value)):
+            raise ValueError("at most 10 positive amounts in ascending order, e.g. 1000,10000,50000")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from .audio.output import AudioOutput
 from .core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
                           UnavailableAudio, UnavailableLLM, UnavailableSpeech)
 from .core.status import State, StatusBoard, StatusHandle
+from .show.idle_talk import IdleTalk, IdleTalkConfig
 from .show.turn import Stages
 from .settings import Settings
 from .vtuber.animator import VtsAnimator
@@ -290,6 +291,14 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                             user_name=settings.voice_user_name)
     return VoiceListener(settings.voice_input.strip(), build_stt(settings), barge_in, submit,
                          config=config, audible=audible)
+
+
+def build_idle_talk(settings: Settings, memory: ViewerMemory | None) -> IdleTalk:
+    """Idle talk: off when IDLE_TALK_AFTER_S=0; greets regulars when viewer memory is on."""
+    config = IdleTalkConfig(after_s=settings.idle_talk_after_s,
+                            min_gap_s=settings.idle_talk_min_gap_s,
+                            topics_path=settings.topics_path)
+    return IdleTalk(config, regulars=memory.regulars if memory is not None else None)
 
 
 MEMORY_LABEL = "시청자 기억"

@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-__all__ = ["ChzzkWebServer", "PeerConnection", "chat_item", "donation_item"]
+__all__ = ["ChzzkWebServer", "PeerConnection", "chat_item", "donation_item", "gift_items"]
 
 T = TypeVar("T")
 
@@ -100,6 +100,23 @@ def donation_item(
     }
     item = chat_item(nickname, msg, uid=uid, msg_time=msg_time, type_code=10, extras=extras)
     return item
+
+
+def gift_items(gifter: str, gift_id: str, receivers: list[str], *, uid: str = "gifter-1",
+               tier: str = "티어1", msg_time: int = 1_718_000_001_000) -> list[dict[str, Any]]:
+    """A subscription gift as CHZZK's web chat sends it (cmd 93102, msgTypeCode 12): one
+    ``SUBSCRIPTION_GIFT`` item for the gifter (``quantity``), then one
+    ``SUBSCRIPTION_GIFT_RECEIVER`` item per receiver, all with the same ``giftId``."""
+    common = {"giftId": gift_id, "giftTierNo": 1, "giftTierName": tier, "userIdHash": uid}
+    items = [chat_item(gifter, "", uid=uid, msg_time=msg_time, type_code=12, extras={
+        **common, "giftType": "SUBSCRIPTION_GIFT", "selectionType": "RANDOM",
+        "quantity": len(receivers), "partialRefundedQuantity": 0})]
+    for i, name in enumerate(receivers, 1):
+        items.append(chat_item(gifter, "", uid=uid, msg_time=msg_time + i, type_code=12, extras={
+            **common, "giftType": "SUBSCRIPTION_GIFT_RECEIVER", "selectionType": "RANDOM",
+            "receiverNickname": name, "receiverUserIdHash": f"r-{i}",
+            "receiverVerifiedMark": False}))
+    return items
 
 
 @dataclass
@@ -220,6 +237,14 @@ class ChzzkWebServer(ThreadedServer):
 
     def push_donation(self, items: Iterable[Any]) -> int:
         return self.push(93102, items)
+
+    def push_blind(self, uid: str, msg_time: int, blind_type: str = "BLIND") -> int:
+        """cmd 94008: a manager (or the clean bot) hid the message sent by `uid` at `msg_time`."""
+        cid = self.chat_channel_id or ""
+        return self.send({"svcid": "game", "ver": "1", "cmd": 94008, "cid": cid, "tid": None,
+                          "bdy": {"serviceId": "game", "channelId": cid, "messageTime": msg_time,
+                                  "blindType": blind_type, "blindUserId": "manager-1",
+                                  "userId": uid}})
 
     def ping(self) -> int:
         """A server ping (cmd 0); the client must answer cmd 10000."""

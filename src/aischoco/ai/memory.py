@@ -47,8 +47,10 @@ class ConversationMemory:
                         self.window.last_dropped)
         return messages
 
-    async def record_turn(self, user_text: str, assistant_text: str) -> None:
-        self.window.add("user", user_text)
+    async def record_turn(self, user_text: str | None, assistant_text: str) -> None:
+        """One exchange; `user_text` None: a line the character said on its own (idle talk)."""
+        if user_text is not None:
+            self.window.add("user", user_text)
         self.window.add("assistant", assistant_text)
         if self.window.needs_summary() and self._summary_task is None:
             self._summary_task = asyncio.create_task(self._summarize(), name="history-summary")

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
-from ..core.messages import ChatMessage
+from ..core.messages import ChatMessage, Kind
 from ..core.segmenter import SegmenterConfig
 from ..core.stages import (AIResponse, AnswerDone, EmotionReady, FirstToken, ReplyEvent,
                            SentenceReady, normalize_emotion)
@@ -219,7 +219,9 @@ class GroqResponder:
         assert self.memory is not None, "remember() before the memory was loaded"
         if self.viewers is not None:
             self.viewers.note_answer(batch, heard)
-        await self.memory.record_turn(format_batch(batch), heard)
+        # An idle line is the character's own: no one asked, so the history keeps only the line.
+        own = bool(batch) and batch[0].kind is Kind.IDLE
+        await self.memory.record_turn(None if own else format_batch(batch), heard)
 
     async def summarize(self, prompt: list[dict[str, str]]) -> str:
         completion = await self.client.complete_text(prompt)

@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from aischoco.core.messages import ChatMessage, Kind, Role
+from aischoco.core.messages import Blind, ChatMessage, Kind, Role, SubscriptionInfo
 
 __all__ = [
     "ANONYMOUS",
@@ -63,12 +63,14 @@ __all__ = [
     "SOURCE_OFFICIAL",
     "SOURCE_WEB",
     "WEB_CMD_CHAT",
+    "WEB_CMD_BLIND",
     "WEB_CMD_DONATION",
     "PayloadError",
     "SystemEvent",
     "llm_text_with_emoji_names",
     "parse_official",
     "parse_system",
+    "parse_web_blind",
     "parse_web_chat",
     "resolve_emoji",
     "web_chat_server_number",
@@ -83,9 +85,11 @@ MAX_PAYLOAD_CHARS: Final = 1_048_576  # a JSON payload bigger than 1 MiB is refu
 OFFICIAL_EVENTS: Final = frozenset({"CHAT", "DONATION", "SUBSCRIPTION"})
 WEB_CMD_CHAT: Final = 93101
 WEB_CMD_DONATION: Final = 93102
+WEB_CMD_BLIND: Final = 94008  # a manager or CHZZK's clean bot hid a message
 WEB_TYPE_TEXT: Final = 1
 WEB_TYPE_DONATION: Final = 10
 WEB_TYPE_SUBSCRIPTION: Final = 11
+WEB_TYPE_SUBSCRIPTION_GIFT: Final = 12  # extras.giftType: SUBSCRIPTION_GIFT / ..._RECEIVER
 
 _SNIPPET_CHARS = 80
 _MAX_ID_CHARS = 128
@@ -517,10 +521,21 @@ def _official_donation(obj: dict[str, Any], channel_id: str) -> ChatMessage:
     )
 
 
+def _tier_name(tier_name: str | None) -> str | None:
+    return _clean_nickname_raw(tier_name)[:MAX_NICKNAME_CHARS] or None if tier_name else None
+
+
 def _subscription_line(month: int | None, tier_name: str | None) -> str:
     head = f"{month}개월 구독" if month is not None and month > 0 else "구독"
-    tier = _clean_nickname_raw(tier_name)[:MAX_NICKNAME_CHARS] if tier_name else ""
+    tier = _tier_name(tier_name)
     return f"{head} ({tier})" if tier else head
+
+
+def _gift_line(info: SubscriptionInfo) -> str:
+    tier = f"{info.tier} " if info.tier else ""
+    if info.receiver is not None:
+        return f"{info.receiver}님에게 {tier}구독권 선물"
+    return f"{tier}구독권 {info.gift_count or 1}개 선물"
 
 
 def _official_subscription(obj: dict[str, Any], channel_id: str) -> ChatMessage:
@@ -557,6 +572,8 @@ def _official_subscription(obj: dict[str, Any], channel_id: str) -> ChatMessage:
         role=_role(subscriber, None, channel_id),
         kind=Kind.SUBSCRIPTION,
         source=SOURCE_OFFICIAL,
+        subscription=SubscriptionInfo(months=month if month and month > 0 else None,
+                                      tier=_tier_name(tier_name)),
     )
 
 
@@ -576,8 +593,44 @@ _WEB_KINDS: Final = {
     WEB_TYPE_TEXT: Kind.CHAT,
     WEB_TYPE_DONATION: Kind.DONATION,
     WEB_TYPE_SUBSCRIPTION: Kind.SUBSCRIPTION,
+    WEB_TYPE_SUBSCRIPTION_GIFT: Kind.SUBSCRIPTION,
 }
-_HIDDEN_STATUSES = frozenset({"BLIND", "HIDDEN", "CLEANBOT_BLIND", "DELETED"})
+# CBOTBLIND: CHZZK's clean bot hid it before it was shown; the others: a manager, or deleted.
+_HIDDEN_STATUSES = frozenset({"BLIND", "HIDDEN", "CLEANBOT_BLIND", "CBOTBLIND", "DELETED"})
+
+
+def web_message_key(uid: object, msg_time: object) -> str:
+    """How a blind (cmd 94008) names a web-chat message again: its sender and its time."""
+    return f"{uid if uid is not None else 'anonymous'}:{msg_time}"
+
+
+def _web_subscription(extras: Mapping[str, Any], type_code: int) -> SubscriptionInfo:
+    if type_code != WEB_TYPE_SUBSCRIPTION_GIFT:
+        month = _soft_int(extras.get("month"))
+        return SubscriptionInfo(months=month if month and month > 0 else None,
+                                tier=_tier_name(_soft_str(extras.get("tierName"))))
+    raw_id = extras.get("giftId")
+    gift_id = raw_id if isinstance(raw_id, str) else str(_soft_int(raw_id) or "")
+    tier = _tier_name(_soft_str(extras.get("giftTierName")))
+    if extras.get("giftType") == "SUBSCRIPTION_GIFT_RECEIVER":
+        receiver = _clean_nickname(_soft_str(extras.get("receiverNickname")))
+        return SubscriptionInfo(tier=tier, gift_id=gift_id[:_MAX_ID_CHARS], receiver=receiver)
+    quantity = _soft_int(extras.get("quantity")) or 1
+    refunded = _soft_int(extras.get("partialRefundedQuantity")) or 0
+    return SubscriptionInfo(tier=tier, gift_id=gift_id[:_MAX_ID_CHARS],
+                            gift_count=max(1, quantity - max(0, refunded)))
+
+
+def parse_web_blind(body: object) -> Blind:
+    """A cmd 94008 ``bdy``: ``{messageTime, userId, blindType, blindUserId, ...}``."""
+    if not isinstance(body, dict):
+        raise PayloadError(f"web chat blind: bdy must be an object, got {_describe(body)}")
+    uid = _id_str(body, "userId", "web chat blind")
+    msg_time = body.get("messageTime")
+    if uid is None or _soft_int(msg_time) is None:
+        raise PayloadError("web chat blind: needs 'userId' and 'messageTime'")
+    reason = _soft_str(body.get("blindType")) or ""
+    return Blind(web_message_key(uid, _soft_int(msg_time)), reason[:_SNIPPET_CHARS])
 
 
 def parse_web_chat(body_item: object, *, channel_id: str, cmd: int) -> ChatMessage | None:
@@ -619,8 +672,10 @@ def parse_web_chat(body_item: object, *, channel_id: str, cmd: int) -> ChatMessa
     nickname = None if anonymous else _soft_str(profile.get("nickname"))
     if kind is Kind.CHAT and not nickname and uid is None:
         raise PayloadError(f"{what}: neither a nickname nor 'uid'")
-    if kind is Kind.SUBSCRIPTION and not text.strip():
-        text = _subscription_line(_soft_int(extras.get("month")), _soft_str(extras.get("tierName")))
+    subscription = _web_subscription(extras, type_code) if kind is Kind.SUBSCRIPTION else None
+    if subscription is not None and not text.strip():
+        text = (_gift_line(subscription) if subscription.is_gift else
+                _subscription_line(subscription.months, subscription.tier))
     _, emoticons = resolve_emoji(text, _optional_object(extras.get("emojis")))
     amount = _amount(extras.get("payAmount")) if kind is Kind.DONATION else None
     msg_time = item.get("msgTime", item.get("messageTime"))
@@ -638,4 +693,6 @@ def parse_web_chat(body_item: object, *, channel_id: str, cmd: int) -> ChatMessa
         kind=kind,
         amount=amount,
         source=SOURCE_WEB,
+        subscription=subscription,
+        platform_key=web_message_key(uid, _soft_int(msg_time)),
     )

@@ -17,6 +17,7 @@ Flow, repeated forever with its own reconnect loop:
    anything received means the connection is dead.
 4. cmd 93101 (chat) / 93102 (donation): every ``bdy`` item → :func:`parse_web_chat` → ``accept``.
    A malformed frame or item is skipped with a rate-limited warning; the connection stays up.
+   cmd 94008 (a blind by a manager or the clean bot) → :func:`parse_web_blind` → ``hide``.
 5. While connected, live-status is polled every ``live_poll_s``: a new broadcast gets a new
    ``chatChannelId``, and the source reconnects to it.
 
@@ -40,14 +41,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..core.backoff import backoff_delay
 from ..core.status import State, StatusHandle
+from ..core.messages import Blind, ChatMessage
 from .chzzk_parse import (
+    WEB_CMD_BLIND,
     WEB_CMD_CHAT,
     WEB_CMD_DONATION,
     PayloadError,
+    parse_web_blind,
     parse_web_chat,
     web_chat_server_number,
 )
-from ..core.messages import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,7 @@ class ChzzkWebChat:
         self,
         accept: Callable[[ChatMessage], object],
         *,
+        hide: Callable[[Blind], object] = lambda blind: None,
         channel_id: str,
         api_url: str,
         game_api_url: str,
@@ -149,6 +153,7 @@ class ChzzkWebChat:
         if not channel_id:
             raise ValueError("channel_id is required")
         self._accept = accept
+        self._hide = hide  # a blind (cmd 94008): the message is taken back everywhere
         self._channel_id = channel_id
         self._api_url = api_url.rstrip("/")
         self._game_api_url = game_api_url.rstrip("/")
@@ -373,7 +378,20 @@ class ChzzkWebChat:
                 return False
             for item in items:
                 await self._deliver(item, cmd)
-        return False  # pong, 10100 again, notices, blinds, …: nothing to do
+        elif cmd == WEB_CMD_BLIND and not isinstance(cmd, bool):
+            self._blind(frame.get("bdy"))
+        return False  # pong, 10100 again, notices, …: nothing to do
+
+    def _blind(self, body: object) -> None:
+        try:
+            blind = parse_web_blind(body)
+        except PayloadError as exc:
+            self._warn(f"skipped a blind: {exc}")
+            return
+        try:
+            self._hide(blind)
+        except Exception:  # noqa: BLE001 - a failing handler must not end the chat session
+            log.exception("chzzk web chat: hiding a blinded message failed")
 
     def _decode(self, raw: str | bytes) -> dict[str, Any] | None:
         try:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from ..core.supervisor import Component
 from ..settings import Settings
 from .local import TerminalChatSource
-from ..core.messages import ChatMessage
+from ..core.messages import Blind, ChatMessage
 
 Accept = Callable[[ChatMessage], object]
+Hide = Callable[[Blind], object]
 
 
 @dataclass(slots=True)
@@ -32,7 +33,9 @@ def missing_chzzk_settings(settings: Settings) -> list[str]:
     return [key for key, value in needed.items() if not value]
 
 
-def build_chat_source(settings: Settings, accept: Accept) -> ChatSourcePlan:
+def build_chat_source(settings: Settings, accept: Accept,
+                      hide: Hide = lambda blind: None) -> ChatSourcePlan:
+    """`accept` gets every chat event; `hide` every message the platform took back (a blind)."""
     if settings.chat_source == "local":
         return ChatSourcePlan(TerminalChatSource(accept), "채팅 (로컬)")
     missing = missing_chzzk_settings(settings)
@@ -47,7 +50,7 @@ def build_chat_source(settings: Settings, accept: Accept) -> ChatSourcePlan:
         from .chzzk_web import ChzzkWebChat
 
         return ChatSourcePlan(
-            ChzzkWebChat(accept, channel_id=settings.chzzk_channel_id,
+            ChzzkWebChat(accept, hide=hide, channel_id=settings.chzzk_channel_id,
                          api_url=settings.chzzk_web_api_url,
                          game_api_url=settings.chzzk_web_game_api_url,
                          chat_url_template=settings.chzzk_web_chat_url),

@@ -21,6 +21,7 @@ class Kind(str, Enum):
     DONATION = "donation"
     SUBSCRIPTION = "subscription"
     VOICE = "voice"  # the streamer speaking into the microphone (VOICE_INPUT), transcribed
+    IDLE = "idle"  # the daemon's own cue: chat is quiet, the character speaks first (no sender)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,36 @@ class VoiceTiming:
 
     speech_end: float
     turn_end: float
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionInfo:
+    """What a subscription event says: months and tier, or a gift of subscriptions.
+
+    A gift arrives on CHZZK's web chat as one event for the gifter (``gift_count`` set) and one
+    per receiver (``receiver`` set), all with the same ``gift_id``: the reply queue folds them
+    into one thank-you."""
+
+    months: int | None = None
+    tier: str | None = None
+    gift_id: str | None = None
+    gift_count: int | None = None  # the gifter's event: how many were given
+    receiver: str | None = None  # a receiver's event: who got one
+    receivers: tuple[str, ...] = ()  # folded events (reply queue): the first few receivers
+    receivers_seen: int = 0  # folded events: how many receivers in all
+
+    @property
+    def is_gift(self) -> bool:
+        return self.gift_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Blind:
+    """The platform hid a message (a manager's blind, CHZZK's clean bot): find it by
+    ``platform_key`` and take it back everywhere."""
+
+    platform_key: str
+    reason: str = ""
 
 
 def _new_id() -> str:
@@ -66,6 +97,8 @@ class ChatMessage:
     llm_text: str | None = None
     voice: VoiceTiming | None = None  # kind VOICE: when the streamer stopped talking
     notice: str | None = None  # the daemon's own note to the LLM about this message (trusted)
+    subscription: SubscriptionInfo | None = None  # kind SUBSCRIPTION: months, tier, gift
+    platform_key: str = ""  # how the platform names this message again later (a blind)
 
     @property
     def memory_key(self) -> str:
@@ -93,4 +126,12 @@ class ChatMessage:
             "kind": self.kind.value,
             "amount": self.amount,
             "source": self.source,
+            "subscription": _public_subscription(self.subscription),
         }
+
+
+def _public_subscription(info: SubscriptionInfo | None) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    return {"months": info.months, "tier": info.tier, "gift_count": info.gift_count,
+            "receiver": info.receiver, "receivers_seen": info.receivers_seen}

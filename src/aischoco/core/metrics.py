@@ -18,6 +18,7 @@ MARKS = (
     "turn_end",
     "stt_done",
     "received",
+    "idle_decided",  # an idle line: the director decided to speak first (no chat "received")
     "dequeued",
     "llm_request",
     "llm_first_token",
@@ -42,6 +43,7 @@ INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("audio_start", "tts_first_chunk", "playback_start"),
     ("speech", "playback_start", "playback_end"),
     ("chat_to_voice", "received", "playback_start"),
+    ("idle_to_voice", "idle_decided", "playback_start"),
     ("total", "received", "playback_end"),
 )
 
@@ -78,7 +80,8 @@ class TurnMarks:
         """One compact line: each reached mark as +ms since `received` (`speech_end` for a voice
         turn), in the order reached
         (a streamed answer's llm_done comes after its first sentence is playing)."""
-        origin = self.times.get("speech_end", self.times.get("received"))
+        origin = self.times.get("speech_end", self.times.get("received",
+                                                               self.times.get("idle_decided")))
         parts = [f"turn {self.turn_id} {self.outcome}:"]
         if origin is not None:
             reached = sorted((t, MARKS.index(n), n) for n, t in self.times.items())

@@ -147,10 +147,23 @@ class AudioOutputPort(Protocol):
     def stop_all(self) -> None: ...
 
 
+# A donation's tier picks its emotion (pose_mapping.json `donation_tiers` may say otherwise).
+TIER_EMOTIONS: tuple[Emotion, ...] = ("happy", "excited", "excited")
+
+
+def tier_emotion(tier: int) -> Emotion:
+    return TIER_EMOTIONS[min(tier, len(TIER_EMOTIONS)) - 1]
+
+
 class Animator(Protocol):
     def set_emotion(self, emotion: Emotion) -> None: ...
 
     def set_speaking(self, speaking: bool) -> None: ...
+
+    def react_to_donation(self, tier: int) -> Emotion:
+        """A donation of this tier (>= 1) is being answered: show its reaction (emotion, and the
+        avatar's hotkey/expression for it) and return the emotion, which holds for the turn."""
+        ...
 
 
 @dataclass(slots=True)
@@ -194,3 +207,6 @@ class StillAnimator:
 
     def set_speaking(self, speaking: bool) -> None:
         return None
+
+    def react_to_donation(self, tier: int) -> Emotion:
+        return tier_emotion(tier)

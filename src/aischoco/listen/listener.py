@@ -30,7 +30,8 @@ from .barge_in import AudibleWindow, BargeIn
 from .capture import Capture, DeviceCapture, FileCapture
 from .stt import SAMPLE_RATE, SpeechToText, SttError
 from .transcript_filter import TranscriptRules, screen
-from .utterances import SpeechDiscarded, Utterance, UtteranceDetector, VadConfig, VadEvent
+from .utterances import (SpeechDiscarded, SpeechStarted, Utterance, UtteranceDetector, VadConfig,
+                         VadEvent)
 from .vad import SileroVad
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ class VoiceListener:
         self._load_vad = load_vad
         self.stats = ListenerStats()
         self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
+        self._speech_started: float | None = None  # SpeechStarted, until its utterance ends
+        self._transcribing = False
         self._status: StatusHandle | None = None
         self._label = spec
 
@@ -236,13 +239,28 @@ class VoiceListener:
                 return None
 
     # --- loop side ---------------------------------------------------------------------------
+    @property
+    def talking(self) -> bool:
+        """The streamer is speaking, or what they said is still being transcribed: the
+        character does not start an idle line over them."""
+        started = self._speech_started
+        # A start whose end never came (the echo gate reset the detector) stops counting once
+        # no utterance could still be that long.
+        open_speech = (started is not None
+                       and time.monotonic() - started < self._config.vad.max_utterance_s + 2)
+        return open_speech or not self._utterances.empty() or self._transcribing
+
     def _on_events(self, events: list[object]) -> None:
         for event in events:
-            if isinstance(event, BargeInReady):
+            if isinstance(event, SpeechStarted):
+                self._speech_started = time.monotonic()
+            elif isinstance(event, BargeInReady):
                 self.barge_in.speech_confirmed()
             elif isinstance(event, SpeechDiscarded):
+                self._speech_started = None
                 self.barge_in.speech_over()
             elif isinstance(event, Utterance):
+                self._speech_started = None
                 self.barge_in.speech_over()
                 self.stats.utterances += 1
                 self._utterances.put_nowait(event)
@@ -250,27 +268,34 @@ class VoiceListener:
     async def _transcribe_loop(self) -> None:
         while True:
             utterance = await self._utterances.get()
+            self._transcribing = True
             try:
-                transcript = await self.stt.transcribe(utterance.audio)
-            except SttError as exc:
-                self.stats.stt_errors += 1
-                log.warning("voice input: transcription failed, utterance dropped: %s", exc)
-                if self._status is not None:
-                    self._status.set(State.DEGRADED, f"음성 인식 실패: {exc}",
-                                     "STT_ENGINE 설정과 네트워크를 확인하세요")
-                continue
-            text, reason = screen(transcript, self._config.rules)
-            if not text:
-                self.stats.dropped[reason] += 1
-                log.info("voice input: transcript dropped (%s): %r", reason, transcript.text[:80])
-                self._report()
-                continue
-            self.stats.turns += 1
-            self._submit(ChatMessage(
-                user=self._config.user_name, message=text, role=Role.STREAMER, kind=Kind.VOICE,
-                source="voice", voice=VoiceTiming(_perf(utterance.ended_at),
-                                                  _perf(utterance.decided_at))))
+                await self._transcribe(utterance)
+            finally:
+                self._transcribing = False
+
+    async def _transcribe(self, utterance: Utterance) -> None:
+        try:
+            transcript = await self.stt.transcribe(utterance.audio)
+        except SttError as exc:
+            self.stats.stt_errors += 1
+            log.warning("voice input: transcription failed, utterance dropped: %s", exc)
+            if self._status is not None:
+                self._status.set(State.DEGRADED, f"음성 인식 실패: {exc}",
+                                 "STT_ENGINE 설정과 네트워크를 확인하세요")
+            return
+        text, reason = screen(transcript, self._config.rules)
+        if not text:
+            self.stats.dropped[reason] += 1
+            log.info("voice input: transcript dropped (%s): %r", reason, transcript.text[:80])
             self._report()
+            return
+        self.stats.turns += 1
+        self._submit(ChatMessage(
+            user=self._config.user_name, message=text, role=Role.STREAMER, kind=Kind.VOICE,
+            source="voice", voice=VoiceTiming(_perf(utterance.ended_at),
+                                              _perf(utterance.decided_at))))
+        self._report()
 
     def _report(self) -> None:
         if self._status is None:

@@ -253,6 +253,19 @@ class ViewerMemory:
             self._rows.pop(key, None)  # their row ids are gone
         return count
 
+    def unnote(self, message_id: str) -> None:
+        """A message the platform hid is not remembered (its row, if it was written)."""
+        future = self._rows.pop(message_id, None)
+        if future is not None:
+            self._submit(lambda s: not future.exception() and s.delete_message(future.result()))
+
+    async def regulars(self, user_ids: Sequence[str], min_visits: int = 2) -> list[str]:
+        """Those of these viewers who came on at least `min_visits` streams (idle talk greets)."""
+        def job(store: MemoryStore) -> list[str]:
+            return [uid for uid in user_ids
+                    if (v := store.viewer(uid)) is not None and v.visits >= min_visits]
+        return await self._call(job) if self._store is not None else []
+
     def forget_sender(self, msg: ChatMessage) -> None:
         """The forget command: erase this sender (by their stable key) before anything else."""
         self._submit(lambda s: s.forget(msg.memory_key))

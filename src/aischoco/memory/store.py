@@ -313,6 +313,12 @@ class MemoryStore:
         return [row[0] for row in rows]
 
     # --- forgetting ---------------------------------------------------------------------------
+    def delete_message(self, message_id: int) -> bool:
+        """One message (the platform hid it): gone from the index and the table."""
+        with self._tx() as db:
+            self._drop_from_index("id = ?", (message_id,))
+            return db.execute("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount > 0
+
     def forget(self, user_id: str) -> bool:
         """Everything about this viewer: their row, nicknames, messages (and index), facts."""
         viewer = self._viewer_id(user_id)

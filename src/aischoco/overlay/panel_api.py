@@ -38,6 +38,9 @@ class PanelApi(Protocol):
 
     def skip(self) -> bool: ...
 
+    def set_idle_talk(self, enabled: bool) -> bool:
+        """Idle talk on or off (it stays off when IDLE_TALK_AFTER_S=0); returns the new state."""
+
     # --- viewer memory (disabled: lookups say so, changes do nothing) --------------------------
     async def memory_lookup(self, who: str | None) -> dict[str, Any]:
         """{"enabled", "viewers": [card...]}: who (user id or nickname), else the regulars."""

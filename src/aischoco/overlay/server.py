@@ -74,6 +74,10 @@ class PauseIn(BaseModel):
     paused: bool | None = None  # omitted: toggle
 
 
+class IdleTalkIn(BaseModel):
+    enabled: bool
+
+
 class CrossOriginGuard:
     """State-changing requests must come from our own pages or from non-browser clients.
 
@@ -197,6 +201,10 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.post("/api/toggle_streamer_chat")
     async def toggle_streamer_chat() -> dict[str, Any]:
         return {"ignore_streamer_chat": controls.toggle_streamer_chat()}
+
+    @app.post("/api/idle_talk")
+    async def idle_talk(body: IdleTalkIn) -> dict[str, Any]:
+        return {"enabled": controls.set_idle_talk(body.enabled)}
 
     @app.post("/api/pause")
     async def pause(body: PauseIn | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,7 +52,18 @@ class OverlayState:
         self._viewer.append(item)
         self._publish({"type": "viewer_message", "message": item})
 
-    def add_assistant(self, text: str, emotion: str, *, reply_to: Sequence[str] = ()) -> None:
+    def remove_viewer(self, ids: Collection[str]) -> int:
+        """Take messages off the screen (the platform hid them); returns how many were shown."""
+        kept = [m for m in self._viewer if m["id"] not in ids]
+        removed = len(self._viewer) - len(kept)
+        if removed:
+            self._viewer.clear()
+            self._viewer.extend(kept)
+        self._publish({"type": "remove", "ids": sorted(ids)})  # also for pages that missed it
+        return removed
+
+    def add_assistant(self, text: str, emotion: str, *, reply_to: Sequence[str] = (),
+                      proactive: bool = False) -> None:
         """Show an AI answer. An answer is known by the chat it replies to: called again with the
         same non-empty ``reply_to`` as the newest answer, it updates that answer in place (same
         id), which is how a streamed answer grows sentence by sentence."""
@@ -69,6 +80,7 @@ class OverlayState:
                 "emotion": emotion,
                 "reply_to": list(reply_to),
                 "timestamp": now,
+                "proactive": proactive,
             }
             self._assistant.append(item)
         self._publish({"type": "assistant_message", "message": item})

@@ -52,6 +52,9 @@ class Controls:
     def skip(self) -> bool:
         return self.director.skip()
 
+    def set_idle_talk(self, enabled: bool) -> bool:
+        return self.director.set_idle_talk(enabled)
+
     def state(self) -> dict[str, Any]:
         return {**self.overlay.snapshot(), **self.status_view()}
 
@@ -61,7 +64,8 @@ class Controls:
             "ignore_streamer_chat": self.overlay.ignore_streamer_chat,
             "components": self.status.snapshot(),
             "queue": self.director.snapshot(),
-            "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected)},
+            "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected),
+                        "hidden": self.intake.hidden},
             "llm": self.llm_info() if self.llm_info else None,
             "voice": self.voice_info() if self.voice_info else None,
             "memory": self.memory.snapshot() if self.memory else {"enabled": False},

@@ -3,6 +3,12 @@
 It owns the reply queue and runs at most one turn at a time. A batch is taken only when the AI is
 free to speak (PRD: messages are taken from the queue at speaking time), so an answer is always
 about the freshest pending chat, not about what was pending when the previous answer started.
+
+When nothing is waiting, chat has been quiet long enough and nothing else is going on (not
+paused, not speaking, the streamer not talking), the character speaks first (idle talk). That
+line has the lowest priority: anything that arrives while it is being written cancels it before
+it is shown or heard. A message the platform hid is withdrawn from the queue, and a turn that
+is answering it is skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 from ..core.messages import ChatMessage
 from ..core.metrics import TurnMarks
 from ..core.status import State, StatusHandle
+from .idle_talk import IdleTalk
 from .reply_queue import ReplyQueue
 from .turn import TurnRunner
 
@@ -37,6 +44,8 @@ class Director:
         batch_size: int,
         clock: Callable[[], float] = time.perf_counter,
         on_change: Callable[[], None] = lambda: None,
+        idle: IdleTalk | None = None,
+        streamer_talking: Callable[[], bool] = lambda: False,
     ) -> None:
         self.queue = queue
         self.runner = runner
@@ -49,7 +58,13 @@ class Director:
         self._turn_ids = itertools.count(1)
         self._said = ""  # the status line last reported (each change is logged once)
         self._status: StatusHandle | None = None
+        self.idle = idle
+        self._streamer_talking = streamer_talking
+        self._batch: frozenset[str] = frozenset()  # ids the current turn answers
+        self._idle_turn = False  # the current turn is an idle line
+        self._shown = False  # the current turn's answer is on screen (an idle line is kept)
         runner.on_voice_wait = self._voice_wait
+        runner.on_shown = self._on_shown
 
     # --- control surface (called from chat sources and the control panel) --------------------
     def submit(self, msg: ChatMessage) -> None:
@@ -58,7 +73,33 @@ class Director:
             log.debug("reply queue full: dropped message %s from %s", dropped.message_id,
                       dropped.user)
         self._wake.set()
+        if self._idle_turn and not self._shown and self._current is not None:
+            log.info("idle line cancelled: %s arrived while it was being written", msg.kind.value)
+            self._current.cancel()
+            if self.idle is not None:
+                self.idle.cancelled += 1
+        if self.idle is not None and not msg.is_streamer:
+            self.idle.note_chat(msg)
         self.on_change()
+
+    def withdraw(self, message_ids: frozenset[str]) -> int:
+        """The platform hid these messages: out of the queue, and the turn answering one of them
+        is skipped (its speech stops). Returns how many were waiting or being answered."""
+        count = len(self.queue.withdraw(message_ids))
+        if self._batch & message_ids and self.skip():
+            log.info("the message being answered was hidden by the platform: turn skipped")
+            count += 1
+        if count:
+            self.on_change()
+        return count
+
+    def set_idle_talk(self, enabled: bool) -> bool:
+        if self.idle is None:
+            return False
+        self.idle.set_enabled(enabled)
+        self._wake.set()
+        self.on_change()
+        return self.idle.enabled
 
     def wake(self) -> None:
         """A stage changed (the LLM finished loading): look at the queue now, not at the next
@@ -98,6 +139,10 @@ class Director:
             "dropped_overflow": stats.dropped_overflow,
             "dropped_expired": stats.dropped_expired,
             "cleared": stats.cleared,
+            "folded": stats.folded,
+            "withdrawn": stats.withdrawn,
+            "idle_talk": self.idle.snapshot() if self.idle is not None else {"enabled": False,
+                                                                           "available": False},
         }
 
     # --- the loop ------------------------------------------------------------------------------
@@ -107,7 +152,7 @@ class Director:
             while True:
                 self._report(status)
                 try:
-                    async with asyncio.timeout(IDLE_TICK_S):  # wait_for could swallow a cancel
+                    async with asyncio.timeout(self._tick_s()):  # wait_for could swallow a cancel
                         await self._wake.wait()
                 except TimeoutError:
                     # Also the moment a stage that was loading (the LLM's memory) becomes ready.
@@ -119,27 +164,64 @@ class Director:
                     if not batch:
                         break
                     await self._run_turn(batch, status)
+                if self._idle_due():
+                    await self._run_idle(status)
         finally:
             if self._current is not None and not self._current.done():
                 self._current.cancel()
 
-    async def _run_turn(self, batch: list[ChatMessage], status: StatusHandle) -> None:
+    def _tick_s(self) -> float:
+        """Sleep until the next idle line may come, or the usual tick, whichever is sooner."""
+        at = self.idle.next_at() if self.idle is not None else None
+        if self.idle is None or at is None:
+            return IDLE_TICK_S
+        return min(IDLE_TICK_S, max(0.01, at - self.idle.clock()))
+
+    def _idle_due(self) -> bool:
+        return (self.idle is not None and self.idle.due() and not self._paused
+                and self.runner.ready and not len(self.queue) and not self.speaking
+                and not self._streamer_talking())
+
+    async def _run_idle(self, status: StatusHandle) -> None:
+        assert self.idle is not None
+        decided = self._clock()
+        cue, msg = await self.idle.cue()
+        if len(self.queue) or self._paused or self._streamer_talking():
+            return  # something came up while the cue was being chosen
+        log.info("idle talk: %s (%s)", cue.kind.value, cue.opening)
+        shown = await self._run_turn([msg], status, idle_decided=decided)
+        if shown:
+            self.idle.shown(shown)
+
+    async def _run_turn(self, batch: list[ChatMessage], status: StatusHandle, *,
+                        idle_decided: float | None = None) -> str:
         marks = TurnMarks(next(self._turn_ids))
-        marks.mark("received", min(m.received_at for m in batch))
+        if idle_decided is not None:
+            marks.mark("idle_decided", idle_decided)
+        else:
+            marks.mark("received", min(m.received_at for m in batch))
         spoken = [m.voice for m in batch if m.voice is not None]
         if spoken:  # the streamer's voice: the wait starts when they stopped talking
             marks.mark("speech_end", min(v.speech_end for v in spoken))
             marks.mark("turn_end", min(v.turn_end for v in spoken))
             marks.mark("stt_done", marks.times["received"])
         marks.mark("dequeued", self._clock())
-        self._current = asyncio.create_task(self.runner.run(batch, marks),
-                                            name=f"turn-{marks.turn_id}")
-        status.set(State.RUNNING, "답변 중")
+        self._batch = frozenset(m.message_id for m in batch)
+        self._idle_turn, self._shown = idle_decided is not None, False
+        current = self._current = asyncio.create_task(self.runner.run(batch, marks),
+                                                      name=f"turn-{marks.turn_id}")
+        status.set(State.RUNNING, "혼잣말 중" if self._idle_turn else "답변 중")
         self.on_change()
         # wait() rather than await: a skip cancels only the turn, a shutdown cancels us.
-        await asyncio.wait({self._current})
-        self._current = None
+        await asyncio.wait({current})
+        self._current, self._batch, self._idle_turn = None, frozenset(), False
+        if self.idle is not None:
+            self.idle.turn_over()
         self.on_change()
+        return "" if current.cancelled() or current.exception() else current.result()
+
+    def _on_shown(self) -> None:
+        self._shown = True
 
     def _voice_wait(self, waiting: bool) -> None:
         """The turn waits for a TTS engine or audio output that is still starting."""

@@ -1,19 +1,22 @@
 """Where every chat message enters: shown on the overlay at once, filtered, then queued for a reply
 (and remembered: viewer memory notes every accepted viewer message; the forget command erases
-its sender before anything else happens to it)."""
+its sender before anything else happens to it).
+
+And where the platform takes a message back (a blind): off the overlay, out of the queue, its
+answer skipped if it is being spoken, and out of viewer memory."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from ..chat.chzzk_parse import llm_text_with_emoji_names
 from ..chat.filters import ChatFilter, Verdict
 from ..chat.text_safety import mask_banned
-from ..core.messages import ChatMessage
+from ..core.messages import Blind, ChatMessage
 from ..memory.component import ViewerMemory, is_viewer
 from ..overlay.state import OverlayState
 from .director import Director
@@ -21,6 +24,8 @@ from .director import Director
 FORGOTTEN_NOTICE = "기억 삭제 요청: 이 시청자에 대한 기억을 방금 모두 지웠습니다. 지웠다고 짧게 알려 주세요"
 
 log = logging.getLogger(__name__)
+
+KNOWN_KEYS = 5000  # recent messages a blind can still find (platform key → message id)
 
 
 class ChatIntake:
@@ -42,6 +47,9 @@ class ChatIntake:
         self._clock = clock
         self.rejected: Counter[str] = Counter()
         self.received = 0
+        self.hidden = 0  # messages taken back by the platform
+        self._keys: OrderedDict[str, str] = OrderedDict()  # platform key → message id
+        self._gifts: OrderedDict[str, None] = OrderedDict()  # gift ids already on screen
 
     @property
     def hide_streamer_chat(self) -> bool:
@@ -60,8 +68,12 @@ class ChatIntake:
             assert self._memory is not None
             self._memory.forget_sender(msg)  # first: whatever the filters say next
             msg.notice = FORGOTTEN_NOTICE
+        if msg.platform_key:
+            self._keys[msg.platform_key] = msg.message_id
+            while len(self._keys) > KNOWN_KEYS:
+                self._keys.popitem(last=False)
         banned = self._filter.config.banned_words
-        if not (msg.is_streamer and self.hide_streamer_chat):
+        if not (msg.is_streamer and self.hide_streamer_chat) and self._first_of_gift(msg):
             shown = msg.message if not banned else mask_banned(msg.message, banned)
             self._overlay.add_viewer(msg, shown_text=shown)
         verdict = self._filter.check(msg, self._clock())
@@ -77,6 +89,33 @@ class ChatIntake:
         else:
             log.debug("chat from %s not queued: %s", msg.user, verdict.reason)
         return verdict
+
+    def hide(self, blind: Blind) -> bool:
+        """The platform hid a message: it disappears everywhere. False if it is not known."""
+        message_id = self._keys.pop(blind.platform_key, None)
+        if message_id is None:
+            log.debug("blind for a message not seen here (%s)", blind.reason or "-")
+            return False
+        self.hidden += 1
+        ids = frozenset({message_id})
+        self._overlay.remove_viewer(ids)
+        self._director.withdraw(ids)
+        if self._memory is not None:
+            self._memory.unnote(message_id)
+        log.info("a chat message was hidden on the platform (%s): removed", blind.reason or "blind")
+        return True
+
+    def _first_of_gift(self, msg: ChatMessage) -> bool:
+        """A gift of fifty subscriptions is one line on screen, not fifty."""
+        info = msg.subscription
+        if info is None or info.gift_id is None:
+            return True
+        if info.gift_id in self._gifts:
+            return False
+        self._gifts[info.gift_id] = None
+        while len(self._gifts) > KNOWN_KEYS:
+            self._gifts.popitem(last=False)
+        return True
 
     def _is_forget_command(self, msg: ChatMessage) -> bool:
         return (self._memory is not None and bool(self._forget_command) and is_viewer(msg)

@@ -16,19 +16,23 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from ..ai.speech_text import spoken_text
 from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats, TurnMarks
-from .reply_feed import ReplyFeed
 from ..core.segmenter import SegmenterConfig, segment
+from ..core.stages import (AIResponse, Animator, AudioOutputPort, Emotion, LanguageModel,
+                           SentenceReady, SpeechEngine, StageError, StageUnavailable,
+                           StreamingLanguageModel, UnavailableAudio, UnavailableLLM,
+                           UnavailableSpeech)
+from .donation import DonationTurn, tier_notice
+from .reply_feed import ReplyFeed
 from .speech import SpeechLog, SpeechPipeline
-from ..core.stages import (AIResponse, Animator, AudioOutputPort, LanguageModel, SpeechEngine,
-                           StageError, StageUnavailable, StreamingLanguageModel, UnavailableAudio,
-                           UnavailableLLM, UnavailableSpeech)
 
 log = logging.getLogger(__name__)
 
 # A local Qwen3-TTS takes tens of seconds to load: an early chat waits this long for the voice.
 VOICE_WAIT_S = 45.0
+DONATION_TIERS = (1000, 10000, 50000)
 
 
 @dataclass(slots=True)
@@ -46,6 +50,16 @@ class _Outcome:
     answer: AIResponse | None = None  # None: nothing to remember
     record: SpeechLog | None = None  # None: shown as text only
     whole: bool = True  # False: the stream broke, only part of the answer exists
+    shown: str = ""  # what the viewers saw of it
+
+
+@dataclass(slots=True)
+class _Special:
+    """What is particular to this turn: a donation's tier, its held emotion and thank-you."""
+
+    donation: DonationTurn | None = None
+    emotion: Emotion | None = None  # held for the turn (the tier's), whatever the model says
+    lead: str = ""  # the daemon's own thank-you, said before the model's answer
 
 
 class TurnRunner:
@@ -58,6 +72,7 @@ class TurnRunner:
         on_answer: Callable[[AIResponse, Sequence[ChatMessage]], None],
         voice_starting: Callable[[], bool] = lambda: False,
         voice_wait_s: float = VOICE_WAIT_S,
+        donation_tiers: Sequence[int] = DONATION_TIERS,
     ) -> None:
         """`on_answer` shows the answer. A streamed answer calls it again with the longer text
         as each sentence starts playing (same batch, so the overlay updates the same message).
@@ -67,6 +82,8 @@ class TurnRunner:
         self._voice_starting = voice_starting
         self._voice_wait_s = voice_wait_s
         self.on_voice_wait: Callable[[bool], None] = lambda waiting: None  # the director's row
+        self.on_shown: Callable[[], None] = lambda: None  # the turn's answer is on screen now
+        self._donation_tiers = tuple(donation_tiers)
         self._stats = stats
         self._segmenter = segmenter
         self._on_answer = on_answer
@@ -111,16 +128,18 @@ class TurnRunner:
         record.failed.append(text)
         record.error = record.error or self._why_silent(None)
 
-    async def run(self, batch: Sequence[ChatMessage], marks: TurnMarks) -> None:
+    async def run(self, batch: Sequence[ChatMessage], marks: TurnMarks) -> str:
+        """One turn; returns what was shown of the answer ("" if nothing)."""
         stages = self.stages
         outcome = _Outcome()
+        special = self._special(batch)
         try:
             marks.mark("llm_request")
             llm = stages.llm
             if isinstance(llm, StreamingLanguageModel) and llm.streaming:
-                await self._run_streamed(llm, batch, marks, outcome)
+                await self._run_streamed(llm, batch, marks, outcome, special)
             else:
-                await self._run_whole(batch, marks, outcome)
+                await self._run_whole(batch, marks, outcome, special)
             record = outcome.record
             if record is None or (record.nothing_heard and record.failed):
                 marks.outcome = "text_only"  # shown, never heard: say why where it is seen
@@ -153,6 +172,26 @@ class TurnRunner:
                 # stats means the director is free again.
                 self._stats.record(marks)
                 log.info("%s", marks.log_line())
+        return outcome.shown
+
+    def _special(self, batch: Sequence[ChatMessage]) -> _Special:
+        """A lone donation: the LLM is told its amount and tier; the tier's reaction shows at
+        once and its emotion holds for the turn."""
+        donation = DonationTurn.of(batch, self._donation_tiers)
+        if donation is None:
+            return _Special()
+        note = tier_notice(donation.message, donation.tier, self._donation_tiers)
+        msg = donation.message
+        msg.notice = f"{msg.notice}; {note}" if msg.notice and note not in msg.notice else note
+        emotion = (self.stages.animator.react_to_donation(donation.tier) if donation.tier >= 1
+                   else None)
+        return _Special(donation, emotion)
+
+    def _show(self, answer: AIResponse, batch: Sequence[ChatMessage], outcome: _Outcome) -> None:
+        if not outcome.shown:
+            self.on_shown()
+        outcome.shown = answer.response
+        self._on_answer(answer, batch)
 
     def _why_silent(self, record: SpeechLog | None) -> str:
         if record is not None:
@@ -163,13 +202,26 @@ class TurnRunner:
         return "voice not available (" + "; ".join(reasons or ["-"]) + ")"
 
     async def _run_whole(self, batch: Sequence[ChatMessage], marks: TurnMarks,
-                         outcome: _Outcome) -> None:
-        answer = outcome.answer = await self.stages.llm.reply(batch)
+                         outcome: _Outcome, special: _Special) -> None:
+        answer = await self.stages.llm.reply(batch)
         marks.mark("llm_done")
         marks.mark("first_sentence_ready")
-        self.stages.animator.set_emotion(answer.emotion)
+        if special.donation is not None:
+            lead = special.donation.missing_line(answer.response)
+            if lead:
+                log.info("turn %d: the answer did not name the donor and amount: thanked first",
+                         marks.turn_id)
+                answer = AIResponse(f"{lead} {answer.response}", answer.emotion,
+                                    answer.processing_time,
+                                    spoken=f"{spoken_text(lead)} {answer.speech_text}")
+        if special.emotion is not None:
+            answer = AIResponse(answer.response, special.emotion, answer.processing_time,
+                                spoken=answer.spoken)
+        else:
+            self.stages.animator.set_emotion(answer.emotion)
+        outcome.answer = answer
         # Whole answers are shown at once; a sentence TTS cannot say is still read on screen.
-        self._on_answer(answer, batch)
+        self._show(answer, batch, outcome)
         if self.voice_configured:
             await self._wait_for_voice()
             record = outcome.record = SpeechLog()
@@ -184,43 +236,67 @@ class TurnRunner:
             await self._speak(sentences(), marks, record)
 
     async def _run_streamed(self, llm: StreamingLanguageModel, batch: Sequence[ChatMessage],
-                            marks: TurnMarks, outcome: _Outcome) -> None:
+                            marks: TurnMarks, outcome: _Outcome, special: _Special) -> None:
+        held = special.emotion
         feed = ReplyFeed(llm.reply_stream(batch, self._segmenter), marks,
-                         self.stages.animator.set_emotion)
+                         self.stages.animator.set_emotion if held is None else lambda e: None)
         started = marks.times["llm_request"]
-        shown = ""
 
         def show(text: str) -> None:
-            nonlocal shown
-            if text and text != shown:
-                shown = text
-                answer = AIResponse(text, feed.emotion, time.perf_counter() - started)
+            text = f"{special.lead} {text}" if special.lead and text != special.lead else text
+            if text and text != outcome.shown:
+                answer = AIResponse(text, held or feed.emotion, time.perf_counter() - started)
                 outcome.answer = answer  # what exists of the answer so far
-                self._on_answer(answer, batch)
+                self._show(answer, batch, outcome)
 
+        sentences = self._lead(feed.sentences(), special, marks)
         try:
             if self.voice_configured:
                 await self._wait_for_voice()  # the stream is read meanwhile (ReplyFeed)
                 outcome.record = SpeechLog()
-                await self._speak_stream(feed, show, marks, outcome.record)
+                await self._speak_stream(sentences, show, marks, outcome.record)
             else:
-                async for sentence in feed.sentences():
+                async for sentence in sentences:
                     show(sentence.shown)
             # Also shows what TTS could not say (symbols only, a failed sentence).
             show(feed.answer.response if feed.answer is not None else feed.shown)
             if feed.answer is not None:
-                outcome.answer = feed.answer
+                done = feed.answer
+                outcome.answer = AIResponse(
+                    f"{special.lead} {done.response}" if special.lead else done.response,
+                    held or done.emotion, done.processing_time,
+                    spoken=f"{spoken_text(special.lead)} {done.speech_text}" if special.lead
+                    else done.spoken)
             outcome.whole = not feed.broken
         finally:
             await feed.aclose()
 
-    async def _speak_stream(self, feed: ReplyFeed, show: Callable[[str], None],
-                            marks: TurnMarks, record: SpeechLog) -> None:
+    @staticmethod
+    async def _lead(sentences: AsyncIterator[SentenceReady], special: _Special,
+                    marks: TurnMarks) -> AsyncIterator[SentenceReady]:
+        """A donation's first sentence must name the donor and amount: if it does not, the
+        daemon's thank-you goes first (the later sentences are shown after it)."""
+        first = special.donation is not None
+        async for sentence in sentences:
+            if first:
+                first = False
+                assert special.donation is not None
+                lead = special.donation.missing_line(sentence.shown)
+                if lead:
+                    log.info("turn %d: the first sentence did not name the donor and amount: "
+                             "thanked first", marks.turn_id)
+                    special.lead = lead
+                    yield SentenceReady(lead, spoken_text(lead))
+            yield sentence
+
+    async def _speak_stream(self, sentences: AsyncIterator[SentenceReady],
+                            show: Callable[[str], None], marks: TurnMarks,
+                            record: SpeechLog) -> None:
         # (spoken sentence, answer shown up to it) in the order they went to TTS.
         pending: deque[tuple[str, str]] = deque()
 
         async def spoken() -> AsyncIterator[str]:
-            async for sentence in feed.sentences():
+            async for sentence in sentences:
                 if not self.can_speak:  # decided per sentence: shown now, not heard
                     self._unspoken(record, sentence.spoken or sentence.shown)
                     show(sentence.shown)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.stages import Emotion, tier_emotion
 from ..core.status import State, StatusHandle
 from .feed import ParamsFeed
 from .link import LinkState, Rejected, VtsLink
 from .lipsync import LipSync
-from .mapping import MappingError, MappingWatcher, PoseMapping
+from .mapping import DonationReaction, MappingError, MappingWatcher, PoseMapping
 from .pose import PoseEngine
 from .protocol import VtsApiError, VtsConnectionLost
 from .tokens import TokenStore
@@ -72,6 +73,14 @@ class VtsAnimator:
         self.engine.set_emotion(emotion, self._clock())
         self._queue_actions(previous, emotion)
 
+    def react_to_donation(self, tier: int) -> Emotion:
+        reaction = self.engine.mapping.donation_reaction(tier) if self.engine else None
+        emotion: Emotion = reaction.emotion if reaction else tier_emotion(tier)
+        self.set_emotion(emotion)
+        if reaction is not None and (reaction.hotkey or reaction.expression):
+            self._queue_extra(reaction)
+        return emotion
+
     def set_speaking(self, speaking: bool) -> None:
         self._speaking = speaking
         if self.engine is not None:
@@ -97,12 +106,28 @@ class VtsAnimator:
                 "active": True}))
         if new.hotkey:
             actions.append(("HotkeyTriggerRequest", {"hotkeyID": new.hotkey}))
+        self._put_actions(actions)
+
+    def _put_actions(self, actions: list[tuple[str, dict[str, object]]]) -> None:
         for action in actions:
             try:
                 self._actions.put_nowait(action)
             except asyncio.QueueFull:
                 log.warning("VTS hotkey/expression queue full (%d): %s dropped", ACTION_QUEUE,
                             action[0])
+
+    def _queue_extra(self, reaction: DonationReaction) -> None:
+        """The tier's own hotkey/expression, after the emotion's (VTS runs them in order)."""
+        if self.link.client is None:
+            return
+        actions: list[tuple[str, dict[str, object]]] = []
+        if reaction.expression:
+            actions.append(("ExpressionActivationRequest", {
+                "expressionFile": reaction.expression.file, "fadeTime": reaction.expression.fade_s,
+                "active": True}))
+        if reaction.hotkey:
+            actions.append(("HotkeyTriggerRequest", {"hotkeyID": reaction.hotkey}))
+        self._put_actions(actions)
 
     # --- mapping and status ----------------------------------------------------------------------
     def _on_mapping(self, mapping: PoseMapping) -> None:

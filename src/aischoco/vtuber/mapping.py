@@ -68,6 +68,16 @@ class EmotionPose(_Strict):
     expression: Expression | None = None
 
 
+class DonationReaction(_Strict):
+    """How the avatar reacts to a donation of one DONATION_TIERS step (the first entry is the
+    first step): the emotion held for the thank-you, and optionally a hotkey or expression."""
+
+    emotion: Literal["happy", "sad", "angry", "surprised", "neutral", "excited"]
+    hotkey: str | None = Field(None, min_length=1, max_length=64,
+                               description="hotkey name or id triggered for this tier")
+    expression: Expression | None = None
+
+
 class Emotions(_Strict):
     happy: EmotionPose
     sad: EmotionPose
@@ -142,6 +152,14 @@ class PoseMapping(_Strict):
     emotions: Emotions
     idle: Idle = Idle()
     speaking: Speaking = Speaking()
+    donation_tiers: list[DonationReaction] = Field(
+        default_factory=list, max_length=10,
+        description="reaction per DONATION_TIERS step; a higher step uses the last entry")
+
+    def donation_reaction(self, tier: int) -> DonationReaction | None:
+        if tier < 1 or not self.donation_tiers:
+            return None
+        return self.donation_tiers[min(tier, len(self.donation_tiers)) - 1]
 
     def duration(self, name: str) -> float:
         p = self.parameters[name]
