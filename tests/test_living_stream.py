@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,19 +40,6 @@ from peers.speech_server import SpeechServer
 
 LIMITS = {"keep_tokens": 5000, "summarize_at": 7000, "limit_tokens": 8000}
 IDLE_MARK = "[방송 진행 메모]"
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, SpeechServer]]:
-    with OpenAIServer() as llm, SpeechServer(ms_per_char=2) as tts:
-        yield llm, tts
-
-
-@pytest.fixture()
-def peers(servers: tuple[OpenAIServer, SpeechServer]) -> tuple[OpenAIServer, SpeechServer]:
-    for server in servers:
-        server.clear()
-    return servers
 
 
 @dataclass
@@ -315,6 +302,6 @@ async def test_a_blind_while_the_answer_is_spoken_stops_the_speech(
             outcomes = dict(s.stats.outcomes)
             assert s.overlay.snapshot()["viewer_messages"] == []
     finally:
-        tts.ms_per_char = 2
+        tts.ms_per_char = 5
     assert outcomes == {"skipped": 1}
     assert "세 번째 문장은 나오면 안 돼요." not in said(tts)

@@ -159,3 +159,39 @@ async def test_distilling_learns_facts_once_per_text_and_backs_off_on_failure(
         assert [f["text"] for f in facts] == ["고양이를 키운다"]
     finally:
         await _stop(memory, task)
+
+
+async def test_a_message_the_platform_hid_is_not_remembered(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    task = await _running(memory)
+    try:
+        kept = _msg("민수", "고양이 나비 이야기", "u1")
+        hidden = _msg("민수", "고양이 욕설 가득한 말", "u1")
+        memory.note(kept)
+        memory.note(hidden)
+        memory.unnote(hidden.message_id)
+        memory.unnote("never-seen")  # unknown ids are nothing
+        found = await memory.lookup("u1")
+        assert [s["text"] for s in found[0]["said"]] == ["고양이 나비 이야기"]
+        cards = await memory.recall([_msg("민수", "고양이", "u1")])
+        assert "욕설" not in cards and "나비" in cards
+    finally:
+        await _stop(memory, task)
+
+
+async def test_regulars_are_viewers_seen_on_two_streams(tmp_path: Path) -> None:
+    first = _memory(tmp_path)
+    task = await _running(first)
+    try:
+        first.note(_msg("단골", "첫 방송", "r1"))
+        await first.lookup("r1")  # written
+    finally:
+        await _stop(first, task)
+    second = _memory(tmp_path)  # a new daemon run: a new visit
+    task = await _running(second)
+    try:
+        second.note(_msg("단골", "또 왔어요", "r1"))
+        second.note(_msg("처음", "안녕하세요", "n1"))
+        assert await second.regulars(["r1", "n1", "unknown"]) == ["r1"]
+    finally:
+        await _stop(second, task)

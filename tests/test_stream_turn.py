@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,19 +34,6 @@ LIMITS = {"keep_tokens": 5000, "summarize_at": 7000, "limit_tokens": 8000}
 SEGMENTER = SegmenterConfig(min_chars=2)
 THREE = "첫 번째 문장이에요. 두 번째 문장이에요. 세 번째 문장이에요."
 ANSWER = {"emotion": "happy", "response": THREE}
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[OpenAIServer, SpeechServer]]:
-    with OpenAIServer() as llm, SpeechServer(ms_per_char=5) as tts:
-        yield llm, tts
-
-
-@pytest.fixture()
-def peers(servers: tuple[OpenAIServer, SpeechServer]) -> tuple[OpenAIServer, SpeechServer]:
-    for server in servers:
-        server.clear()
-    return servers
 
 
 @dataclass

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # How often an idle director wakes to expire stale chat and refresh its status line.
 IDLE_TICK_S = 1.0
+BLOCKED_IDLE_TICK_S = 0.25  # an idle line is due but something holds it back
 
 
 class Director:
@@ -75,11 +76,12 @@ class Director:
         self._wake.set()
         if self._idle_turn and not self._shown and self._current is not None:
             log.info("idle line cancelled: %s arrived while it was being written", msg.kind.value)
+            self._idle_turn = False  # cancelled once, counted once
             self._current.cancel()
             if self.idle is not None:
                 self.idle.cancelled += 1
-        if self.idle is not None and not msg.is_streamer:
-            self.idle.note_chat(msg)
+        if self.idle is not None:
+            self.idle.note_chat(msg)  # a thread to pick up later, and a sign the sender is here
         self.on_change()
 
     def withdraw(self, message_ids: frozenset[str]) -> int:
@@ -175,7 +177,10 @@ class Director:
         at = self.idle.next_at() if self.idle is not None else None
         if self.idle is None or at is None:
             return IDLE_TICK_S
-        return min(IDLE_TICK_S, max(0.01, at - self.idle.clock()))
+        delay = at - self.idle.clock()
+        if delay <= 0:  # due, but held back (paused, the streamer talking): look again soon
+            return BLOCKED_IDLE_TICK_S
+        return min(IDLE_TICK_S, delay + 0.005)
 
     def _idle_due(self) -> bool:
         return (self.idle is not None and self.idle.due() and not self._paused

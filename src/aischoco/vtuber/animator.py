@@ -23,7 +23,7 @@ from ..core.status import State, StatusHandle
 from .feed import ParamsFeed
 from .link import LinkState, Rejected, VtsLink
 from .lipsync import LipSync
-from .mapping import DonationReaction, MappingError, MappingWatcher, PoseMapping
+from .mapping import DonationReaction, Expression, MappingError, MappingWatcher, PoseMapping
 from .pose import PoseEngine
 from .protocol import VtsApiError, VtsConnectionLost
 from .tokens import TokenStore
@@ -34,6 +34,22 @@ FOREIGN_RETRY_S = 5.0  # a parameter another plugin holds (454) is tried again a
 ACTION_SPACING_S = 0.2  # VTS runs one hotkey per 5 frames: never outrun it
 ACTION_QUEUE = 32  # VTS's own hotkey queue length
 STUCK_AFTER_TIMEOUTS = 3
+
+
+Action = tuple[str, dict[str, object]]  # (VTS request type, its data)
+
+
+def _expression(expression: Expression, *, active: bool) -> Action:
+    return ("ExpressionActivationRequest", {"expressionFile": expression.file,
+                                            "fadeTime": expression.fade_s, "active": active})
+
+
+def _on_actions(expression: Expression | None, hotkey: str | None) -> list[Action]:
+    """Turn an expression on, then trigger a hotkey (either may be absent)."""
+    actions = [_expression(expression, active=True)] if expression else []
+    if hotkey:
+        actions.append(("HotkeyTriggerRequest", {"hotkeyID": hotkey}))
+    return actions
 
 
 class VtsAnimator:
@@ -60,7 +76,7 @@ class VtsAnimator:
         self._foreign: dict[str, float] = {}
         self._latest: dict[str, float] = {}
         self._frame_ready = asyncio.Event()
-        self._actions: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue(ACTION_QUEUE)
+        self._actions: asyncio.Queue[Action] = asyncio.Queue(ACTION_QUEUE)
         self._timeouts = 0
         self.ticks = self.sent = self.replaced = 0
         self.intervals: deque[float] = deque(maxlen=4096)  # seconds between ticks (bench)
@@ -95,39 +111,23 @@ class VtsAnimator:
             return  # not connected: a stale hotkey must not fire on reconnect
         mapping = self.engine.mapping
         old, new = mapping.emotion(previous), mapping.emotion(emotion)
-        actions: list[tuple[str, dict[str, object]]] = []
+        actions: list[Action] = []
         if old.expression and (not new.expression or new.expression.file != old.expression.file):
-            actions.append(("ExpressionActivationRequest", {
-                "expressionFile": old.expression.file, "fadeTime": old.expression.fade_s,
-                "active": False}))
-        if new.expression:
-            actions.append(("ExpressionActivationRequest", {
-                "expressionFile": new.expression.file, "fadeTime": new.expression.fade_s,
-                "active": True}))
-        if new.hotkey:
-            actions.append(("HotkeyTriggerRequest", {"hotkeyID": new.hotkey}))
-        self._put_actions(actions)
+            actions.append(_expression(old.expression, active=False))
+        self._put_actions([*actions, *_on_actions(new.expression, new.hotkey)])
 
-    def _put_actions(self, actions: list[tuple[str, dict[str, object]]]) -> None:
+    def _queue_extra(self, reaction: DonationReaction) -> None:
+        """The tier's own hotkey/expression, after the emotion's (VTS runs them in order)."""
+        if self.link.client is not None:
+            self._put_actions(_on_actions(reaction.expression, reaction.hotkey))
+
+    def _put_actions(self, actions: list[Action]) -> None:
         for action in actions:
             try:
                 self._actions.put_nowait(action)
             except asyncio.QueueFull:
                 log.warning("VTS hotkey/expression queue full (%d): %s dropped", ACTION_QUEUE,
                             action[0])
-
-    def _queue_extra(self, reaction: DonationReaction) -> None:
-        """The tier's own hotkey/expression, after the emotion's (VTS runs them in order)."""
-        if self.link.client is None:
-            return
-        actions: list[tuple[str, dict[str, object]]] = []
-        if reaction.expression:
-            actions.append(("ExpressionActivationRequest", {
-                "expressionFile": reaction.expression.file, "fadeTime": reaction.expression.fade_s,
-                "active": True}))
-        if reaction.hotkey:
-            actions.append(("HotkeyTriggerRequest", {"hotkeyID": reaction.hotkey}))
-        self._put_actions(actions)
 
     # --- mapping and status ----------------------------------------------------------------------
     def _on_mapping(self, mapping: PoseMapping) -> None:

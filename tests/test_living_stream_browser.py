@@ -1,0 +1,67 @@
+"""The living stream in real headless Chromium: the panel's idle-talk switch and countdown, and a
+CHZZK blind taking a message off the OBS overlay page (the web chat peer sends cmd 94008)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from browser_helpers import require_browser
+from daemon import run_daemon, wait_until
+from peers.chzzk_web_server import ChzzkWebServer, chat_item
+from test_browser import context, item, open_overlay, open_panel, state  # noqa: F401 (fixture)
+
+require_browser()
+
+CHANNEL = "browser-living-1"
+
+
+def test_the_panel_switches_idle_talk_and_shows_when_the_next_line_may_come(
+        tmp_path: Path, context: Any) -> None:  # noqa: F811
+    with run_daemon(tmp_path, IDLE_TALK_AFTER_S="300", IDLE_TALK_MIN_GAP_S="60") as daemon:
+        panel = open_panel(context, daemon.url)
+        panel.wait_for_function(
+            "document.getElementById('idle-state').textContent.startsWith('켜짐 · 다음 혼잣말 약')")
+        seconds = int(panel.locator("#idle-state").text_content().split("약 ")[1].split("초")[0])
+        assert 250 <= seconds <= 300
+        button = panel.locator("#idle-talk")
+        assert button.text_content() == "혼잣말 끄기"
+        button.click()
+        panel.wait_for_function("document.getElementById('idle-state').textContent === '꺼짐'")
+        assert state(daemon.url)["queue"]["idle_talk"]["enabled"] is False
+        assert button.text_content() == "혼잣말 켜기"
+        button.click()
+        panel.wait_for_function(
+            "document.getElementById('idle-state').textContent.startsWith('켜짐')")
+        assert state(daemon.url)["queue"]["idle_talk"]["enabled"] is True
+    with run_daemon(tmp_path, IDLE_TALK_AFTER_S="0") as daemon:
+        panel = open_panel(context, daemon.url)
+        panel.wait_for_function(
+            "document.getElementById('idle-state').textContent === '꺼짐 (IDLE_TALK_AFTER_S=0)'")
+        assert panel.locator("#idle-talk").is_disabled()
+
+
+def test_a_blind_takes_the_message_off_the_overlay_page(tmp_path: Path, context: Any) -> None:  # noqa: F811
+    with ChzzkWebServer(channel_id=CHANNEL) as chat, \
+            run_daemon(tmp_path, CHAT_SOURCE="chzzk-web", CHZZK_CHANNEL_ID=CHANNEL,
+                       CHZZK_WEB_API_URL=chat.http_url, CHZZK_WEB_GAME_API_URL=chat.http_url,
+                       CHZZK_WEB_CHAT_URL=chat.chat_url_template) as daemon:
+        chat.wait_connected()
+        overlay = open_overlay(context, daemon.url)
+        now = int(time.time() * 1000)  # the overlay fades (and skips) messages from long ago
+        chat.push_chat([chat_item("악플러", "가려질 채팅", uid="bad-1", msg_time=now),
+                        chat_item("착한이", "남을 채팅", uid="good-1", msg_time=now + 100)])
+        viewer = wait_until(lambda: len(state(daemon.url)["viewer_messages"]) == 2 and
+                            state(daemon.url)["viewer_messages"])
+        bad, good = (m["id"] for m in viewer)
+        item(overlay, bad), item(overlay, good)
+        chat.push_blind("bad-1", now, "CBOTBLIND")
+        overlay.locator(f'.item[data-id="{bad}"]').wait_for(state="detached")
+        assert overlay.locator(f'.item[data-id="{good}"]').count() == 1
+        reloaded = open_overlay(context, daemon.url)  # a page opened later never sees it
+        item(reloaded, good)
+        assert reloaded.locator(f'.item[data-id="{bad}"]').count() == 0
+        assert httpx.get(f"{daemon.url}/api/state", timeout=5).json()["filters"]["hidden"] == 1
