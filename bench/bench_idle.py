@@ -30,22 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bench_stream import _peer, token_pieces  # noqa: E402
+from turn_rig import turn_rig  # noqa: E402
 
-from aischoco.ai.character import CharacterPrompt  # noqa: E402
-from aischoco.ai.groq_client import GroqClient  # noqa: E402
-from aischoco.ai.memory import ConversationMemory  # noqa: E402
-from aischoco.ai.prompts import OutputFilter  # noqa: E402
-from aischoco.ai.responder import GroqResponder  # noqa: E402
-from aischoco.audio.output import AudioOutput  # noqa: E402
-from aischoco.core.metrics import LatencyStats  # noqa: E402
 from aischoco.core.segmenter import DEFAULT_CONFIG, segment  # noqa: E402
-from aischoco.core.stages import StillAnimator  # noqa: E402
-from aischoco.core.status import StatusBoard  # noqa: E402
 from aischoco.show.director import Director  # noqa: E402
 from aischoco.show.idle_talk import IdleTalk, IdleTalkConfig  # noqa: E402
 from aischoco.show.reply_queue import ReplyQueue  # noqa: E402
-from aischoco.show.turn import Stages, TurnRunner  # noqa: E402
-from aischoco.tts.remote_engine import RemoteEngine  # noqa: E402
 
 LINE = "다들 오늘 하루 어땠어요? 저는 방금 새 노래를 듣다가 완전히 빠져 버렸어요."
 FIGURES = ("idle_to_voice", "llm_first_token", "first_sentence", "tts_first_chunk", "audio_start")
@@ -53,54 +43,35 @@ WARMUP = 3
 
 
 async def _measure(llm_url: str, tts_url: str, lines: int, tmp: Path) -> dict[str, Any]:
-    client = GroqClient(api_key="bench", base_url=llm_url, model="openai/gpt-oss-120b",
-                        timeout_s=10)
-    responder = GroqResponder(client, CharacterPrompt(tmp / "character.txt"), OutputFilter(()),
-                              max_answer_chars=300, stream=True)
-    responder.memory = await ConversationMemory.open(
-        tmp / "history", responder.summarize, keep_tokens=5000, summarize_at=7000,
-        limit_tokens=8000)
-    engine = RemoteEngine(tts_url)
-    audio = AudioOutput(f"file:{tmp / 'idle.wav'}")
-    board = StatusBoard()
-    audio_task = asyncio.create_task(audio.run(board.register("audio", "audio")))
-    while not audio.available:
-        await asyncio.sleep(0.01)
     topics = tmp / "topics.txt"
     topics.write_text("\n".join(f"이야깃거리 {i}" for i in range(50)), encoding="utf-8")
-    stats = LatencyStats()
-    runner = TurnRunner(Stages(responder, engine, audio, StillAnimator()), stats,
-                        segmenter=DEFAULT_CONFIG, on_answer=lambda answer, batch: None)
-    idle = IdleTalk(IdleTalkConfig(after_s=0.05, min_gap_s=0.05, topics_path=topics))
-    director = Director(ReplyQueue(50, 60), runner, batch_size=3, idle=idle)
-    cue_ms: list[float] = []
-    original = runner.run
+    async with turn_rig(llm_url, tts_url, tmp, name="idle") as rig:
+        runner = rig.runner
+        idle = IdleTalk(IdleTalkConfig(after_s=0.05, min_gap_s=0.05, topics_path=topics))
+        director = Director(ReplyQueue(50, 60), runner, batch_size=3, idle=idle)
+        cue_ms: list[float] = []
+        original = runner.run
 
-    async def timed_run(batch, marks):  # type: ignore[no-untyped-def]
-        result = await original(batch, marks)
-        if "idle_decided" in marks.times and "llm_request" in marks.times:
-            cue_ms.append((marks.times["llm_request"] - marks.times["idle_decided"]) * 1000)
-        return result
+        async def timed_run(batch, marks):  # type: ignore[no-untyped-def]
+            result = await original(batch, marks)
+            if "idle_decided" in marks.times and "llm_request" in marks.times:
+                cue_ms.append((marks.times["llm_request"] - marks.times["idle_decided"]) * 1000)
+            return result
 
-    runner.run = timed_run  # type: ignore[method-assign]
-    task = asyncio.create_task(director.run(board.register("director", "director")))
-    try:
-        while stats.turns < WARMUP:
-            await asyncio.sleep(0.005)
-        stats = runner._stats = LatencyStats()  # keep only the measured lines
-        cue_ms.clear()
-        while stats.turns < lines:
-            await asyncio.sleep(0.005)
-        return {"summary": stats.summary(), "outcomes": dict(stats.outcomes),
-                "cue_ms": sorted(cue_ms)}
-    finally:
-        task.cancel()
-        audio_task.cancel()
-        await asyncio.gather(task, audio_task, return_exceptions=True)
-        await audio.aclose()
-        await engine.aclose()
-        await client.aclose()
-        await responder.memory.aclose()
+        runner.run = timed_run  # type: ignore[method-assign]
+        task = asyncio.create_task(director.run(rig.board.register("director", "director")))
+        try:
+            while runner._stats.turns < WARMUP:
+                await asyncio.sleep(0.005)
+            stats = rig.fresh_stats()  # keep only the measured lines
+            cue_ms.clear()
+            while stats.turns < lines:
+                await asyncio.sleep(0.005)
+            return {"summary": stats.summary(), "outcomes": dict(stats.outcomes),
+                    "cue_ms": sorted(cue_ms)}
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 def main() -> int:

@@ -34,27 +34,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from aischoco.ai.character import CharacterPrompt  # noqa: E402
-from aischoco.ai.groq_client import GroqClient  # noqa: E402
-from aischoco.ai.memory import ConversationMemory  # noqa: E402
-from aischoco.ai.prompts import OutputFilter  # noqa: E402
-from aischoco.ai.responder import GroqResponder  # noqa: E402
 from aischoco.ai.tokens import build_encoding  # noqa: E402
-from aischoco.audio.output import AudioOutput  # noqa: E402
 from aischoco.core.messages import ChatMessage  # noqa: E402
 from aischoco.show.director import Director  # noqa: E402
-from aischoco.core.metrics import LatencyStats  # noqa: E402
 from aischoco.show.reply_queue import ReplyQueue  # noqa: E402
 from aischoco.core.segmenter import DEFAULT_CONFIG, segment  # noqa: E402
-from aischoco.core.stages import StillAnimator  # noqa: E402
-from aischoco.core.status import StatusBoard  # noqa: E402
-from aischoco.show.turn import Stages, TurnRunner  # noqa: E402
-from aischoco.tts.remote_engine import RemoteEngine  # noqa: E402
 from peers.openai_server import (Behaviour, OpenAIServer, Recorded, Reply, Slow,  # noqa: E402
                                  Stream)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
+from turn_rig import turn_rig  # noqa: E402
 
 ANSWERS = {
     # A typical answer: 3 short sentences (PERSONA asks for 1-3).
@@ -134,42 +125,23 @@ def _peer(kind: str, **options: Any) -> Iterator[str]:
 
 async def _run_mode(stream: bool, llm_url: str, tts_url: str, turns: int,
                     tmp: Path) -> dict[str, Any]:
-    client = GroqClient(api_key="bench", base_url=llm_url, model="openai/gpt-oss-120b",
-                        timeout_s=10)
-    responder = GroqResponder(client, CharacterPrompt(tmp / "character.txt"), OutputFilter(()),
-                              max_answer_chars=300, stream=stream)
-    responder.memory = await ConversationMemory.open(
-        tmp / f"history-{stream}", responder.summarize,
-        keep_tokens=5000, summarize_at=7000, limit_tokens=8000)
-    engine = RemoteEngine(tts_url)
-    audio = AudioOutput(f"file:{tmp / f'bench-{stream}.wav'}")
-    board = StatusBoard()
-    audio_task = asyncio.create_task(audio.run(board.register("audio", "audio")))
-    while not audio.available:
-        await asyncio.sleep(0.01)
-    stats = LatencyStats()
-    runner = TurnRunner(Stages(responder, engine, audio, StillAnimator()), stats,
-                        segmenter=DEFAULT_CONFIG, on_answer=lambda answer, batch: None)
-    director = Director(ReplyQueue(50, 60), runner, batch_size=3)
-    director_task = asyncio.create_task(director.run(board.register("director", "director")))
-    try:
-        for i in range(WARMUP_TURNS + turns):
-            if i == WARMUP_TURNS:
-                stats = runner._stats = LatencyStats()  # keep only the measured turns
-            done = stats.turns + 1
-            director.submit(ChatMessage(user="민수", message=f"안녕! {i}번째 인사예요"))
-            # Until the turn is over, history saved: the next chat finds the AI free.
-            while stats.turns < done or director.speaking:
-                await asyncio.sleep(0.005)
-        return {"summary": stats.summary(), "outcomes": dict(stats.outcomes)}
-    finally:
-        director_task.cancel()
-        audio_task.cancel()
-        await asyncio.gather(director_task, audio_task, return_exceptions=True)
-        await audio.aclose()
-        await engine.aclose()
-        await client.aclose()
-        await responder.memory.aclose()
+    async with turn_rig(llm_url, tts_url, tmp, stream=stream, name=f"stream-{stream}") as rig:
+        director = Director(ReplyQueue(50, 60), rig.runner, batch_size=3)
+        task = asyncio.create_task(director.run(rig.board.register("director", "director")))
+        stats = rig.runner._stats
+        try:
+            for i in range(WARMUP_TURNS + turns):
+                if i == WARMUP_TURNS:
+                    stats = rig.fresh_stats()  # keep only the measured turns
+                done = stats.turns + 1
+                director.submit(ChatMessage(user="민수", message=f"안녕! {i}번째 인사예요"))
+                # Until the turn is over, history saved: the next chat finds the AI free.
+                while stats.turns < done or director.speaking:
+                    await asyncio.sleep(0.005)
+            return {"summary": stats.summary(), "outcomes": dict(stats.outcomes)}
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:

@@ -41,8 +41,9 @@ def test_chat_is_answered_in_character_and_remembered_after_a_restart(tmp_path: 
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "character.txt").write_text("이름: 테스트초코\n", encoding="utf-8")
     with OpenAIServer(default=Echo(emotion="excited")) as server:
-        # GROQ_STREAM=false: one JSON-mode request (the streamed default has tests/test_stream_*.py)
-        with run_daemon(tmp_path, **_groq_env(server), GROQ_STREAM="false") as daemon:
+        # GROQ_STREAM=false: one JSON-mode request (the streamed default has tests/test_stream_*.py;
+        # with tools offered JSON mode is never sent: tests/test_tool_turns.py)
+        with run_daemon(tmp_path, **_groq_env(server), GROQ_STREAM="false", TOOLS="off") as daemon:
             _wait_state(daemon.url, lambda s: _component(s, "llm") == "running")
             httpx.post(f"{daemon.url}/api/chat", json={"user": "시청자1", "message": "내 이름은 민수야"})
             state = _wait_state(daemon.url, lambda s: len(s["assistant_messages"]) == 1)

@@ -107,8 +107,11 @@ def test_env_example_documents_every_setting_with_its_default() -> None:
     for key, value in documented.items():
         if value:  # an empty value means "unset / derived", as the file explains
             default = getattr(defaults, key.lower())
-            if isinstance(default, list):  # DONATION_TIERS: comma-separated in the file
-                assert [int(v) for v in value.split(",")] == default, (key, value, default)
+            if isinstance(default, list):  # comma-separated in the file
+                assert [type(default[0])(v) for v in value.split(",")] == default, (key, value)
+                continue
+            if isinstance(default, bool) and value in ("on", "off"):
+                assert default is (value == "on"), (key, value, default)
                 continue
             shown = str(default).lower() if isinstance(default, bool) else str(default)
             assert shown == value or float(shown) == float(value), (key, value, default)

@@ -11,6 +11,7 @@
     takes a message back from the overlay, the queue and the voice.
     Viewer memory: intake notes each accepted viewer message; the LLM's request gets the
     senders' cards (recalled on the memory thread); facts are distilled in the background.
+    Tools: the LLM may call built-in tools and MCP servers' tools before it answers.
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
@@ -45,6 +46,7 @@ from .show.director import Director
 from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
+from .tool_wiring import build_tools
 from .vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
                      segmenter_config, voice_row)
@@ -70,6 +72,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
         donation_tiers=settings.donation_tiers,
     )
     memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
+    tools = build_tools(settings, board, stages.llm, memory)  # built-ins + MCP servers' tools
     voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size,
@@ -89,6 +92,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         voice_info=voice.snapshot if voice else None,
                         memory=memory,
+                        tools_info=tools.registry.snapshot if tools.registry else None,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
@@ -107,6 +111,10 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     if memory is not None:
         supervisor.add(memory, board.get(memory.name).label)
         supervisor.on_shutdown(memory.name, memory.aclose)
+    for server in tools.servers:
+        supervisor.add(server, f"MCP 도구: {server.spec.name}")
+    for close in tools.closers:
+        supervisor.on_shutdown("tools", close)
     if voice is not None:
         supervisor.add(voice, row.label)
         supervisor.on_shutdown(voice.name, voice.aclose)

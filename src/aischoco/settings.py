@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     reply_batch_size: int = Field(3, ge=1, le=50)
     reply_max_age_s: float = Field(60.0, gt=0, le=3600)
 
+    # --- tools (LLM tool calls, MCP servers) --------------------------------------------------
+    tools: bool = True
+    mcp_config_path: Path = Path("config/mcp.json")
+    tools_viewer_allowed: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["korea_time", "stream_info", "viewer_memory", "roll_dice",
+                                 "pick_random"])
+    tool_timeout_s: float = Field(5.0, gt=0, le=120)
+    tool_max_calls: int = Field(3, ge=1, le=10)  # tool rounds per turn
+
     # --- a living stream -----------------------------------------------------------------------
     idle_talk_after_s: float = Field(120.0, ge=0, le=86_400)  # quiet this long → speak first; 0 off
     idle_talk_min_gap_s: float = Field(60.0, ge=0, le=86_400)  # between two idle lines
@@ -168,6 +177,13 @@ class Settings(BaseSettings):
     # --- daemon ------------------------------------------------------------------------------
     log_level: LogLevel = "INFO"
     shutdown_timeout_s: float = Field(4.0, gt=0, le=30)
+
+    @field_validator("tools_viewer_allowed", mode="before")
+    @classmethod
+    def _tool_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
+        return value
 
     @field_validator("donation_tiers", mode="before")
     @classmethod

@@ -157,6 +157,10 @@ class ChzzkWebServer(ThreadedServer):
         self._counter = itertools.count(1)
         self.connections: list[PeerConnection] = []
         self.live_status_requests = 0
+        self.live_detail_requests = 0
+        self.live_title = "테스트 방송"
+        self.viewers = 42
+        self.open_date = "2026-12-04 20:00:00"  # KST, as CHZZK writes it
         self.token_requests: list[dict[str, str]] = []
         self.muted = False  # True: ignore client pings (the client should call the link dead)
         self.refuse_tokens = False  # True: access-token answers 500
@@ -314,6 +318,23 @@ class ChzzkWebServer(ThreadedServer):
                 }
             )
 
+        async def live_detail(request: Request) -> JSONResponse:
+            """The public live-detail endpoint (the `stream_info` tool reads it)."""
+            if request.path_params["channel_id"] != self.channel_id:
+                return JSONResponse({"code": 404, "message": "채널을 찾을 수 없습니다.",
+                                     "content": None}, status_code=404)
+            with self._lock:
+                self.live_detail_requests += 1
+                chat_cid = self._chat_channel_id
+            return JSONResponse({"code": 200, "message": None, "content": {
+                "liveId": 17, "liveTitle": self.live_title, "status": "OPEN" if chat_cid else "CLOSE",
+                "liveImageUrl": None, "defaultThumbnailImageUrl": None,
+                "concurrentUserCount": self.viewers, "accumulateCount": 1234,
+                "openDate": self.open_date, "closeDate": None, "adult": False,
+                "chatChannelId": chat_cid, "categoryType": "GAME", "liveCategory": "minecraft",
+                "liveCategoryValue": "마인크래프트", "channel": {"channelId": self.channel_id,
+                                                               "channelName": "테스트 채널"}}})
+
         async def access_token(request: Request) -> JSONResponse:
             params = dict(request.query_params)
             with self._lock:
@@ -393,6 +414,7 @@ class ChzzkWebServer(ThreadedServer):
         return Starlette(
             routes=[
                 Route("/polling/v2/channels/{channel_id}/live-status", live_status),
+                Route("/service/v3/channels/{channel_id}/live-detail", live_detail),
                 Route("/nng_main/v1/chats/access-token", access_token),
                 WebSocketRoute("/chat", chat),
             ]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
 import sys
@@ -54,6 +55,7 @@ from starlette.routing import Route
 __all__ = [
     "Echo",
     "InvalidJson",
+    "ToolCalls",
     "OpenAIServer",
     "RateLimited",
     "Recorded",
@@ -173,7 +175,20 @@ class Slow:
     then: Behaviour = field(default_factory=Reply)
 
 
-Behaviour = Reply | Stream | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
+@dataclass(frozen=True)
+class ToolCalls:
+    """The model asks for tools: ``calls`` are (name, arguments JSON text). Whole: in
+    ``message.tool_calls`` with finish_reason "tool_calls". Streamed: as Groq/OpenAI send them, the
+    first delta of each call with its index, id and name, then its arguments in pieces of
+    ``arg_chars`` characters, each in a chunk of its own (calls interleaved when ``interleave``)."""
+
+    calls: Sequence[tuple[str, str]]
+    arg_chars: int = 5
+    interleave: bool = True
+
+
+Behaviour = (Reply | Stream | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
+             | ToolCalls)
 
 
 @dataclass
@@ -282,6 +297,40 @@ def sse_body(model: str, stream: Stream) -> list[tuple[bytes, bool]]:
     return events
 
 
+def _tool_calls_response(model: str, behaviour: ToolCalls, streamed: bool) -> Response:
+    ids = [f"call_{uuid.uuid4().hex[:8]}" for _ in behaviour.calls]
+    if not streamed:
+        body = _completion_body(model, "", Reply(finish_reason="tool_calls"))
+        message = body["choices"][0]["message"]
+        message["content"] = None
+        message["tool_calls"] = [{"id": i, "type": "function",
+                                  "function": {"name": name, "arguments": args}}
+                                 for i, (name, args) in zip(ids, behaviour.calls, strict=True)]
+        return JSONResponse(body, headers=DEFAULT_RATE_HEADERS)
+    cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+    chunks = [_chunk(cid, model, {"role": "assistant", "content": None})]
+    step = max(1, behaviour.arg_chars)
+    heads = [{"index": n, "id": ids[n], "type": "function",
+              "function": {"name": name, "arguments": ""}}
+             for n, (name, _) in enumerate(behaviour.calls)]
+    pieces = [[{"index": n, "function": {"arguments": args[i:i + step]}}
+               for i in range(0, len(args), step)] for n, (_, args) in enumerate(behaviour.calls)]
+    if behaviour.interleave:
+        order = list(heads)
+        rest = [p for round_ in itertools.zip_longest(*pieces) for p in round_ if p is not None]
+    else:
+        order, rest = [], []
+        for head, own in zip(heads, pieces, strict=True):
+            rest += [head, *own]
+    for delta in [*order, *rest]:
+        chunks.append(_chunk(cid, model, {"tool_calls": [delta]}))
+    chunks.append(_chunk(cid, model, {}, "tool_calls",
+                         x_groq={"id": f"req_{cid}", "usage": dict(DEFAULT_USAGE)}))
+    chunks.append(b"data: [DONE]\n\n")
+    return Response(b"".join(chunks), media_type="text/event-stream",
+                    headers=DEFAULT_RATE_HEADERS)
+
+
 class _SSEResponse(Response):
     """Writes the scripted events on time, split at ``byte_splits``; a cut stream returns
     without finishing the body, so uvicorn drops the connection (the client sees a broken
@@ -359,12 +408,21 @@ async def _respond(behaviour: Behaviour, body: Any, record: Recorded) -> Respons
     if isinstance(behaviour, Stream) and not streamed:
         behaviour = Reply(behaviour.content, usage=behaviour.usage, headers=behaviour.headers)
     if isinstance(behaviour, Echo):
-        if json_mode or streamed:  # a streamed request is an answer (summaries never stream)
+        # A streamed request, or one offering tools, is an answer (summaries do neither).
+        if json_mode or streamed or body.get("tools"):
             echoed = last_viewer_line(body.get("messages") or []) or "안녕하세요!"
             behaviour = Reply({"emotion": behaviour.emotion, "response": echoed})
         else:
             count = len(body.get("messages") or [])
             behaviour = Reply(f"요약: 시청자들과 {count}개의 메시지로 즐겁게 대화했다.")
+    if json_mode and body.get("tools"):  # what Groq answers for the pair
+        return JSONResponse(
+            _error(400, "json mode cannot be combined with tool/function calling",
+                   "invalid_request_error", None),
+            status_code=400,
+        )
+    if isinstance(behaviour, ToolCalls):
+        return _tool_calls_response(model, behaviour, streamed)
     if streamed and json_mode and isinstance(behaviour, Reply | Stream):  # what Groq does
         return JSONResponse(
             _error(400, "response_format` does not support streaming", "invalid_request_error",

@@ -28,8 +28,9 @@ from httpx_sse import EventSource, SSEError
 from aischoco.core.backoff import backoff_delay
 from aischoco.core.stages import StageError
 
-from .groq_wire import (RateLimits, chunk_delta, chunk_usage, error_fields, int_usage,
-                        parse_duration, parse_rate_limits, rate_limit_wait)
+from .groq_wire import (RateLimits, chunk_delta, chunk_tool_calls, chunk_usage, error_fields,
+                        int_usage, parse_duration, parse_rate_limits, rate_limit_wait)
+from .tool_calls import ToolCall, ToolCallAssembler, parse_tool_calls
 
 __all__ = [
     "Completion",
@@ -39,6 +40,7 @@ __all__ = [
     "StreamBroken",
     "StreamDelta",
     "StreamDone",
+    "StreamToolCalls",
     "parse_duration",
     "parse_rate_limits",
     "rate_limit_wait",
@@ -67,6 +69,7 @@ class Completion:
     usage: dict[str, int]  # integer counters from the response's usage object
     elapsed_s: float  # whole call, retries and waits included
     finish_reason: str | None = None  # "length" means max tokens cut the answer
+    tool_calls: tuple[ToolCall, ...] = ()  # the model asked for these tools instead of answering
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,14 @@ class StreamDone:
     elapsed_s: float  # whole call, retries and waits included
 
 
-StreamEvent = StreamDelta | StreamDone
+@dataclass(frozen=True, slots=True)
+class StreamToolCalls:
+    """The streamed answer asked for tools (assembled from its pieces); comes before StreamDone."""
+
+    calls: tuple[ToolCall, ...]
+
+
+StreamEvent = StreamDelta | StreamToolCalls | StreamDone
 
 
 class LLMError(StageError):
@@ -191,6 +201,21 @@ class GroqClient:
         body["response_format"] = {"type": "json_object"}
         return await self._complete(body)
 
+    async def complete_tools(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.8,
+    ) -> Completion:
+        """A completion that may call `tools` (OpenAI format). Never JSON mode: Groq refuses
+        JSON mode together with tools ("json mode cannot be combined with tool/function
+        calling"); the prompt still asks for the JSON answer and prompts.parse_answer reads it."""
+        body = self._body(messages, max_tokens, temperature)
+        body["tools"], body["tool_choice"] = tools, "auto"
+        return await self._complete(body)
+
     async def complete_text(
         self,
         messages: list[dict[str, str]],
@@ -203,15 +228,19 @@ class GroqClient:
 
     async def stream_chat(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, Any]],
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
+        tools: list[dict[str, Any]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Content deltas as they arrive, then one StreamDone. Close it (``aclosing``) if you
-        stop early. Raises LLMError (StreamBroken once content was yielded)."""
+        """Content deltas as they arrive, then StreamToolCalls if the model asked for `tools`,
+        then one StreamDone. Close it (``aclosing``) if you stop early. Raises LLMError
+        (StreamBroken once content was yielded)."""
         body = self._body(messages, max_tokens, temperature)
         body["stream"] = True
+        if tools:
+            body["tools"], body["tool_choice"] = tools, "auto"
         started = time.perf_counter()
         attempts = self._max_retries + 1
         last: _Attempt | None = None
@@ -233,7 +262,7 @@ class GroqClient:
     # ----------------------------------------------------------------------------------------
 
     def _body(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+        self, messages: list[dict[str, Any]], max_tokens: int, temperature: float
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self._model,
@@ -361,6 +390,8 @@ class GroqClient:
         if isinstance(completion, _Attempt):
             raise _Retry(completion)
         events: list[StreamEvent] = [StreamDelta(completion.content)] if completion.content else []
+        if completion.tool_calls:
+            events.append(StreamToolCalls(completion.tool_calls))
         events.append(StreamDone(completion.usage, completion.finish_reason,
                                  time.perf_counter() - started))
         return events
@@ -372,6 +403,7 @@ class GroqClient:
         usage: dict[str, int] = {}
         finish: str | None = None
         received = 0  # content characters yielded
+        calls = ToolCallAssembler()
         try:
             while True:
                 try:
@@ -389,6 +421,8 @@ class GroqClient:
                     break
                 if sse.data.strip() == "[DONE]":
                     self.rate_limits = replace(self.rate_limits, limited_until=None)
+                    if calls:
+                        yield StreamToolCalls(tuple(calls.calls()))
                     yield StreamDone(usage, finish, time.perf_counter() - started)
                     return
                 try:
@@ -406,6 +440,7 @@ class GroqClient:
                 usage = chunk_usage(chunk) or usage
                 content, finished = chunk_delta(chunk)
                 finish = finished or finish
+                calls.feed(chunk_tool_calls(chunk))
                 if content:
                     received += len(content)
                     yield StreamDelta(content)
@@ -434,6 +469,7 @@ class GroqClient:
             usage=int_usage(data.get("usage")),
             elapsed_s=0.0,
             finish_reason=choice.get("finish_reason") if isinstance(choice, dict) else None,
+            tool_calls=tuple(parse_tool_calls(message)),
         )
 
     def _rate_limited(self, response: httpx.Response, message: str) -> _Attempt:

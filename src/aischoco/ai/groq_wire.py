@@ -141,3 +141,12 @@ def chunk_delta(chunk: dict[str, Any]) -> tuple[str, str | None]:
     finish = choice.get("finish_reason")
     text = content if isinstance(content, str) else ""
     return text, (finish if isinstance(finish, str) else None)
+
+
+def chunk_tool_calls(chunk: dict[str, Any]) -> object:
+    """`delta.tool_calls` of choices[0] (pieces of streamed tool calls), or None."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None
+    delta = choices[0].get("delta")
+    return delta.get("tool_calls") if isinstance(delta, dict) else None

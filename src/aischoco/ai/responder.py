@@ -3,6 +3,12 @@
 Two ways to answer. ``reply_stream`` (the default, GROQ_STREAM=true) streams the answer and hands
 out each sentence the moment it is final, the emotion before them. ``reply`` asks for the whole
 answer in JSON mode (GROQ_STREAM=false, for servers that cannot stream).
+
+With tools (TOOLS=on) either way may first ask for tool calls: they run (a round at a time, the
+calls of a round together), their results go back as `tool` messages and the model is asked
+again, at most TOOL_MAX_CALLS rounds; then it must answer without tools. The whole-answer way
+cannot use JSON mode while tools are offered (Groq refuses the pair): the prompt's JSON is read
+from plain text, and only if that fails is the answer asked for once more in JSON mode.
 """
 
 from __future__ import annotations
@@ -12,20 +18,22 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..core.messages import ChatMessage, Kind
 from ..core.segmenter import SegmenterConfig
 from ..core.stages import (AIResponse, AnswerDone, EmotionReady, FirstToken, ReplyEvent,
-                           SentenceReady, normalize_emotion)
+                           SentenceReady, ToolsDone, ToolsStarted, normalize_emotion)
 from ..core.status import State, StatusHandle
 from .answer_stream import AnswerParser
 from .character import CharacterPrompt
-from .groq_client import GroqClient, LLMError, StreamBroken, StreamDelta
+from .groq_client import (GroqClient, LLMError, StreamBroken, StreamDelta, StreamDone,
+                          StreamToolCalls)
 from .memory import ConversationMemory
-from .prompts import AnswerError, OutputFilter, format_batch, parse_answer
+from .prompts import AnswerError, OutputFilter, ParsedAnswer, format_batch, parse_answer
 from .sentence_stream import SentenceStream
 from .speech_text import spoken_text
+from .tool_calls import ToolCall, assistant_message
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,25 @@ class ViewerMemoryPort(Protocol):
     def note_answer(self, batch: Sequence[ChatMessage], answer: str) -> None: ...
 
 
+class ToolPort(Protocol):
+    """The tools the model may call (tools/registry.ToolRegistry)."""
+
+    max_rounds: int
+
+    def specs(self, *, streamer: bool) -> list[dict[str, Any]]:
+        """OpenAI `tools` for this turn: all for the streamer's voice, else the viewer set."""
+
+    async def run(self, calls: Sequence[ToolCall], *, streamer: bool) -> list[dict[str, Any]]:
+        """One round, concurrently; one `tool` message per call (errors included)."""
+
+
+def _tool_scope(tools: ToolPort | None,
+                batch: Sequence[ChatMessage]) -> tuple[list[dict[str, Any]], bool]:
+    """(tools offered, streamer?): the streamer's voice turn may use every tool."""
+    streamer = bool(batch) and all(m.kind is Kind.VOICE for m in batch)
+    return (tools.specs(streamer=streamer) if tools is not None else []), streamer
+
+
 class GroqResponder:
     """Implements core.stages.LanguageModel. `available` turns true once memory is loaded."""
 
@@ -59,6 +86,7 @@ class GroqResponder:
         self.streaming = stream  # the turn uses reply_stream while this is true
         self.memory: ConversationMemory | None = None
         self.viewers: ViewerMemoryPort | None = None  # long-term memory of the people in chat
+        self.tools: ToolPort | None = None  # TOOLS=on: what the model may call
         self._character = character
         self._filter = output_filter
         self._max_answer_chars = max_answer_chars
@@ -91,7 +119,7 @@ class GroqResponder:
     def available(self) -> bool:
         return self.memory is not None
 
-    async def _messages(self, batch: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    async def _messages(self, batch: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         assert self.memory is not None, "reply before the memory was loaded"
         # HISTORY_LIMIT_TOKENS bounds history + summary; system prompt and chat come on top,
         # and MEMORY_PROMPT_TOKENS bounds the viewer cards (the history keeps the chat only).
@@ -115,6 +143,22 @@ class GroqResponder:
     async def _reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         started = time.perf_counter()
         messages = await self._messages(batch)
+        specs, streamer = _tool_scope(self.tools, batch)
+        tools_at: tuple[float, float] | None = None
+        for _ in range(self.tools.max_rounds if specs and self.tools else 0):
+            completion = await self.client.complete_tools(messages, specs,
+                                                          max_tokens=ANSWER_MAX_TOKENS)
+            self._add_usage(completion.usage)
+            if not completion.tool_calls:
+                try:  # no JSON mode with tools: the prompt's JSON, read from the text
+                    answer = parse_answer(completion.content, max_chars=self._max_answer_chars)
+                except AnswerError as exc:
+                    log.info("answer with tools offered was not the JSON asked for (%s); asking "
+                             "again in JSON mode", exc)
+                    break
+                return self._whole(answer, started, tools_at)
+            messages, ran = await self._run_tools(messages, completion.tool_calls, streamer)
+            tools_at = (tools_at or ran)[0], ran[1]
         for attempt in range(1, PARSE_ATTEMPTS + 1):
             completion = await self.client.complete_json(messages, max_tokens=ANSWER_MAX_TOKENS)
             self._add_usage(completion.usage)
@@ -126,6 +170,10 @@ class GroqResponder:
                     raise LLMError(f"unusable answer after {attempt} tries: {exc}",
                                    retryable=True) from None
                 log.warning("unusable answer (%s); asking again", exc)
+        return self._whole(answer, started, tools_at)
+
+    def _whole(self, answer: ParsedAnswer, started: float,
+               tools_at: tuple[float, float] | None) -> AIResponse:
         if answer.cut:
             log.info("answer longer than %d characters: cut at a sentence boundary",
                      self._max_answer_chars)
@@ -135,7 +183,15 @@ class GroqResponder:
         self._report_ok()
         return AIResponse(response=shown, emotion=answer.emotion,
                           processing_time=time.perf_counter() - started,
-                          spoken=spoken_text(shown))
+                          spoken=spoken_text(shown), tools_at=tools_at)
+
+    async def _run_tools(self, messages: list[dict[str, Any]], calls: Sequence[ToolCall],
+                         streamer: bool) -> tuple[list[dict[str, Any]], tuple[float, float]]:
+        """One round: the calls run, and the conversation grows by the ask and the results."""
+        assert self.tools is not None
+        began = time.perf_counter()
+        results = await self.tools.run(calls, streamer=streamer)
+        return [*messages, assistant_message(calls), *results], (began, time.perf_counter())
 
     async def reply_stream(self, batch: Sequence[ChatMessage],
                            segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
@@ -152,13 +208,35 @@ class GroqResponder:
                             segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
         started = time.perf_counter()
         messages = await self._messages(batch)
+        specs, streamer = _tool_scope(self.tools, batch)
+        rounds = 0
+        while True:
+            # After the last round the model must answer: no tools offered any more.
+            offer = specs if specs and self.tools and rounds < self.tools.max_rounds else None
+            calls: list[ToolCall] = []
+            async for event in self._stream_attempts(messages, segmenter, started, offer, calls):
+                yield event
+            if not calls:
+                self._report_ok()
+                return
+            if offer is None:
+                raise LLMError("the model asked for tools again after the last tool round",
+                               retryable=False)
+            rounds += 1
+            yield ToolsStarted(tuple(c.name for c in calls), time.perf_counter())
+            messages, ran = await self._run_tools(messages, calls, streamer)
+            yield ToolsDone(ran[1])
+
+    async def _stream_attempts(self, messages: list[dict[str, Any]], segmenter: SegmenterConfig,
+                               started: float, tools: list[dict[str, Any]] | None,
+                               calls: list[ToolCall]) -> AsyncGenerator[ReplyEvent, None]:
         for attempt in range(1, STREAM_ATTEMPTS + 1):
             handed_out = 0
+            calls.clear()
             try:
-                async for event in self._stream_once(messages, segmenter, started):
+                async for event in self._stream_once(messages, segmenter, started, tools, calls):
                     handed_out += isinstance(event, SentenceReady)
                     yield event
-                self._report_ok()
                 return
             except (StreamBroken, AnswerError) as exc:
                 if handed_out:
@@ -170,19 +248,29 @@ class GroqResponder:
                 log.warning("answer stream failed before its first sentence (%s); asking again",
                             exc)
 
-    async def _stream_once(self, messages: list[dict[str, str]], segmenter: SegmenterConfig,
-                           started: float) -> AsyncGenerator[ReplyEvent, None]:
+    async def _stream_once(self, messages: list[dict[str, Any]], segmenter: SegmenterConfig,
+                           started: float, tools: list[dict[str, Any]] | None,
+                           calls: list[ToolCall]) -> AsyncGenerator[ReplyEvent, None]:
+        """One streamed request. If the model asks for tools (and wrote no answer), `calls`
+        gets them and nothing else is yielded."""
         parser = AnswerParser()
         sentences = SentenceStream(segmenter, max_chars=self._max_answer_chars,
                                    output_filter=self._filter)
         emotion: str | None = None
         first = True
-        events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS)
+        events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS, tools=tools)
         async with contextlib.aclosing(events):
             async for event in events:
-                if not isinstance(event, StreamDelta):  # StreamDone: the final usage
+                if isinstance(event, StreamDone):  # the final usage
                     self._add_usage(event.usage)
                     continue
+                if isinstance(event, StreamToolCalls):
+                    if parser.response.strip():
+                        log.warning("the model asked for tools after answering: ignored")
+                    else:
+                        calls.extend(event.calls)
+                    continue
+                assert isinstance(event, StreamDelta)
                 if first:
                     first = False
                     yield FirstToken(time.perf_counter())
@@ -199,6 +287,8 @@ class GroqResponder:
                         raise AnswerError("model answer has an empty 'response'")
                     for sentence in sentences.finish():
                         yield SentenceReady(sentence.shown, sentence.spoken)
+        if calls:
+            return
         parser.close()
         if not parser.response.strip():
             raise AnswerError("model answer has an empty 'response'")

@@ -21,6 +21,8 @@ MARKS = (
     "idle_decided",  # an idle line: the director decided to speak first (no chat "received")
     "dequeued",
     "llm_request",
+    "tool_start",  # the model asked for tools (the first round)
+    "tool_done",  # the last tool round is over (the answer request follows)
     "llm_first_token",
     "first_sentence_ready",
     "llm_done",
@@ -37,6 +39,7 @@ INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("voice_to_voice", "speech_end", "playback_start"),
     ("queue_wait", "received", "dequeued"),
     ("llm", "llm_request", "llm_done"),
+    ("tools", "tool_start", "tool_done"),
     ("llm_first_token", "llm_request", "llm_first_token"),
     ("first_sentence", "llm_request", "first_sentence_ready"),
     ("tts_first_chunk", "tts_request", "tts_first_chunk"),

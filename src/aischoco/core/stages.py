@@ -44,6 +44,7 @@ class AIResponse:
     emotion: Emotion
     processing_time: float  # seconds spent in the LLM call(s)
     spoken: str | None = None  # what TTS should say, when cleaned differently from `response`
+    tools_at: tuple[float, float] | None = None  # perf_counter: the model's tools ran from..to
 
     @property
     def speech_text(self) -> str:
@@ -81,7 +82,20 @@ class AnswerDone:
     answer: AIResponse  # the whole answer as shown (the last SentenceReady's shown)
 
 
-ReplyEvent = FirstToken | EmotionReady | SentenceReady | AnswerDone
+@dataclass(frozen=True, slots=True)
+class ToolsStarted:
+    """The model asked for tools; they run now (before any sentence of the answer)."""
+
+    names: tuple[str, ...]
+    at: float  # perf_counter seconds
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsDone:
+    at: float
+
+
+ReplyEvent = FirstToken | EmotionReady | SentenceReady | AnswerDone | ToolsStarted | ToolsDone
 
 
 @dataclass(frozen=True, slots=True)

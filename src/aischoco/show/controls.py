@@ -29,6 +29,7 @@ class Controls:
     errors: Callable[[], list[dict[str, Any]]] = list  # the last warnings/errors
     overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
     memory: ViewerMemory | None = None  # long-term viewer memory (None: MEMORY_ENABLED=false)
+    tools_info: Callable[[], dict[str, Any]] | None = None  # tools offered, calls counted
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -69,6 +70,7 @@ class Controls:
             "llm": self.llm_info() if self.llm_info else None,
             "voice": self.voice_info() if self.voice_info else None,
             "memory": self.memory.snapshot() if self.memory else {"enabled": False},
+            "tools": self.tools_info() if self.tools_info else {"enabled": False},
             "errors": self.errors(),
             "overlay": self.overlay_options or {},
         }

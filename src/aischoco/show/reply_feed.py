@@ -6,6 +6,9 @@ The emotion goes to the animator the moment it is known; latency marks are set a
 order. If the stream fails after at least one sentence was handed out, what was handed out stays
 and the rest is dropped with one log line; if it fails before, `sentences()` raises the error and
 the turn fails like any other.
+
+When the model calls tools, the tool time is marked (`tool_start`, `tool_done`), and a tool that
+keeps the stream silent for FILLER_AFTER_S gets a short filler line said meanwhile.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from ..core.metrics import TurnMarks
+from ..ai.speech_text import spoken_text
 from ..core.stages import (AIResponse, AnswerDone, Emotion, EmotionReady, FirstToken, ReplyEvent,
-                     SentenceReady)
+                           SentenceReady, ToolsDone, ToolsStarted)
 
 log = logging.getLogger(__name__)
+
+FILLER_AFTER_S = 1.0  # tools running this long with nothing said yet: say the filler
+FILLER = "잠깐만요, 확인해 볼게요."
 
 
 class ReplyFeed:
@@ -33,6 +40,8 @@ class ReplyFeed:
         self.error: Exception | None = None  # why the stream failed, if it did
         self.shown = ""  # the answer as shown, up to the last sentence handed out
         self.handed_out = 0
+        self._queued = 0  # sentences put in the queue (the filler included)
+        self._filler: asyncio.TimerHandle | None = None
         self._task = asyncio.create_task(self._read(events), name=f"reply-{marks.turn_id}")
 
     @property
@@ -65,7 +74,17 @@ class ReplyFeed:
                 async for event in events:
                     if isinstance(event, SentenceReady):
                         marks.mark("first_sentence_ready")
-                        self._queue.put_nowait(event)
+                        self._put(event)
+                    elif isinstance(event, ToolsStarted):
+                        marks.mark("tool_start", event.at)
+                        if self._filler is None and not self._queued:
+                            self._filler = asyncio.get_running_loop().call_later(
+                                FILLER_AFTER_S, self._say_filler)
+                    elif isinstance(event, ToolsDone):
+                        marks.end("tool_done", event.at)
+                        if self._filler is not None:  # fast enough: no filler for this round
+                            self._filler.cancel()
+                            self._filler = None
                     elif isinstance(event, EmotionReady):
                         self.emotion = event.emotion
                         self._on_emotion(event.emotion)
@@ -77,4 +96,17 @@ class ReplyFeed:
         except Exception as exc:  # noqa: BLE001 - handed to the turn through sentences()
             self.error = exc
         finally:
+            if self._filler is not None:
+                self._filler.cancel()
             self._queue.put_nowait(None)
+
+    def _put(self, sentence: SentenceReady) -> None:
+        self._queued += 1
+        self._queue.put_nowait(sentence)
+
+    def _say_filler(self) -> None:
+        """Still waiting for a tool and nothing said: a short line so the stream is not silent
+        (shown until the answer's first sentence replaces it)."""
+        if not self._queued and not self._task.done():
+            log.info("turn %d: a tool is slow: filler line", self._marks.turn_id)
+            self._put(SentenceReady(FILLER, spoken_text(FILLER)))

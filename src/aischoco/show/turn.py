@@ -204,6 +204,9 @@ class TurnRunner:
     async def _run_whole(self, batch: Sequence[ChatMessage], marks: TurnMarks,
                          outcome: _Outcome, special: _Special) -> None:
         answer = await self.stages.llm.reply(batch)
+        if answer.tools_at is not None:
+            marks.mark("tool_start", answer.tools_at[0])
+            marks.end("tool_done", answer.tools_at[1])
         marks.mark("llm_done")
         marks.mark("first_sentence_ready")
         if special.donation is not None:
