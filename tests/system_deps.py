@@ -51,3 +51,11 @@ def require_espeak(problem: str | None) -> None:
     """`problem`: why espeak-ng cannot speak Korean here, or None when it can."""
     if problem is not None:
         missing(f"espeak-ng with a Korean voice ({problem})", "apt-get install espeak-ng")
+
+
+def require_xvfb() -> str:
+    """The virtual X server the screen-capture test draws on; returns its path."""
+    path = shutil.which("Xvfb")
+    if path is None:
+        missing("Xvfb (a virtual X display for the screen-capture test)", "apt-get install xvfb")
+    return path

@@ -17,7 +17,7 @@ import pytest
 import aischoco
 
 SRC = Path(aischoco.__file__).parent
-STAGES = {"chat", "ai", "memory", "tts", "audio", "vtuber", "overlay", "listen", "tools"}
+STAGES = {"chat", "ai", "memory", "tts", "audio", "vtuber", "overlay", "listen", "tools", "vision"}
 FLOOR = {"base": 0, "stages": 1, "show": 2, "top": 3}
 
 

@@ -65,3 +65,24 @@ def test_a_blind_takes_the_message_off_the_overlay_page(tmp_path: Path, context:
         item(reloaded, good)
         assert reloaded.locator(f'.item[data-id="{bad}"]').count() == 0
         assert httpx.get(f"{daemon.url}/api/state", timeout=5).json()["filters"]["hidden"] == 1
+
+
+def test_the_panel_shows_what_the_ai_sees_and_switches_it_off(tmp_path: Path,
+                                                             context: Any) -> None:  # noqa: F811
+    from peers.obs_ws_server import ObsServer
+    from peers.openai_server import OpenAIServer, Reply
+
+    with ObsServer(password="pw") as obs, OpenAIServer(default=Reply("보스전 화면")) as llm, \
+            run_daemon(tmp_path, GROQ_API_KEY="gsk_panel", GROQ_BASE_URL=llm.base_url,
+                       VISION="obs", OBS_WS_URL=obs.url, OBS_WS_PASSWORD="pw",
+                       VISION_INTERVAL_S="1", IDLE_TALK_AFTER_S="0") as daemon:
+        wait_until(lambda: state(daemon.url)["vision"], what="a scene note", timeout=20)
+        panel = open_panel(context, daemon.url)
+        panel.wait_for_function(
+            "document.getElementById('vision-state').textContent === '👁 AI가 화면을 보는 중'")
+        panel.wait_for_function("document.getElementById('vision-note').textContent.includes('보스전 화면')")
+        panel.wait_for_function("document.getElementById('vision-frame').naturalWidth === 320")
+        panel.locator("#vision-toggle").click()
+        panel.wait_for_function("document.getElementById('vision-state').textContent === '화면 보기 멈춤'")
+        assert state(daemon.url)["vision_info"]["enabled"] is False
+        assert panel.locator("#vision-toggle").text_content() == "화면 보기 켜기"

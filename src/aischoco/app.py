@@ -12,6 +12,7 @@
     Viewer memory: intake notes each accepted viewer message; the LLM's request gets the
     senders' cards (recalled on the memory thread); facts are distilled in the background.
     Tools: the LLM may call built-in tools and MCP servers' tools before it answers.
+    Vision: OBS/screen frames → a vision model → scene notes in each reply request.
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
@@ -47,6 +48,7 @@ from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
 from .tool_wiring import build_tools
+from .vision_wiring import build_vision
 from .vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
                      segmenter_config, voice_row)
@@ -73,10 +75,12 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     )
     memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
     tools = build_tools(settings, board, stages.llm, memory)  # built-ins + MCP servers' tools
+    # The stream's picture → scene notes for replies and idle talk; paused with the replies.
+    vision = build_vision(settings, board, stages.llm, paused=lambda: director.paused)
     voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size,
-                        idle=build_idle_talk(settings, memory),
+                        idle=build_idle_talk(settings, memory, vision),
                         streamer_talking=lambda: voice is not None and voice.talking)
     # The LLM finishing its start-up is the moment to answer what waited, not the next idle tick.
     board.subscribe(lambda item: director.wake() if item.name == "llm" else None)
@@ -93,6 +97,7 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
                         voice_info=voice.snapshot if voice else None,
                         memory=memory,
                         tools_info=tools.registry.snapshot if tools.registry else None,
+                        vision=vision,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
@@ -111,6 +116,9 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     if memory is not None:
         supervisor.add(memory, board.get(memory.name).label)
         supervisor.on_shutdown(memory.name, memory.aclose)
+    if vision is not None:
+        supervisor.add(vision, board.get(vision.name).label)
+        supervisor.on_shutdown(vision.name, vision.aclose)
     for server in tools.servers:
         supervisor.add(server, f"MCP 도구: {server.spec.name}")
     for close in tools.closers:

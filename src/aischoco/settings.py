@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     reply_batch_size: int = Field(3, ge=1, le=50)
     reply_max_age_s: float = Field(60.0, gt=0, le=3600)
 
+    # --- vision (OBS or screen frames → scene notes) -------------------------------------------
+    vision: str = Field("off", pattern=r"^(off|obs|screen(:[1-9][0-9]?)?)$")
+    obs_ws_url: str = "ws://127.0.0.1:4455"
+    obs_ws_password: SecretStr | None = None
+    obs_source: str | None = None  # unset: the current program scene (what the stream shows)
+    vision_model: str = "meta-llama/llama-4-scout-17b-16e-instruct"
+    vision_base_url: str | None = None  # unset: GROQ_BASE_URL
+    vision_api_key: SecretStr | None = None  # unset: GROQ_API_KEY
+    vision_interval_s: float = Field(10.0, ge=1, le=3600)
+
     # --- tools (LLM tool calls, MCP servers) --------------------------------------------------
     tools: bool = True
     mcp_config_path: Path = Path("config/mcp.json")
@@ -216,14 +226,15 @@ class Settings(BaseSettings):
         return words.get(value.strip().lower(), value.strip().lower()) if isinstance(value, str) else value
 
     @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri",
-                     "chzzk_web_api_url", "chzzk_web_game_api_url", "stt_base_url")
+                     "chzzk_web_api_url", "chzzk_web_game_api_url", "stt_base_url",
+                     "vision_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
 
-    @field_validator("vts_url", "chzzk_web_chat_url")
+    @field_validator("vts_url", "chzzk_web_chat_url", "obs_ws_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):

@@ -33,6 +33,7 @@ from .vtuber.animator import VtsAnimator
 from .vtuber.feed import ParamsFeed
 
 if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voice input is on
+    from .vision.component import Vision
     from .memory.component import ViewerMemory
     from .listen.listener import VoiceListener
     from .listen.stt import SpeechToText
@@ -293,12 +294,15 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                          config=config, audible=audible)
 
 
-def build_idle_talk(settings: Settings, memory: ViewerMemory | None) -> IdleTalk:
-    """Idle talk: off when IDLE_TALK_AFTER_S=0; greets regulars when viewer memory is on."""
+def build_idle_talk(settings: Settings, memory: ViewerMemory | None,
+                    vision: Vision | None = None) -> IdleTalk:
+    """Idle talk: off when IDLE_TALK_AFTER_S=0; greets regulars when viewer memory is on;
+    comments on a new scene when vision is on."""
     config = IdleTalkConfig(after_s=settings.idle_talk_after_s,
                             min_gap_s=settings.idle_talk_min_gap_s,
                             topics_path=settings.topics_path)
-    return IdleTalk(config, regulars=memory.regulars if memory is not None else None)
+    return IdleTalk(config, regulars=memory.regulars if memory is not None else None,
+                    scene=vision.new_scene if vision is not None else lambda: None)
 
 
 MEMORY_LABEL = "시청자 기억"

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Protocol
 
 from ..core.messages import ChatMessage, Kind
@@ -87,6 +87,7 @@ class GroqResponder:
         self.memory: ConversationMemory | None = None
         self.viewers: ViewerMemoryPort | None = None  # long-term memory of the people in chat
         self.tools: ToolPort | None = None  # TOOLS=on: what the model may call
+        self.scene: Callable[[], str] | None = None  # VISION: fenced notes about the screen
         self._character = character
         self._filter = output_filter
         self._max_answer_chars = max_answer_chars
@@ -130,8 +131,11 @@ class GroqResponder:
                                                  self.viewers.recall(batch))
         else:
             system, cards = await self._character.get(), ""
+        # The freshest scene notes there are: a reply never waits for the vision model.
+        scene = self.scene() if self.scene is not None else ""
+        user = "\n\n".join(part for part in (scene, cards, chat) if part)
         return [{"role": "system", "content": system}, *self.memory.context(0),
-                {"role": "user", "content": f"{cards}\n\n{chat}" if cards else chat}]
+                {"role": "user", "content": user}]
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         try:

@@ -38,6 +38,12 @@ class PanelApi(Protocol):
 
     def skip(self) -> bool: ...
 
+    def set_vision(self, enabled: bool) -> bool:
+        """Vision capture on or off (stays off when VISION=off); returns the new state."""
+
+    def vision_frame(self) -> bytes | None:
+        """The last frame the vision model got, as a small JPEG (memory only), or None."""
+
     def set_idle_talk(self, enabled: bool) -> bool:
         """Idle talk on or off (it stays off when IDLE_TALK_AFTER_S=0); returns the new state."""
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import Headers
@@ -74,7 +74,7 @@ class PauseIn(BaseModel):
     paused: bool | None = None  # omitted: toggle
 
 
-class IdleTalkIn(BaseModel):
+class IdleTalkIn(BaseModel):  # also the vision switch
     enabled: bool
 
 
@@ -201,6 +201,17 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.post("/api/toggle_streamer_chat")
     async def toggle_streamer_chat() -> dict[str, Any]:
         return {"ignore_streamer_chat": controls.toggle_streamer_chat()}
+
+    @app.post("/api/vision")
+    async def vision_switch(body: IdleTalkIn) -> dict[str, Any]:
+        return {"enabled": controls.set_vision(body.enabled)}
+
+    @app.get("/api/vision/frame")
+    async def vision_frame() -> Response:
+        frame = controls.vision_frame()
+        if frame is None:
+            return Response(status_code=204, headers={"Cache-Control": "no-store"})
+        return Response(frame, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/idle_talk")
     async def idle_talk(body: IdleTalkIn) -> dict[str, Any]:

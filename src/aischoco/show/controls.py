@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats
@@ -15,6 +15,9 @@ from ..memory.component import ViewerMemory
 from ..overlay.state import OverlayState, Subscription
 from .director import Director
 from .intake import ChatIntake
+
+if TYPE_CHECKING:  # Pillow loads only when VISION is on
+    from ..vision.component import Vision
 
 
 @dataclass(slots=True)
@@ -30,6 +33,7 @@ class Controls:
     overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
     memory: ViewerMemory | None = None  # long-term viewer memory (None: MEMORY_ENABLED=false)
     tools_info: Callable[[], dict[str, Any]] | None = None  # tools offered, calls counted
+    vision: Vision | None = None  # VISION=obs|screen: the scene notes, the last frame
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -59,6 +63,16 @@ class Controls:
     def state(self) -> dict[str, Any]:
         return {**self.overlay.snapshot(), **self.status_view()}
 
+    def set_vision(self, enabled: bool) -> bool:
+        if self.vision is None:
+            return False
+        self.vision.enabled = enabled
+        return enabled
+
+    def vision_frame(self) -> bytes | None:
+        """The last frame sent to the vision model, small (memory only, for the panel)."""
+        return self.vision.thumbnail if self.vision else None
+
     def status_view(self) -> dict[str, Any]:
         """Everything in state() except the overlay's message lists (light, for the panel)."""
         return {
@@ -71,6 +85,8 @@ class Controls:
             "voice": self.voice_info() if self.voice_info else None,
             "memory": self.memory.snapshot() if self.memory else {"enabled": False},
             "tools": self.tools_info() if self.tools_info else {"enabled": False},
+            "vision": self.vision.latest() if self.vision else None,  # {"note", "at"} or null
+            "vision_info": self.vision.snapshot() if self.vision else {"enabled": False},
             "errors": self.errors(),
             "overlay": self.overlay_options or {},
         }
