@@ -29,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
 from .core.error_log import RecentErrors
+from .core.http_server import is_loopback
 from .core.messages import Kind
 from .core.metrics import LatencyStats
 from .core.signals import stop_on_signals
@@ -47,16 +49,18 @@ from .show.director import Director
 from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
+from .settings_editor import SettingsEditor
 from .tool_wiring import build_tools
 from .vision_wiring import build_vision
 from .vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
-                     segmenter_config, voice_row)
+                     segmenter_config, swap_llm_client, voice_row)
 
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls, RecentErrors]:
+def build(settings: Settings, board: StatusBoard,
+          env_file: Path | None = None) -> tuple[Supervisor, Controls, RecentErrors]:
     stats = LatencyStats()
     overlay = OverlayState(max_viewer=settings.overlay_max_messages,
                            ignore_streamer_chat=settings.hide_streamer_chat)
@@ -98,6 +102,10 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
                         memory=memory,
                         tools_info=tools.registry.snapshot if tools.registry else None,
                         vision=vision,
+                        settings_editor=SettingsEditor(
+                            env_file, settings,
+                            apply_llm=lambda new: swap_llm_client(stages.llm, new))
+                        if env_file is not None else None,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
@@ -126,7 +134,9 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     if voice is not None:
         supervisor.add(voice, row.label)
         supervisor.on_shutdown(voice.name, voice.aclose)
-    app = create_app(controls, bind_host=settings.overlay_host, params_feed=params_feed)
+    app = create_app(controls, bind_host=settings.overlay_host, params_feed=params_feed,
+                     panel_password=(settings.panel_password.get_secret_value()
+                                     if settings.panel_password else None))
     supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
                                  public_url=settings.overlay_base_url,
                                  on_stop=lambda: (overlay.close_subscribers(), params_feed.close())),
@@ -134,11 +144,15 @@ def build(settings: Settings, board: StatusBoard) -> tuple[Supervisor, Controls,
     return supervisor, controls, errors
 
 
-async def run_daemon(settings: Settings) -> int:
+async def run_daemon(settings: Settings, env_file: Path | None = None) -> int:
+    if not is_loopback(settings.overlay_host) and settings.panel_password is None:
+        log.error("OVERLAY_HOST=%s opens the control panel and its settings to other machines: "
+                  "set PANEL_PASSWORD first", settings.overlay_host)
+        return 2
     board = StatusBoard()
-    supervisor, _, errors = build(settings, board)
+    supervisor, _, errors = build(settings, board, env_file)
     logging.getLogger().addHandler(errors)
-    if settings.overlay_host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(settings.overlay_host):
         log.warning("OVERLAY_HOST=%s: the control panel is reachable from other machines",
                     settings.overlay_host)
     log.info("aischoco running: overlay %s/overlay, control panel %s/",

@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         setup_logging("WARNING", settings.secret_values())
         return run_memory_command(settings, args.action, args.target)
-    return _run(settings)
+    return _run(settings, env_file)
 
 
 def _voice(settings: Settings, args: argparse.Namespace) -> int:
@@ -117,13 +117,13 @@ def _voice(settings: Settings, args: argparse.Namespace) -> int:
     return voice_cli.run_tts_server(settings, args.host, args.port)
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: Settings, env_file: Path) -> int:
     from .app import run_daemon
     from .logging_setup import setup_logging
 
     setup_logging(settings.log_level, settings.secret_values())
     try:
-        return asyncio.run(run_daemon(settings))
+        return asyncio.run(run_daemon(settings, env_file))
     except KeyboardInterrupt:  # Ctrl-C before our handlers were installed
         return EXIT_OK
 

@@ -160,6 +160,7 @@ class Settings(BaseSettings):
     # --- overlay / control panel -------------------------------------------------------------
     overlay_host: str = "127.0.0.1"
     overlay_port: int = Field(8000, ge=1, le=65535)
+    panel_password: SecretStr | None = None  # required when OVERLAY_HOST is not loopback
     overlay_max_messages: int = Field(100, ge=1, le=5000)
     overlay_fade_s: float = Field(600.0, ge=1, le=86_400)
 

@@ -6,6 +6,7 @@ row with what to do; the daemon never pretends it works. (Chat sources: chat/sou
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import time
@@ -73,15 +74,29 @@ def llm_row(settings: Settings) -> Row:
     return Row("llm", LLM_LABEL, State.STARTING, f"{settings.groq_model} 준비 중")
 
 
-def build_llm(settings: Settings) -> LlmComponent:
-    """The Groq responder (needs GROQ_API_KEY) wrapped as a supervised component."""
+def groq_client(settings: Settings, on_status: Callable[[str], None]) -> GroqClient:
     assert settings.groq_api_key is not None
-    client = GroqClient(
+    return GroqClient(
         api_key=settings.groq_api_key.get_secret_value(), base_url=settings.groq_base_url,
         model=settings.groq_model, reasoning_effort=settings.groq_reasoning_effort,
-        timeout_s=settings.groq_timeout_s,
-        on_status=lambda text: responder.report_rate_limit(text),  # bound below
-    )
+        timeout_s=settings.groq_timeout_s, on_status=on_status)
+
+
+def swap_llm_client(llm: LanguageModel, settings: Settings) -> bool:
+    """New LLM settings from the panel: the next answer uses a new client (the old one is
+    closed once the loop gets to it). False when there is no Groq responder to change."""
+    if not isinstance(llm, GroqResponder) or settings.groq_api_key is None:
+        return False
+    old, llm.client = llm.client, groq_client(settings, llm.report_rate_limit)
+    asyncio.get_running_loop().create_task(old.aclose(), name="close-old-llm-client")
+    if llm.status is not None:
+        llm.status.set(State.RUNNING, f"{settings.groq_model} 준비됨 (설정 바뀜)")
+    return True
+
+
+def build_llm(settings: Settings) -> LlmComponent:
+    """The Groq responder (needs GROQ_API_KEY) wrapped as a supervised component."""
+    client = groq_client(settings, lambda text: responder.report_rate_limit(text))  # bound below
     responder = GroqResponder(
         client, CharacterPrompt(settings.character_path),
         OutputFilter(load_banned_words(settings.ai_banned_words_path)),

@@ -22,8 +22,13 @@ _IS_WINDOWS = os.name == "nt"
 # --- writing ----------------------------------------------------------------------------------
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write `data` as UTF-8 JSON so that `path` is always either the old or the new file."""
+    atomic_write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """`path` is always either the old or the new content. The new file is readable by its owner
+    only (mkstemp's 0600): fine for history, needed for a .env that holds keys."""
     path = Path(path)
-    payload = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as tmp:

@@ -37,3 +37,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Only this PC can reach a server bound here."""
+    return host.strip("[]") in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

@@ -44,6 +44,12 @@ class PanelApi(Protocol):
     def vision_frame(self) -> bytes | None:
         """The last frame the vision model got, as a small JPEG (memory only), or None."""
 
+    def settings_view(self) -> dict[str, Any] | None:
+        """Every setting, grouped, secrets masked (None: the daemon runs without an env file)."""
+
+    def save_settings(self, values: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body): 422 with per-key errors and nothing written, or saved."""
+
     def set_idle_talk(self, enabled: bool) -> bool:
         """Idle talk on or off (it stays off when IDLE_TALK_AFTER_S=0); returns the new state."""
 

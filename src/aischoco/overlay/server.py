@@ -74,6 +74,10 @@ class PauseIn(BaseModel):
     paused: bool | None = None  # omitted: toggle
 
 
+class SettingsIn(BaseModel):
+    values: dict[str, Any] = Field(..., max_length=300)
+
+
 class IdleTalkIn(BaseModel):  # also the vision switch
     enabled: bool
 
@@ -133,15 +137,17 @@ def _page(name: str) -> str:
 
 
 def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
-               token: str | None = None, params_feed: ParamsFeed | None = None) -> FastAPI:
+               token: str | None = None, params_feed: ParamsFeed | None = None,
+               panel_password: str | None = None) -> FastAPI:
     """`token`: the per-run secret our pages send with state changes (random if not given).
-    `params_feed`: the animator's parameter frames, streamed on WS /ws/params."""
+    `params_feed`: the animator's parameter frames, streamed on WS /ws/params.
+    `panel_password`: required (header X-Panel-Password) by the settings endpoints."""
     token = token or secrets.token_urlsafe(24)
     app = FastAPI(title="aischoco", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(CrossOriginGuard, token=token)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind_host))
     pages = {name: _page(name).replace(TOKEN_PLACEHOLDER, token)
-             for name in ("overlay.html", "panel.html")}
+             for name in ("overlay.html", "panel.html", "settings.html")}
     no_store = {"Cache-Control": "no-store"}
 
     @app.get("/", response_class=HTMLResponse)
@@ -151,6 +157,33 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.get("/overlay", response_class=HTMLResponse)
     async def overlay() -> HTMLResponse:
         return HTMLResponse(pages["overlay.html"], headers=no_store)
+
+    def password_ok(request: Request) -> bool:
+        if panel_password is None:
+            return True
+        given = request.headers.get("x-panel-password", "")
+        return secrets.compare_digest(given.encode(), panel_password.encode())
+
+    @app.get("/settings", response_class=HTMLResponse)
+    async def settings_page() -> HTMLResponse:
+        return HTMLResponse(pages["settings.html"], headers=no_store)
+
+    @app.get("/api/settings")
+    async def settings_view(request: Request) -> JSONResponse:
+        if not password_ok(request):
+            return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
+        view = controls.settings_view()
+        if view is None:
+            return JSONResponse({"error": "설정 파일 없이 실행 중입니다"}, 404, headers=no_store)
+        return JSONResponse({**view, "password_required": panel_password is not None},
+                            headers=no_store)
+
+    @app.post("/api/settings")
+    async def settings_save(request: Request, body: SettingsIn) -> JSONResponse:
+        if not password_ok(request):
+            return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
+        status, result = controls.save_settings(body.values)
+        return JSONResponse(result, status, headers=no_store)
 
     @app.get("/api/state")
     async def state() -> JSONResponse:

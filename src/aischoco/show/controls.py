@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats
@@ -18,6 +18,14 @@ from .intake import ChatIntake
 
 if TYPE_CHECKING:  # Pillow loads only when VISION is on
     from ..vision.component import Vision
+
+
+class SettingsPort(Protocol):
+    """The settings page's editor (settings_editor.SettingsEditor, top floor)."""
+
+    def view(self) -> dict[str, Any]: ...
+
+    def save(self, values: dict[str, Any]) -> tuple[int, dict[str, Any]]: ...
 
 
 @dataclass(slots=True)
@@ -34,6 +42,7 @@ class Controls:
     memory: ViewerMemory | None = None  # long-term viewer memory (None: MEMORY_ENABLED=false)
     tools_info: Callable[[], dict[str, Any]] | None = None  # tools offered, calls counted
     vision: Vision | None = None  # VISION=obs|screen: the scene notes, the last frame
+    settings_editor: SettingsPort | None = None  # the settings page (None: no env file)
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -68,6 +77,14 @@ class Controls:
             return False
         self.vision.enabled = enabled
         return enabled
+
+    def settings_view(self) -> dict[str, Any] | None:
+        return self.settings_editor.view() if self.settings_editor else None
+
+    def save_settings(self, values: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.settings_editor is None:
+            return 404, {"saved": False, "errors": {"": "설정 파일 없이 실행 중입니다"}}
+        return self.settings_editor.save(values)
 
     def vision_frame(self) -> bytes | None:
         """The last frame sent to the vision model, small (memory only, for the panel)."""

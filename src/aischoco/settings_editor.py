@@ -1,0 +1,105 @@
+"""The panel's settings: show every setting (secrets masked), validate a change with the daemon's own
+typed settings model, write the env file (comments kept, atomic, 0600, `.env.bak`), and apply
+what can be applied live. Today that is the LLM (key, base URL, model, timeouts: the next answer
+uses them); every other change is saved and listed as needing a restart."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import SecretStr, ValidationError
+
+from .core.env_file import write_env_file
+from .settings import Settings
+from .settings_catalog import Catalog, load_catalog
+
+log = logging.getLogger(__name__)
+
+LIVE_KEYS = {"GROQ_API_KEY", "GROQ_BASE_URL", "GROQ_MODEL", "GROQ_TIMEOUT_S",
+             "GROQ_REASONING_EFFORT", "GROQ_MAX_RETRIES"}
+MAX_VALUE_CHARS = 2000
+
+
+class SettingsEditor:
+    def __init__(self, env_file: Path, settings: Settings, *,
+                 apply_llm: Callable[[Settings], None] | None = None,
+                 catalog: Catalog | None = None) -> None:
+        self.env_file = Path(env_file)
+        self.settings = settings
+        self._apply_llm = apply_llm
+        self.catalog = catalog or load_catalog()
+
+    def view(self) -> dict[str, Any]:
+        """Every setting with its current value; a secret only says whether it is set."""
+        groups = []
+        for name, infos in self.catalog.groups:
+            fields = []
+            for info in infos:
+                value = getattr(self.settings, info.key.lower())
+                item: dict[str, Any] = {"key": info.key, "help": info.help,
+                                        "default": "" if info.secret else info.default,
+                                        "secret": info.secret}
+                if info.secret:
+                    item["is_set"] = value is not None
+                    item["value"] = ""
+                else:
+                    item["value"] = _shown(value)
+                fields.append(item)
+            groups.append({"name": name, "fields": fields})
+        return {"env_file": str(self.env_file), "groups": groups}
+
+    def save(self, values: Mapping[str, object]) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body). Nothing is written unless every value is valid."""
+        changes: dict[str, str | None] = {}
+        errors: dict[str, str] = {}
+        for key, raw in values.items():
+            info = self.catalog.get(key)
+            if info is None:
+                errors[key] = "알 수 없는 설정입니다"
+                continue
+            if not isinstance(raw, str) or len(raw) > MAX_VALUE_CHARS or "\n" in raw:
+                errors[key] = "한 줄 글자여야 합니다"
+                continue
+            if info.secret and raw == "":
+                continue  # left masked: the stored secret stays
+            changes[key] = raw.strip()
+        current = {k: v for k, v in dotenv_values(self.env_file).items() if v is not None} \
+            if self.env_file.exists() else {}
+        candidate = {**current, **{k: v for k, v in changes.items() if v is not None}}
+        if not errors:
+            try:
+                new = Settings(_env_file=None,  # type: ignore[call-arg]
+                               **{k.lower(): v for k, v in candidate.items()
+                                  if v != "" and k.lower() in Settings.model_fields})
+            except ValidationError as exc:
+                for err in exc.errors():
+                    field = str(err["loc"][0]).upper() if err["loc"] else "?"
+                    errors[field] = err["msg"].removeprefix("Value error, ")
+        if errors:
+            return 422, {"saved": False, "errors": errors}
+        changed = {k for k, v in changes.items() if current.get(k, "") != v}
+        if changed:
+            write_env_file(self.env_file, {k: changes[k] for k in sorted(changed)})
+            log.info("settings saved: %s", ", ".join(sorted(changed)))  # names only, never values
+        self.settings = new
+        applied = sorted(changed & LIVE_KEYS)
+        if applied and self._apply_llm is not None:
+            self._apply_llm(new)
+        return 200, {"saved": True, "changed": sorted(changed), "applied": applied,
+                     "restart_needed": sorted(changed - LIVE_KEYS)}
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, SecretStr):
+        return ""
+    return str(value)

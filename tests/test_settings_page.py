@@ -1,0 +1,163 @@
+"""Settings in the panel (first part of the settings issue): the env file rewritten the way a person
+would (comments byte for byte, atomic, 0600, .env.bak), the catalogue of every setting, and the
+daemon's /api/settings and /settings page: secrets masked, validation per field with nothing
+written, the LLM changed live, cross-origin refused, PANEL_PASSWORD."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from dotenv import dotenv_values
+
+from aischoco.core.env_file import quote, update_env_text, write_env_file
+from aischoco.settings import Settings
+from aischoco.settings_catalog import load_catalog
+from browser_helpers import require_browser
+from daemon import free_port, run_daemon, wait_until
+from peers.openai_server import OpenAIServer, Stream
+
+ENV = """\
+# 내 방송 설정 (손으로 쓴 주석은 그대로 남아야 함)
+GROQ_API_KEY=gsk_old_secret_key   # 절대 로그에 나오면 안 됨
+export SOMETHING_ELSE=keep me
+GROQ_BASE_URL={base}
+
+# 오버레이
+OVERLAY_PORT={port}
+IDLE_TALK_AFTER_S=0
+"""
+
+
+def test_only_changed_values_are_touched() -> None:
+    text = "# a\r\nA=1 # note\r\nUNKNOWN=x\r\n\r\nB='two words'\r\n"
+    out = update_env_text(text, {"A": "2", "B": None, "C": "새 값"})
+    assert out == '# a\r\nA=2 # note\r\nUNKNOWN=x\r\n\r\nC="새 값"\r\n'
+    assert update_env_text(text, {}) == text
+    assert quote("gsk_abc-123") == "gsk_abc-123" and quote("a b") == '"a b"'
+    assert quote('x"y\\z') == '"x\\"y\\\\z"'
+    with pytest.raises(ValueError):
+        quote("two\nlines")
+
+
+def test_the_file_is_replaced_atomically_with_a_backup(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# 주석\nA=1\n", encoding="utf-8")
+    write_env_file(env, {"A": "2", "B": "with space"})
+    assert env.read_text(encoding="utf-8") == '# 주석\nA=2\nB="with space"\n'
+    assert (tmp_path / ".env.bak").read_text(encoding="utf-8") == "# 주석\nA=1\n"
+    assert dotenv_values(env) == {"A": "2", "B": "with space"}
+    if os.name != "nt":
+        assert env.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env", ".env.bak"]  # no temp left
+
+
+def test_the_catalogue_holds_every_setting_with_its_explanation() -> None:
+    catalog = load_catalog()
+    assert sorted(catalog.keys()) == sorted(name.upper() for name in Settings.model_fields)
+    groups = [name for name, _ in catalog.groups]
+    assert groups[0] == "채팅" and "기타" not in groups  # .env.example documents them all
+    info = catalog.get("GROQ_API_KEY")
+    assert info is not None and info.secret and "console.groq.com" in info.help
+    assert catalog.get("OVERLAY_PORT").default == "8000"  # type: ignore[union-attr]
+    undocumented = [k for k in catalog.keys() if not catalog.get(k).help]  # type: ignore[union-attr]
+    assert len(undocumented) < 10, undocumented
+
+
+def _post(url: str, values: dict, **headers: str) -> httpx.Response:
+    return httpx.post(f"{url}/api/settings", json={"values": values}, timeout=5, headers=headers)
+
+
+def test_settings_are_shown_masked_validated_saved_and_the_llm_changes_live(tmp_path: Path) -> None:
+    port = free_port()
+    with OpenAIServer() as first, OpenAIServer() as second:
+        env = tmp_path / ".env"
+        env.write_text(ENV.format(base=first.base_url, port=port), encoding="utf-8")
+        original = env.read_bytes()
+        with run_daemon(tmp_path, OVERLAY_PORT=str(port)) as daemon:
+            url = daemon.url
+            wait_until(lambda: any(c["name"] == "llm" and c["state"] == "running"
+                                   for c in httpx.get(f"{url}/api/state").json()["components"]))
+            shown = httpx.get(f"{url}/api/settings", timeout=5)
+            assert "gsk_old_secret_key" not in shown.text
+            fields = {f["key"]: f for g in shown.json()["groups"] for f in g["fields"]}
+            assert fields["GROQ_API_KEY"] == {**fields["GROQ_API_KEY"], "value": "", "is_set": True}
+            assert fields["GROQ_BASE_URL"]["value"] == first.base_url
+            page = httpx.get(f"{url}/settings", timeout=5)
+            assert "저장" in page.text and "gsk_old" not in page.text
+
+            bad = _post(url, {"OVERLAY_PORT": "99999", "GROQ_MODEL": "x"})
+            assert bad.status_code == 422 and set(bad.json()["errors"]) == {"OVERLAY_PORT"}
+            assert env.read_bytes() == original  # nothing written
+            assert _post(url, {"NOT_A_SETTING": "1"}).status_code == 422
+            evil = httpx.post(f"{url}/api/settings", json={"values": {"GROQ_MODEL": "x"}},
+                              headers={"Origin": "https://evil.example"}, timeout=5)
+            assert evil.status_code == 403 and env.read_bytes() == original
+
+            saved = _post(url, {"GROQ_API_KEY": "", "GROQ_BASE_URL": second.base_url,
+                                "IDLE_TALK_AFTER_S": "30"})
+            assert saved.status_code == 200, saved.text
+            body = saved.json()
+            assert body["applied"] == ["GROQ_BASE_URL"] and body["restart_needed"] == ["IDLE_TALK_AFTER_S"]
+            second.script([Stream({"emotion": "happy", "response": "새 서버에서 답해요!"})])
+            httpx.post(f"{url}/api/chat", json={"user": "민수", "message": "안녕"}, timeout=5)
+            wait_until(lambda: httpx.get(f"{url}/api/state").json()["assistant_messages"])
+            assert len(second.requests) == 1 and first.requests == []
+            assert second.requests[0].headers["authorization"] == "Bearer gsk_old_secret_key"
+            code, _, out = daemon.stop(signal.SIGTERM)
+        assert code == 0 and "gsk_old_secret_key" not in out
+    text = env.read_text(encoding="utf-8")
+    assert text == original.decode("utf-8").replace(first.base_url, second.base_url).replace(
+        "IDLE_TALK_AFTER_S=0", "IDLE_TALK_AFTER_S=30")  # comments, order, unknown lines kept
+    assert (tmp_path / ".env.bak").read_bytes() == original
+    if os.name != "nt":
+        assert env.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_panel_open_to_other_machines_needs_a_password(tmp_path: Path) -> None:
+    port = free_port()
+    refused = subprocess.run(
+        [sys.executable, "-m", "aischoco", "run"], cwd=tmp_path, capture_output=True, text=True,
+        encoding="utf-8", timeout=30, stdin=subprocess.DEVNULL,
+        env={**{k: v for k, v in os.environ.items() if k.upper() not in
+                {n.upper() for n in Settings.model_fields}},
+             "OVERLAY_HOST": "0.0.0.0", "OVERLAY_PORT": str(port), "CHAT_SOURCE": "local",
+             "TTS_ENGINE": "off", "VTS_ENABLED": "false"})
+    assert refused.returncode == 2 and "PANEL_PASSWORD" in refused.stderr + refused.stdout
+    (tmp_path / ".env").write_text("# 비밀번호 있음\n", encoding="utf-8")
+    with run_daemon(tmp_path, PANEL_PASSWORD="open-sesame") as daemon:
+        assert httpx.get(f"{daemon.url}/api/settings", timeout=5).status_code == 401
+        assert _post(daemon.url, {"GROQ_MODEL": "x"}).status_code == 401
+        ok = httpx.get(f"{daemon.url}/api/settings", headers={"X-Panel-Password": "open-sesame"},
+                       timeout=5)
+        assert ok.status_code == 200 and ok.json()["password_required"] is True
+        assert "open-sesame" not in ok.text
+        daemon.stop(signal.SIGTERM)
+
+
+def test_the_settings_page_in_chromium(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    require_browser()
+    port = free_port()
+    (tmp_path / ".env").write_text(f"# 페이지 테스트\nOVERLAY_PORT={port}\nGROQ_MODEL=model-a\n",
+                                   encoding="utf-8")
+    with run_daemon(tmp_path, OVERLAY_PORT=str(port)) as daemon:
+        page = browser.new_context(locale="ko-KR").new_page()
+        page.goto(f"{daemon.url}/settings")
+        page.wait_for_selector('input[name="OVERLAY_PORT"]')
+        assert page.input_value('input[name="GROQ_MODEL"]') == "model-a"
+        page.fill('input[name="OVERLAY_PORT"]', "70000")
+        page.click("#save")
+        page.wait_for_selector('.field.invalid[data-key="OVERLAY_PORT"] .error')
+        assert "저장하지 않았습니다" in page.text_content("#result")
+        page.fill('input[name="OVERLAY_PORT"]', str(port))
+        page.fill('input[name="GROQ_MODEL"]', "model-b")
+        page.click("#save")
+        page.wait_for_function("document.getElementById('result').textContent.startsWith('저장했습니다')")
+        assert dotenv_values(tmp_path / ".env")["GROQ_MODEL"] == "model-b"
+        assert (tmp_path / ".env").read_text(encoding="utf-8").startswith("# 페이지 테스트\n")
+        daemon.stop(signal.SIGTERM)
