@@ -100,10 +100,13 @@ def test_settings_are_shown_masked_validated_saved_and_the_llm_changes_live(tmp_
             assert evil.status_code == 403 and env.read_bytes() == original
 
             saved = _post(url, {"GROQ_API_KEY": "", "GROQ_BASE_URL": second.base_url,
-                                "IDLE_TALK_AFTER_S": "30"})
+                                "IDLE_TALK_AFTER_S": "30", "VTS_FPS": "60"})
             assert saved.status_code == 200, saved.text
             body = saved.json()
-            assert body["applied"] == ["GROQ_BASE_URL"] and body["restart_needed"] == ["IDLE_TALK_AFTER_S"]
+            assert body["applied"] == ["GROQ_BASE_URL", "IDLE_TALK_AFTER_S"]
+            assert body["restart_needed"] == ["VTS_FPS"]
+            queue = httpx.get(f"{url}/api/state").json()["queue"]["idle_talk"]
+            assert queue["enabled"] is True and queue["after_s"] == 30  # applied at once
             second.script([Stream({"emotion": "happy", "response": "새 서버에서 답해요!"})])
             httpx.post(f"{url}/api/chat", json={"user": "민수", "message": "안녕"}, timeout=5)
             wait_until(lambda: httpx.get(f"{url}/api/state").json()["assistant_messages"])
@@ -113,7 +116,7 @@ def test_settings_are_shown_masked_validated_saved_and_the_llm_changes_live(tmp_
         assert code == 0 and "gsk_old_secret_key" not in out
     text = env.read_text(encoding="utf-8")
     assert text == original.decode("utf-8").replace(first.base_url, second.base_url).replace(
-        "IDLE_TALK_AFTER_S=0", "IDLE_TALK_AFTER_S=30")  # comments, order, unknown lines kept
+        "IDLE_TALK_AFTER_S=0", "IDLE_TALK_AFTER_S=30") + "VTS_FPS=60\n"  # comments etc. kept
     assert (tmp_path / ".env.bak").read_bytes() == original
     if os.name != "nt":
         assert env.stat().st_mode & 0o777 == 0o600
@@ -160,4 +163,58 @@ def test_the_settings_page_in_chromium(tmp_path: Path, browser) -> None:  # type
         page.wait_for_function("document.getElementById('result').textContent.startsWith('저장했습니다')")
         assert dotenv_values(tmp_path / ".env")["GROQ_MODEL"] == "model-b"
         assert (tmp_path / ".env").read_text(encoding="utf-8").startswith("# 페이지 테스트\n")
+        daemon.stop(signal.SIGTERM)
+
+
+def test_pickers_test_buttons_checklist_and_a_live_device_switch(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    from peers.speech_server import SpeechServer
+    from system_deps import ALSA_CONF, require_portaudio
+
+    require_browser()
+    require_portaudio()
+    conf = tmp_path / "asoundrc"
+    conf.write_text('pcm.aischoco_picker { type file slave.pcm "null" file "/dev/null" format "raw" '
+                    'hint { show on description "aischoco picker test" } }\n', encoding="utf-8")
+    port = free_port()
+    first_wav, second_wav = tmp_path / "first.wav", tmp_path / "second.wav"
+    (tmp_path / ".env").write_text(f"OVERLAY_PORT={port}\n", encoding="utf-8")
+    with OpenAIServer() as llm, SpeechServer(ms_per_char=2) as tts, \
+            run_daemon(tmp_path, OVERLAY_PORT=str(port), ALSA_CONFIG_PATH=f"{ALSA_CONF}:{conf}",
+                       GROQ_API_KEY="gsk_picker", GROQ_BASE_URL=llm.base_url,
+                       TTS_ENGINE="remote", TTS_REMOTE_URL=tts.base_url,
+                       AUDIO_OUTPUT_DEVICE=f"file:{first_wav}", IDLE_TALK_AFTER_S="0") as daemon:
+        url = daemon.url
+        devices = httpx.get(f"{url}/api/devices", timeout=10).json()
+        assert "aischoco_picker" in [d["name"] for d in devices["outputs"]] and devices["error"] is None
+        page = browser.new_context(locale="ko-KR").new_page()
+        page.goto(f"{url}/settings")
+        page.wait_for_selector('datalist#devices-AUDIO_OUTPUT_DEVICE option[value="aischoco_picker"]',
+                               state="attached")
+        page.wait_for_selector('#steps li.ok[data-step="llm"]')  # the checklist: green when running
+        assert page.locator('#steps li.todo[data-step="vts"]').count() == 1  # VTS_ENABLED=false
+        page.click("text=Groq 키 테스트")
+        page.wait_for_selector(".test-result.ok")
+        assert llm.base_url in page.text_content(".test-result.ok")
+
+        wait_until(lambda: any(c["name"] == "audio" and c["state"] == "running"
+                               for c in httpx.get(f"{url}/api/state").json()["components"]))
+        saved = _post(url, {"AUDIO_OUTPUT_DEVICE": f"file:{second_wav}"})
+        assert saved.json()["applied"] == ["AUDIO_OUTPUT_DEVICE"]
+        wait_until(lambda: any(c["name"] == "audio" and c["state"] == "running"
+                               and "second.wav" in c["detail"]
+                               for c in httpx.get(f"{url}/api/state").json()["components"]),
+                   what="the audio output reopened on the new file")
+        httpx.post(f"{url}/api/chat", json={"user": "민수", "message": "새 장치로 말해 줘"}, timeout=5)
+        wait_until(lambda: tts.speech_requests and second_wav.exists() and second_wav.stat().st_size > 44,
+                   what="speech written to the new device")
+        daemon.stop(signal.SIGTERM)
+
+
+def test_the_panel_points_a_new_streamer_to_the_settings(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    require_browser()
+    with run_daemon(tmp_path) as daemon:  # no key: the LLM row says "설정 필요"
+        page = browser.new_context(locale="ko-KR").new_page()
+        page.goto(f"{daemon.url}/")
+        page.wait_for_selector("#first-run:not([hidden])")
+        assert page.get_attribute("#first-run a", "href") == "/settings"
         daemon.stop(signal.SIGTERM)

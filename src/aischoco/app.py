@@ -49,12 +49,13 @@ from .show.director import Director
 from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
+from .live_settings import live_appliers
 from .settings_editor import SettingsEditor
 from .tool_wiring import build_tools
 from .vision_wiring import build_vision
 from .vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
-                     segmenter_config, swap_llm_client, voice_row)
+                     segmenter_config, voice_row)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def build(settings: Settings, board: StatusBoard,
                         vision=vision,
                         settings_editor=SettingsEditor(
                             env_file, settings,
-                            apply_llm=lambda new: swap_llm_client(stages.llm, new))
+                            live=live_appliers(stages, intake, director, runner))
                         if env_file is not None else None,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,

@@ -35,6 +35,21 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
     return checks
 
 
+async def check_one(what: str, settings: Settings) -> list[Check]:
+    """One part of the doctor (the settings page's 테스트 buttons)."""
+    if what == "groq":
+        return [await _llm(settings)]
+    if what == "tts":
+        return await _tts(settings)
+    if what == "audio":
+        return await asyncio.to_thread(_audio, settings)
+    if what == "vts":
+        return [await _vts(settings)]
+    if what == "chat":
+        return [await _chat(settings)]
+    raise ValueError(f"no check named {what!r}")
+
+
 async def _chat(settings: Settings) -> Check:
     if settings.chat_source == "local":
         return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)",

@@ -1,12 +1,13 @@
 """The panel's settings: show every setting (secrets masked), validate a change with the daemon's own
 typed settings model, write the env file (comments kept, atomic, 0600, `.env.bak`), and apply
 what can be applied live. Today that is the LLM (key, base URL, model, timeouts: the next answer
-uses them); every other change is saved and listed as needing a restart."""
+uses them), the audio output devices (reopened), chat filters, the reply queue, idle talk and
+donation tiers; every other change is saved and listed as needing a restart."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,19 @@ from .settings_catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
-LIVE_KEYS = {"GROQ_API_KEY", "GROQ_BASE_URL", "GROQ_MODEL", "GROQ_TIMEOUT_S",
-             "GROQ_REASONING_EFFORT", "GROQ_MAX_RETRIES"}
 MAX_VALUE_CHARS = 2000
+Apply = Callable[[Settings], object]
 
 
 class SettingsEditor:
     def __init__(self, env_file: Path, settings: Settings, *,
-                 apply_llm: Callable[[Settings], None] | None = None,
+                 live: Sequence[tuple[frozenset[str], Apply]] = (),
                  catalog: Catalog | None = None) -> None:
+        """`live`: (keys, apply) pairs: a change to any of these keys is applied by calling
+        `apply(new_settings)` (a falsy result: it could not be, so a restart is needed)."""
         self.env_file = Path(env_file)
         self.settings = settings
-        self._apply_llm = apply_llm
+        self._live = list(live)
         self.catalog = catalog or load_catalog()
 
     def view(self) -> dict[str, Any]:
@@ -51,6 +53,14 @@ class SettingsEditor:
                 fields.append(item)
             groups.append({"name": name, "fields": fields})
         return {"env_file": str(self.env_file), "groups": groups}
+
+    async def test(self, what: str) -> dict[str, Any]:
+        """One `doctor` check with the saved settings: the page's 테스트 buttons."""
+        from .doctor import check_one
+
+        checks = await check_one(what, self.settings)
+        worst = max(checks, key=lambda c: ("off", "ok", "warn", "error").index(c.level.value))
+        return {**_check_dict(worst), "checks": [_check_dict(c) for c in checks]}
 
     def save(self, values: Mapping[str, object]) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body). Nothing is written unless every value is valid."""
@@ -86,11 +96,18 @@ class SettingsEditor:
             write_env_file(self.env_file, {k: changes[k] for k in sorted(changed)})
             log.info("settings saved: %s", ", ".join(sorted(changed)))  # names only, never values
         self.settings = new
-        applied = sorted(changed & LIVE_KEYS)
-        if applied and self._apply_llm is not None:
-            self._apply_llm(new)
-        return 200, {"saved": True, "changed": sorted(changed), "applied": applied,
-                     "restart_needed": sorted(changed - LIVE_KEYS)}
+        applied: set[str] = set()
+        for keys, apply in self._live:
+            touched = changed & keys
+            if touched and apply(new) is not False:
+                applied |= touched
+        return 200, {"saved": True, "changed": sorted(changed), "applied": sorted(applied),
+                     "restart_needed": sorted(changed - applied)}
+
+
+def _check_dict(check: Any) -> dict[str, Any]:
+    return {"component": check.component, "level": check.level.value, "detail": check.detail,
+            "todo": check.todo}
 
 
 def _shown(value: object) -> str:

@@ -81,6 +81,7 @@ class AudioOutput:
     def __init__(self, spec: str, *, monitor: str | None = None, block_ms: int = 20,
                  file_rate: int = 24000, realtime_file: bool = True) -> None:
         self.spec = spec
+        self._switch_requested = False
         self.monitor = monitor
         self._block_ms = block_ms
         self._file_rate = file_rate
@@ -211,9 +212,18 @@ class AudioOutput:
             log.warning("audio output lost: %s", problem)
             status.set(State.DEGRADED, f"{problem} — 다시 연결합니다")
 
+    def switch(self, spec: str, monitor: str | None) -> None:
+        """New devices from the settings page: close and reopen on them (the status row shows it
+        coming back). A turn speaking now is cut, as when a device is unplugged."""
+        self.spec, self.monitor = spec, monitor
+        self._switch_requested = True
+
     async def _watch(self) -> str:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
+            if self._switch_requested:
+                self._switch_requested = False
+                return f"출력 장치 설정이 바뀌었습니다 ({self.spec})"
             for player in self._players:
                 problem = player.problem()
                 if problem:

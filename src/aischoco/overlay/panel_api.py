@@ -50,6 +50,12 @@ class PanelApi(Protocol):
     def save_settings(self, values: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body): 422 with per-key errors and nothing written, or saved."""
 
+    async def test_setting(self, what: str) -> dict[str, Any]:
+        """The settings page's 테스트 buttons: {"level", "detail", "todo"} of one check."""
+
+    async def devices(self) -> dict[str, Any]:
+        """{"outputs", "inputs", "recommended_output", "error"}: the pickers' choices."""
+
     def set_idle_talk(self, enabled: bool) -> bool:
         """Idle talk on or off (it stays off when IDLE_TALK_AFTER_S=0); returns the new state."""
 

@@ -74,6 +74,10 @@ class PauseIn(BaseModel):
     paused: bool | None = None  # omitted: toggle
 
 
+class TestIn(BaseModel):
+    what: Literal["groq", "tts", "vts", "audio", "chat"]
+
+
 class SettingsIn(BaseModel):
     values: dict[str, Any] = Field(..., max_length=300)
 
@@ -184,6 +188,16 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
             return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
         status, result = controls.save_settings(body.values)
         return JSONResponse(result, status, headers=no_store)
+
+    @app.post("/api/settings/test")
+    async def settings_test(request: Request, body: TestIn) -> JSONResponse:
+        if not password_ok(request):
+            return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
+        return JSONResponse(await controls.test_setting(body.what), headers=no_store)
+
+    @app.get("/api/devices")
+    async def devices() -> JSONResponse:
+        return JSONResponse(await controls.devices(), headers=no_store)
 
     @app.get("/api/state")
     async def state() -> JSONResponse:

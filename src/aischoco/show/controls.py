@@ -4,10 +4,12 @@ Implements `overlay.panel_api.PanelApi`, the only view of the show the overlay s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..audio.devices import AudioDeviceError, OutputDevice, list_devices
 from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats
 from ..core.status import StatusBoard
@@ -26,6 +28,8 @@ class SettingsPort(Protocol):
     def view(self) -> dict[str, Any]: ...
 
     def save(self, values: dict[str, Any]) -> tuple[int, dict[str, Any]]: ...
+
+    async def test(self, what: str) -> dict[str, Any]: ...
 
 
 @dataclass(slots=True)
@@ -86,6 +90,24 @@ class Controls:
             return 404, {"saved": False, "errors": {"": "설정 파일 없이 실행 중입니다"}}
         return self.settings_editor.save(values)
 
+    async def test_setting(self, what: str) -> dict[str, Any]:
+        if self.settings_editor is None:
+            return {"level": "error", "detail": "설정 파일 없이 실행 중입니다", "todo": ""}
+        return await self.settings_editor.test(what)
+
+    async def devices(self) -> dict[str, Any]:
+        """The sound devices this daemon sees, for the settings page's pickers."""
+        def listing() -> dict[str, Any]:
+            try:
+                outputs, inputs = list_devices("output"), list_devices("input")
+            except AudioDeviceError as exc:
+                return {"outputs": [], "inputs": [], "recommended_output": None,
+                        "error": str(exc)}
+            cable = next((d.name for d in outputs if "cable input" in d.name.lower()), None)
+            return {"outputs": [_device(d) for d in outputs], "inputs": [_device(d) for d in inputs],
+                    "recommended_output": cable, "error": None}
+        return await asyncio.to_thread(listing)
+
     def vision_frame(self) -> bytes | None:
         """The last frame sent to the vision model, small (memory only, for the panel)."""
         return self.vision.thumbnail if self.vision else None
@@ -129,3 +151,8 @@ class Controls:
     def metrics(self) -> dict[str, Any]:
         return {"turns": self.stats.turns, "outcomes": dict(self.stats.outcomes),
                 "latency_ms": self.stats.summary()}
+
+
+def _device(device: OutputDevice) -> dict[str, Any]:
+    return {"name": device.name, "hostapi": device.hostapi, "index": device.index,
+            "default": device.is_default}

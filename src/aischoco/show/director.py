@@ -50,7 +50,7 @@ class Director:
     ) -> None:
         self.queue = queue
         self.runner = runner
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         self._clock = clock
         self.on_change = on_change
         self._wake = asyncio.Event()
@@ -162,7 +162,7 @@ class Director:
                         self.on_change()
                 self._wake.clear()
                 while not self._paused and self.runner.ready:
-                    batch = self.queue.take_batch(self._clock(), self._batch_size)
+                    batch = self.queue.take_batch(self._clock(), self.batch_size)
                     if not batch:
                         break
                     await self._run_turn(batch, status)

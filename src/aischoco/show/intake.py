@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from ..chat.chzzk_parse import llm_text_with_emoji_names
-from ..chat.filters import ChatFilter, Verdict
+from ..chat.filters import ChatFilter, FilterConfig, Verdict
 from ..chat.text_safety import mask_banned
 from ..core.messages import Blind, ChatMessage
 from ..memory.component import ViewerMemory, is_viewer
@@ -60,6 +60,10 @@ class ChatIntake:
         self._filter.replace_config(dataclasses.replace(self._filter.config,
                                                         hide_streamer_chat=hide))
         self._overlay.set_ignore_streamer_chat(hide)
+
+    def replace_filter_config(self, config: FilterConfig) -> None:
+        """New filter settings from the settings page (per-viewer rate state is kept)."""
+        self._filter.replace_config(config)
 
     def accept(self, msg: ChatMessage) -> Verdict:
         self.received += 1

@@ -83,7 +83,7 @@ class TurnRunner:
         self._voice_wait_s = voice_wait_s
         self.on_voice_wait: Callable[[bool], None] = lambda waiting: None  # the director's row
         self.on_shown: Callable[[], None] = lambda: None  # the turn's answer is on screen now
-        self._donation_tiers = tuple(donation_tiers)
+        self.donation_tiers = tuple(donation_tiers)
         self._stats = stats
         self._segmenter = segmenter
         self._on_answer = on_answer
@@ -177,10 +177,10 @@ class TurnRunner:
     def _special(self, batch: Sequence[ChatMessage]) -> _Special:
         """A lone donation: the LLM is told its amount and tier; the tier's reaction shows at
         once and its emotion holds for the turn."""
-        donation = DonationTurn.of(batch, self._donation_tiers)
+        donation = DonationTurn.of(batch, self.donation_tiers)
         if donation is None:
             return _Special()
-        note = tier_notice(donation.message, donation.tier, self._donation_tiers)
+        note = tier_notice(donation.message, donation.tier, self.donation_tiers)
         msg = donation.message
         msg.notice = f"{msg.notice}; {note}" if msg.notice and note not in msg.notice else note
         emotion = (self.stages.animator.react_to_donation(donation.tier) if donation.tier >= 1
