@@ -218,3 +218,50 @@ def test_the_panel_points_a_new_streamer_to_the_settings(tmp_path: Path, browser
         page.wait_for_selector("#first-run:not([hidden])")
         assert page.get_attribute("#first-run a", "href") == "/settings"
         daemon.stop(signal.SIGTERM)
+
+
+def test_chzzk_login_and_logout_from_the_panel(tmp_path: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from aischoco.chat.chzzk_auth import load_tokens
+    from peers.chzzk_openapi import ChzzkOpenApiServer
+
+    port = free_port()
+    token_path = tmp_path / "config" / "chzzk_token.json"
+    with ChzzkOpenApiServer(client_id="cid-panel", client_secret="cs-panel") as api:
+        api.expect_code("code-from-chzzk")
+        env = {"OVERLAY_PORT": str(port), "CHZZK_OPENAPI_URL": api.base_url,
+               "CHZZK_REDIRECT_URI": f"http://127.0.0.1:{port}/auth/chzzk/callback",
+               "CHZZK_TOKEN_PATH": str(token_path)}
+        (tmp_path / ".env").write_text("# 로그인 테스트\n", encoding="utf-8")
+        with run_daemon(tmp_path, **env) as daemon:
+            url = daemon.url
+            refused = httpx.get(f"{url}/auth/chzzk/login", timeout=5)
+            assert refused.status_code == 400 and "CHZZK_CLIENT_ID" in refused.text
+            saved = _post(url, {"CHZZK_CLIENT_ID": "cid-panel", "CHZZK_CLIENT_SECRET": "cs-panel"})
+            assert saved.status_code == 200  # the button works with what was just saved
+            start = httpx.get(f"{url}/auth/chzzk/login", timeout=5)
+            assert start.status_code == 302
+            target = urlsplit(start.headers["location"])
+            assert f"{target.scheme}://{target.netloc}{target.path}" == \
+                "https://chzzk.naver.com/account-interlock"
+            query = parse_qs(target.query)
+            assert query["clientId"] == ["cid-panel"] and query["redirectUri"] == [env["CHZZK_REDIRECT_URI"]]
+            state = query["state"][0]
+            forged = httpx.get(f"{url}/auth/chzzk/callback",
+                               params={"code": "code-from-chzzk", "state": "forged"}, timeout=5)
+            assert forged.status_code == 400 and not token_path.exists()
+            # CHZZK sends the browser back here with the code:
+            done = httpx.get(f"{url}/auth/chzzk/callback",
+                             params={"code": "code-from-chzzk", "state": state}, timeout=10)
+            assert done.status_code == 200 and "로그인 완료" in done.text
+            tokens = load_tokens(token_path)
+            assert tokens is not None and tokens.refresh_token == api.issued[-1].refresh_token
+            assert tokens.access_token not in done.text
+            again = httpx.get(f"{url}/auth/chzzk/callback",
+                              params={"code": "code-from-chzzk", "state": state}, timeout=5)
+            assert again.status_code == 400  # a state is used once
+            out = httpx.post(f"{url}/api/chzzk/logout", timeout=5).json()
+            assert out == {"logged_out": True} and not token_path.exists()
+            code, _, log_text = daemon.stop(signal.SIGTERM)
+        assert code == 0 and tokens.access_token not in log_text and "cs-panel" not in log_text

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from .chat.chzzk_web_login import ChzzkWebLogin
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
 from .core.error_log import RecentErrors
@@ -98,15 +99,15 @@ def build(settings: Settings, board: StatusBoard,
                             interrupt=director.skip, audio=stages.audio)
     llm_info = getattr(stages.llm, "snapshot", None)
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
+    editor = (SettingsEditor(env_file, settings, live=live_appliers(stages, intake, director, runner))
+              if env_file is not None else None)
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         voice_info=voice.snapshot if voice else None,
                         memory=memory,
                         tools_info=tools.registry.snapshot if tools.registry else None,
                         vision=vision,
-                        settings_editor=SettingsEditor(
-                            env_file, settings,
-                            live=live_appliers(stages, intake, director, runner))
-                        if env_file is not None else None,
+                        settings_editor=editor,
+                        chzzk_login=ChzzkWebLogin(lambda: editor.settings if editor else settings),
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})

@@ -179,7 +179,7 @@ def _api_message(doc: dict[str, Any]) -> str:
     return str(message)[:80]
 
 
-async def _token_request(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
+async def token_request(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST to the token endpoint; the ``content`` dict. Raises ``ChzzkApiError`` (with status)."""
     try:
         response = await http.post(url, json=body, timeout=HTTP_TIMEOUT_S)
@@ -281,7 +281,7 @@ class ChzzkTokens:
             body = {"grantType": "refresh_token", "refreshToken": current.refresh_token,
                     "clientId": self._client_id, "clientSecret": self._client_secret}
             try:
-                content = await _token_request(self._http, self._token_url, body)
+                content = await token_request(self._http, self._token_url, body)
             except ChzzkApiError as err:
                 if err.status in (400, 401, 403):
                     log.warning("CHZZK refresh rejected (%s): login needed", err.status)
@@ -379,7 +379,7 @@ async def run_auth(settings: Settings, *, open_browser: bool = True, timeout_s: 
         body = {"grantType": "authorization_code", "clientId": client_id, "clientSecret": secret,
                 "code": code, "state": state}
         try:
-            tokens = TokenSet.from_response(await _token_request(client, token_url, body), now=now)
+            tokens = TokenSet.from_response(await token_request(client, token_url, body), now=now)
             await asyncio.to_thread(save_tokens, token_path, tokens)
         except (ChzzkApiError, ValueError, OSError) as err:
             why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)

@@ -53,6 +53,14 @@ class PanelApi(Protocol):
     async def test_setting(self, what: str) -> dict[str, Any]:
         """The settings page's 테스트 buttons: {"level", "detail", "todo"} of one check."""
 
+    def chzzk_login_start(self) -> tuple[str | None, str]:
+        """(the CHZZK authorize URL to send the browser to, or None; and why not)."""
+
+    async def chzzk_login_complete(self, query: dict[str, str]) -> tuple[bool, str]:
+        """CHZZK's redirect back: (logged in?, a line for the streamer)."""
+
+    def chzzk_logout(self) -> bool: ...
+
     async def devices(self) -> dict[str, Any]:
         """{"outputs", "inputs", "recommended_output", "error"}: the pickers' choices."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 import secrets
@@ -136,6 +137,14 @@ def allowed_hosts(bind_host: str) -> list[str]:
     return sorted({*LOOPBACK_HOSTS, bind_host})
 
 
+def _result_page(title: str, text: str, *, ok: bool) -> str:
+    colour = "#1a7f37" if ok else "#cf222e"
+    return ("<!doctype html><html lang=ko><head><meta charset=utf-8>"
+            f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif;"
+            f"text-align:center;margin-top:15vh'><h1 style='color:{colour}'>{html.escape(title)}</h1>"
+            f"<p>{html.escape(text)}</p><p><a href='/settings'>설정으로 돌아가기</a></p></body></html>")
+
+
 def _page(name: str) -> str:
     return resources.files("aischoco.overlay").joinpath("static", name).read_text("utf-8")
 
@@ -194,6 +203,25 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
         if not password_ok(request):
             return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
         return JSONResponse(await controls.test_setting(body.what), headers=no_store)
+
+    @app.get("/auth/chzzk/login")
+    async def chzzk_login() -> Response:
+        url, why = controls.chzzk_login_start()
+        if url is None:
+            return HTMLResponse(_result_page("치지직 로그인", why, ok=False), 400, headers=no_store)
+        return Response(status_code=302, headers={"Location": url, **no_store})
+
+    @app.get("/auth/chzzk/callback")
+    async def chzzk_callback(request: Request) -> HTMLResponse:
+        ok, text = await controls.chzzk_login_complete(dict(request.query_params))
+        return HTMLResponse(_result_page("치지직 로그인 완료" if ok else "치지직 로그인 실패", text, ok=ok),
+                            200 if ok else 400, headers=no_store)
+
+    @app.post("/api/chzzk/logout")
+    async def chzzk_logout(request: Request) -> JSONResponse:
+        if not password_ok(request):
+            return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=no_store)
+        return JSONResponse({"logged_out": controls.chzzk_logout()}, headers=no_store)
 
     @app.get("/api/devices")
     async def devices() -> JSONResponse:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..audio.devices import AudioDeviceError, OutputDevice, list_devices
+from ..chat.chzzk_web_login import ChzzkWebLogin
 from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats
 from ..core.status import StatusBoard
@@ -47,6 +48,7 @@ class Controls:
     tools_info: Callable[[], dict[str, Any]] | None = None  # tools offered, calls counted
     vision: Vision | None = None  # VISION=obs|screen: the scene notes, the last frame
     settings_editor: SettingsPort | None = None  # the settings page (None: no env file)
+    chzzk_login: ChzzkWebLogin | None = None  # the settings page's CHZZK login button
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
@@ -94,6 +96,19 @@ class Controls:
         if self.settings_editor is None:
             return {"level": "error", "detail": "설정 파일 없이 실행 중입니다", "todo": ""}
         return await self.settings_editor.test(what)
+
+    def chzzk_login_start(self) -> tuple[str | None, str]:
+        if self.chzzk_login is None:
+            return None, "치지직 로그인을 쓸 수 없습니다"
+        return self.chzzk_login.start()
+
+    async def chzzk_login_complete(self, query: dict[str, str]) -> tuple[bool, str]:
+        if self.chzzk_login is None:
+            return False, "치지직 로그인을 쓸 수 없습니다"
+        return await self.chzzk_login.complete(query)
+
+    def chzzk_logout(self) -> bool:
+        return self.chzzk_login.logout() if self.chzzk_login else False
 
     async def devices(self) -> dict[str, Any]:
         """The sound devices this daemon sees, for the settings page's pickers."""
