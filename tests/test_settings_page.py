@@ -265,3 +265,61 @@ def test_chzzk_login_and_logout_from_the_panel(tmp_path: Path) -> None:
             assert out == {"logged_out": True} and not token_path.exists()
             code, _, log_text = daemon.stop(signal.SIGTERM)
         assert code == 0 and tokens.access_token not in log_text and "cs-panel" not in log_text
+
+
+def _rows(url: str) -> dict[str, dict]:
+    return {c["name"]: c for c in httpx.get(f"{url}/api/state", timeout=5).json()["components"]}
+
+
+def test_chat_tts_and_the_overlay_server_restart_alone_with_new_settings(tmp_path: Path) -> None:
+    from peers.chzzk_web_server import ChzzkWebServer, chat_item
+    from peers.speech_server import SpeechServer
+
+    port, new_port = free_port(), free_port()
+    wav = tmp_path / "voice.wav"
+    (tmp_path / ".env").write_text(f"OVERLAY_PORT={port}\n", encoding="utf-8")
+    with OpenAIServer() as llm, SpeechServer(ms_per_char=2) as tts_a, \
+            SpeechServer(ms_per_char=2) as tts_b, ChzzkWebServer(channel_id="ch-live") as web:
+        env = {"GROQ_API_KEY": "gsk_restart", "GROQ_BASE_URL": llm.base_url,
+               "TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts_a.base_url,
+               "AUDIO_OUTPUT_DEVICE": f"file:{wav}", "IDLE_TALK_AFTER_S": "0"}
+        with run_daemon(tmp_path, **env) as daemon:
+            url = daemon.url
+            wait_until(lambda: all(_rows(url)[n]["state"] == "running"
+                                   for n in ("llm", "tts", "audio", "chat")))
+            before = {n: _rows(url)[n]["since"] for n in ("llm", "audio", "director", "memory")}
+            test = httpx.post(f"{url}/api/settings/test", json={"what": "speak"}, timeout=20).json()
+            assert test["level"] == "ok" and [r.body["input"] for r in tts_a.speech_requests] == \
+                ["안녕하세요! 목소리 테스트 중이에요."]
+            saved = _post(url, {"CHAT_SOURCE": "chzzk-web", "CHZZK_CHANNEL_ID": "ch-live",
+                                "CHZZK_WEB_API_URL": web.http_url,
+                                "CHZZK_WEB_GAME_API_URL": web.http_url,
+                                "CHZZK_WEB_CHAT_URL": web.chat_url_template,
+                                "TTS_REMOTE_URL": tts_b.base_url}).json()
+            assert {"CHAT_SOURCE", "TTS_REMOTE_URL"} <= set(saved["applied"])
+            assert saved["restart_needed"] == []
+            web.wait_connected(timeout=15)  # the chat source came back as the web chat
+            web.push_chat([chat_item("웹손님", "새 채팅 소스로 안녕", uid="w1",
+                                     msg_time=1_718_000_300_000)])
+            wait_until(lambda: tts_b.speech_requests, what="the answer spoken by the new TTS")
+            rows = _rows(url)
+            assert rows["chat"]["state"] == "running" and rows["tts"]["state"] == "running"
+            assert {n: rows[n]["since"] for n in before} == before  # nothing else restarted
+            assert len(tts_a.speech_requests) == 1  # the old server got nothing more
+
+            moved = _post(url, {"OVERLAY_PORT": str(new_port)}).json()
+            assert moved["applied"] == ["OVERLAY_PORT"]
+            assert moved["panel_url"] == f"http://127.0.0.1:{new_port}/settings"
+            new_url = f"http://127.0.0.1:{new_port}"
+            wait_until(lambda: _ok(f"{new_url}/api/state"), what="the panel at the new address")
+            wait_until(lambda: not _ok(f"{url}/api/state"), what="the old address closed")
+            daemon.url = new_url
+            code, _, out = daemon.stop(signal.SIGTERM)
+    assert code == 0, out
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

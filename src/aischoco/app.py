@@ -50,7 +50,7 @@ from .show.director import Director
 from .show.intake import ChatIntake
 from .show.reply_queue import ReplyQueue
 from .show.turn import TurnRunner
-from .live_settings import live_appliers
+from .live_settings import Restarts, live_appliers
 from .settings_editor import SettingsEditor
 from .tool_wiring import build_tools
 from .vision_wiring import build_vision
@@ -99,7 +99,18 @@ def build(settings: Settings, board: StatusBoard,
                             interrupt=director.skip, audio=stages.audio)
     llm_info = getattr(stages.llm, "snapshot", None)
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
-    editor = (SettingsEditor(env_file, settings, live=live_appliers(stages, intake, director, runner))
+    supervisor = Supervisor(board)
+
+    def overlay_server(s: Settings) -> OverlayServer:  # again when OVERLAY_HOST/PORT change
+        app = create_app(controls, bind_host=s.overlay_host, params_feed=params_feed,
+                         panel_password=s.panel_password.get_secret_value()
+                         if s.panel_password else None)
+        return OverlayServer(app, s.overlay_host, s.overlay_port, public_url=s.overlay_base_url,
+                             on_stop=lambda: (overlay.close_subscribers(), params_feed.close()))
+
+    restarts = Restarts(lambda: supervisor, overlay_server)
+    editor = (SettingsEditor(env_file, settings,
+                             live=live_appliers(stages, intake, director, runner, restarts))
               if env_file is not None else None)
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         voice_info=voice.snapshot if voice else None,
@@ -114,7 +125,6 @@ def build(settings: Settings, board: StatusBoard,
     director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
                                                              "queue": director.snapshot()}))
 
-    supervisor = Supervisor(board)
     for component in stage_components:  # LLM, TTS engine, audio out, VTube Studio animator
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
@@ -136,13 +146,7 @@ def build(settings: Settings, board: StatusBoard,
     if voice is not None:
         supervisor.add(voice, row.label)
         supervisor.on_shutdown(voice.name, voice.aclose)
-    app = create_app(controls, bind_host=settings.overlay_host, params_feed=params_feed,
-                     panel_password=(settings.panel_password.get_secret_value()
-                                     if settings.panel_password else None))
-    supervisor.add(OverlayServer(app, settings.overlay_host, settings.overlay_port,
-                                 public_url=settings.overlay_base_url,
-                                 on_stop=lambda: (overlay.close_subscribers(), params_feed.close())),
-                   "오버레이 서버")
+    supervisor.add(overlay_server(settings), "오버레이 서버")
     return supervisor, controls, errors
 
 

@@ -1,18 +1,28 @@
 """Which saved settings take effect at once, and how (the settings page's "바로 적용").
 
-Each entry: the keys, and what to do with the new settings when one of them changed. Everything
-else is saved for the next start (the page lists it as "다시 시작하면 적용")."""
+Each entry: the keys, and what to do with the new settings when one of them changed: a setting
+swapped in place, or a component rebuilt and restarted under the supervisor (only that one; its
+status row shows it coming back). Everything else is saved for the next start (the page lists it
+as "다시 시작하면 적용")."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
 from .audio.output import AudioOutput
+from .chat.sources import build_chat_source
+from .core.status import State
+from .core.supervisor import Component, Supervisor
 from .settings import Settings
 from .settings_editor import Apply
 from .show.director import Director
 from .show.idle_talk import IdleTalkConfig
 from .show.intake import ChatIntake
 from .show.turn import Stages, TurnRunner
-from .wiring import filter_config, swap_llm_client
+from .wiring import TTS_LABEL, build_tts, filter_config, swap_llm_client, tts_row
 
 LLM_KEYS = frozenset({"GROQ_API_KEY", "GROQ_BASE_URL", "GROQ_MODEL", "GROQ_TIMEOUT_S",
                       "GROQ_REASONING_EFFORT"})
@@ -22,10 +32,35 @@ FILTER_KEYS = frozenset({"CHAT_MIN_LENGTH", "CHAT_MAX_LENGTH", "CHAT_DUPLICATE_W
                          "BANNED_WORDS_PATH", "HIDE_STREAMER_CHAT"})
 QUEUE_KEYS = frozenset({"REPLY_QUEUE_SIZE", "REPLY_MAX_AGE_S", "REPLY_BATCH_SIZE"})
 IDLE_KEYS = frozenset({"IDLE_TALK_AFTER_S", "IDLE_TALK_MIN_GAP_S", "TOPICS_PATH"})
+CHAT_KEYS = frozenset({"CHAT_SOURCE", "CHZZK_CLIENT_ID", "CHZZK_CLIENT_SECRET", "CHZZK_CHANNEL_ID",
+                       "CHZZK_OPENAPI_URL", "CHZZK_TOKEN_PATH", "CHZZK_WEB_API_URL",
+                       "CHZZK_WEB_GAME_API_URL", "CHZZK_WEB_CHAT_URL"})
+TTS_KEYS = frozenset({"TTS_ENGINE", "TTS_REMOTE_URL", "TTS_REMOTE_MODEL", "TTS_REMOTE_VOICE",
+                      "TTS_REMOTE_API_KEY", "TTS_REMOTE_SEND_REFERENCE", "TTS_REMOTE_TIMEOUT_S"})
+OVERLAY_KEYS = frozenset({"OVERLAY_HOST", "OVERLAY_PORT", "PANEL_PASSWORD"})
+MOVE_AFTER_S = 0.5  # the overlay server moves this long after it answered the save
 
 
-def live_appliers(stages: Stages, intake: ChatIntake, director: Director,
-                  runner: TurnRunner) -> list[tuple[frozenset[str], Apply]]:
+@dataclass
+class Restarts:
+    """What rebuilding a component needs: the supervisor, and the makers of the parts."""
+
+    supervisor: Callable[[], Supervisor]  # built after the editor: looked up when used
+    overlay_server: Callable[[Settings], Component]
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def restart(self, component: Component, label: str, *, delay_s: float = 0.0,
+                closers: list[Callable[[], Coroutine[Any, Any, None]]] | None = None) -> None:
+        async def swap() -> None:
+            await asyncio.sleep(delay_s)
+            await self.supervisor().replace(component, label, closers=closers)
+        task = asyncio.get_running_loop().create_task(swap(), name=f"restart-{component.name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def live_appliers(stages: Stages, intake: ChatIntake, director: Director, runner: TurnRunner,
+                  restarts: Restarts) -> list[tuple[frozenset[str], Apply]]:
     def llm(new: Settings) -> bool:
         return swap_llm_client(stages.llm, new)
 
@@ -57,6 +92,22 @@ def live_appliers(stages: Stages, intake: ChatIntake, director: Director,
     def tiers(new: Settings) -> None:
         runner.donation_tiers = tuple(new.donation_tiers)
 
+    def chat(new: Settings) -> None:
+        plan = build_chat_source(new, intake.accept, intake.hide)
+        restarts.restart(plan.component, plan.label, closers=list(plan.closers))
+
+    def tts(new: Settings) -> bool:
+        if new.tts_engine != "remote" or tts_row(new).state is not State.STARTING:
+            return False  # off, or the local model (a long load): at the next start
+        engine = build_tts(new)
+        runner.replace_tts(engine)
+        restarts.restart(engine, TTS_LABEL, closers=[engine.aclose])
+        return True
+
+    def overlay(new: Settings) -> None:
+        restarts.restart(restarts.overlay_server(new), "오버레이 서버", delay_s=MOVE_AFTER_S)
+
     return [(LLM_KEYS, llm), (AUDIO_KEYS, audio), (FILTER_KEYS, filters), (QUEUE_KEYS, queue),
-            (IDLE_KEYS, idle), (frozenset({"DONATION_TIERS"}), tiers)]
+            (IDLE_KEYS, idle), (frozenset({"DONATION_TIERS"}), tiers), (CHAT_KEYS, chat),
+            (TTS_KEYS, tts), (OVERLAY_KEYS, overlay)]
 

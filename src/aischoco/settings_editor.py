@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr, ValidationError
 
 from .core.env_file import write_env_file
+from .core.http_server import is_loopback
 from .settings import Settings
 from .settings_catalog import Catalog, load_catalog
 
@@ -89,6 +90,10 @@ class SettingsEditor:
                 for err in exc.errors():
                     field = str(err["loc"][0]).upper() if err["loc"] else "?"
                     errors[field] = err["msg"].removeprefix("Value error, ")
+            else:
+                if not is_loopback(new.overlay_host) and new.panel_password is None:
+                    errors["PANEL_PASSWORD"] = ("OVERLAY_HOST가 이 PC가 아니면 설정 페이지 비밀번호가 "
+                                                "필요합니다")
         if errors:
             return 422, {"saved": False, "errors": errors}
         changed = {k for k, v in changes.items() if current.get(k, "") != v}
@@ -101,8 +106,10 @@ class SettingsEditor:
             touched = changed & keys
             if touched and apply(new) is not False:
                 applied |= touched
+        moved = changed & {"OVERLAY_HOST", "OVERLAY_PORT"}
         return 200, {"saved": True, "changed": sorted(changed), "applied": sorted(applied),
-                     "restart_needed": sorted(changed - applied)}
+                     "restart_needed": sorted(changed - applied),
+                     "panel_url": f"{new.overlay_base_url}/settings" if moved else None}
 
 
 def _check_dict(check: Any) -> dict[str, Any]:

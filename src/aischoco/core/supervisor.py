@@ -58,6 +58,35 @@ class Supervisor:
         """Register work that must finish before exit (saving history, closing files)."""
         self._flushers.append((name, flush))
 
+    async def replace(self, component: Component, label: str, *,
+                      closers: list[Callable[[], Awaitable[None]]] | None = None,
+                      stop_timeout_s: float = 3.0) -> None:
+        """Swap in a rebuilt component (new settings from the panel) under the same name: the
+        old one is stopped and closed, the new one runs under supervision in its place (its
+        status row shows it coming back). A name not running yet is added."""
+        name = component.name
+        entry = next((e for e in self._entries if e.component.name == name), None)
+        if entry is None:
+            entry = _Entry(component, self._board.register(name, label))
+            self._entries.append(entry)
+        else:
+            old, task = entry.component, entry.task
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=stop_timeout_s)
+            for flush_name, flush in [f for f in self._flushers if f[0] == name]:
+                self._flushers.remove((flush_name, flush))
+                try:
+                    await asyncio.wait_for(flush(), timeout=stop_timeout_s)
+                except Exception:  # noqa: BLE001 - the old one's close failing must not block
+                    log.exception("closing the old %s failed", name)
+            del old
+            entry.component = component
+        for close in closers or ():
+            self._flushers.append((name, close))
+        log.info("%s restarted with new settings", name)
+        entry.task = asyncio.create_task(self._supervise(entry), name=name)
+
     async def run(self, stop: asyncio.Event, *, shutdown_timeout_s: float = 4.0) -> None:
         for entry in self._entries:
             entry.task = asyncio.create_task(self._supervise(entry), name=entry.component.name)

@@ -19,6 +19,8 @@ from ..overlay.state import OverlayState, Subscription
 from .director import Director
 from .intake import ChatIntake
 
+TEST_SENTENCE = "안녕하세요! 목소리 테스트 중이에요."
+
 if TYPE_CHECKING:  # Pillow loads only when VISION is on
     from ..vision.component import Vision
 
@@ -93,6 +95,13 @@ class Controls:
         return self.settings_editor.save(values)
 
     async def test_setting(self, what: str) -> dict[str, Any]:
+        if what == "speak":  # through the running voice, not a doctor check
+            if self.director.speaking:
+                return {"level": "warn", "detail": "답변 중에는 테스트할 수 없습니다", "todo": ""}
+            why = await self.director.runner.say(TEST_SENTENCE)
+            return ({"level": "ok", "detail": f"들렸어야 합니다: {TEST_SENTENCE}", "todo": ""}
+                    if not why else {"level": "error", "detail": why,
+                                     "todo": "TTS와 오디오 출력 설정을 확인하세요"})
         if self.settings_editor is None:
             return {"level": "error", "detail": "설정 파일 없이 실행 중입니다", "todo": ""}
         return await self.settings_editor.test(what)

@@ -89,6 +89,20 @@ class TurnRunner:
         self._on_answer = on_answer
         self._speech = SpeechPipeline(stages.tts, stages.audio)
 
+    def replace_tts(self, engine: SpeechEngine) -> None:
+        """A rebuilt TTS engine (new settings): the next sentence goes to it."""
+        self.stages.tts = engine
+        self._speech = SpeechPipeline(engine, self.stages.audio)
+
+    async def say(self, text: str) -> str:
+        """The settings page's test sentence, through TTS and the audio output now; returns
+        why it was not heard, or "" when it was."""
+        if not self.can_speak:
+            return self._why_silent(None)
+        record = SpeechLog()
+        await self._speech.speak([text], record)
+        return "" if not record.nothing_heard else (record.error or "TTS produced no audio")
+
     @property
     def ready(self) -> bool:
         """Without an LLM there is nothing to say: the director leaves messages queued."""
