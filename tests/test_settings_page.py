@@ -62,6 +62,11 @@ def test_the_catalogue_holds_every_setting_with_its_explanation() -> None:
     assert sorted(catalog.keys()) == sorted(name.upper() for name in Settings.model_fields)
     groups = [name for name, _ in catalog.groups]
     assert groups[0] == "채팅" and "기타" not in groups  # .env.example documents them all
+    firsts = [name.split(" ")[0] for name in groups]
+    wanted = ["채팅", "AI", "목소리", "오디오", "VTube", "오버레이", "음성", "기억", "화면", "도구"]
+    seen = list(dict.fromkeys(f for f in firsts if f in wanted))
+    assert seen == wanted  # in this order
+    assert set(wanted) <= set(firsts)  # grouped as a streamer thinks
     info = catalog.get("GROQ_API_KEY")
     assert info is not None and info.secret and "console.groq.com" in info.help
     assert catalog.get("OVERLAY_PORT").default == "8000"  # type: ignore[union-attr]
