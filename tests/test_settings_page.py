@@ -328,3 +328,30 @@ def _ok(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_vtube_studio_can_be_asked_for_access_again_from_the_page(tmp_path: Path) -> None:
+    from peers.vts_server import FakeVts
+
+    (tmp_path / ".env").write_text("# VTS\n", encoding="utf-8")
+    (tmp_path / "config").mkdir()
+    shipped = Path(__file__).resolve().parent.parent / "config" / "pose_mapping.json"
+    (tmp_path / "config" / "pose_mapping.json").write_bytes(shipped.read_bytes())
+    with FakeVts(popup="deny") as vts, \
+            run_daemon(tmp_path, VTS_ENABLED="true", VTS_URL=vts.url) as daemon:
+        url = daemon.url
+        row = wait_until(lambda: (r := _rows(url)["vts"])["state"] != "starting"
+                         and vts.token_requests == 1 and r, what="the first popup denied")
+        assert row["state"] != "running"  # the streamer pressed Deny: it waits
+        vts.popup = "accept"
+        asked = httpx.post(f"{url}/api/settings/test", json={"what": "vts_allow"}, timeout=10).json()
+        assert asked["level"] == "ok" and "허용" in asked["detail"]
+        wait_until(lambda: _rows(url)["vts"]["state"] == "running" and vts.token_requests == 2,
+                   what="the popup shown again, accepted, and the animator running")
+        daemon.stop(signal.SIGTERM)
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    with run_daemon(plain_dir) as plain:  # VTS off
+        off = httpx.post(f"{plain.url}/api/settings/test", json={"what": "vts_allow"}, timeout=5)
+        assert off.json()["level"] == "error"
+        plain.stop(signal.SIGTERM)

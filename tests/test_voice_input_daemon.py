@@ -128,3 +128,30 @@ def test_doctor_checks_the_microphone_vad_and_stt(tmp_path: Path) -> None:
     assert "gsk_stt_secret" not in "".join(good.values())
     assert rejected["음성 입력 (마이크)"].startswith("FAIL")
     assert rejected["음성 인식 (STT)"].startswith("FAIL") and "거부" in rejected["음성 인식 (STT)"]
+
+
+def test_the_settings_page_shows_the_microphone_level(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """The voice input's live level on /settings: loud while the words play, low in the silence
+    after them."""
+    from browser_helpers import require_browser
+
+    require_browser()
+    require_espeak()
+    mic = write_wav(tmp_path / "mic.wav", mix([2.0, SPOKEN, 1.0, SPOKEN, 4.0], noise_db=-55).audio)
+    (tmp_path / ".env").write_text("# mic\n", encoding="utf-8")
+    with TranscriptionServer(default=Transcribe(SPOKEN)) as stt, \
+            run_daemon(tmp_path, VOICE_INPUT=f"file:{mic}", STT_BASE_URL=stt.base_url,
+                       GROQ_API_KEY="gsk_mic", GROQ_BASE_URL="http://127.0.0.1:9/v1") as daemon:
+        wait_until(lambda: _components(daemon.url)["voice"] == "running", what="listening")
+        page = browser.new_context(locale="ko-KR").new_page()
+        page.goto(f"{daemon.url}/settings")
+        page.click("#mic-meter-button")
+        page.wait_for_function("Number(document.getElementById('mic-level').dataset.db) > -35",
+                               timeout=15000)  # the words
+        loud = page.evaluate("document.getElementById('mic-meter').value")
+        assert loud > -35
+        page.wait_for_function("Number(document.getElementById('mic-level').dataset.db) < -45",
+                               timeout=15000)  # the -55 dB silence after them
+        levels = [lvl for lvl in [_state(daemon.url)["voice"]["level_db"]] if lvl is not None]
+        assert levels and all(-100 < lvl <= 0 for lvl in levels)
+        daemon.stop(signal.SIGTERM)

@@ -56,6 +56,8 @@ class ListenerStats:
     vad_frames: int = 0
     vad_cpu_s: float = 0.0  # worker thread CPU time spent in Silero + detector
     gated_frames: int = 0  # echo gate: heard while the AI's voice was audible
+    level_db: float | None = None  # the last frame's level (dBFS), for the panel's meter
+    speech_prob: float | None = None  # the last frame's Silero speech probability
 
 
 class VadWorker:
@@ -123,7 +125,10 @@ class VadWorker:
             self._gated = False
             self._vad.reset()
         started = time.thread_time()
+        rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float32)))) if chunk.size else 0.0
+        self._stats.level_db = round(20 * np.log10(max(rms, 1e-5)), 1)
         prob = self._vad.probability(chunk)
+        self._stats.speech_prob = round(float(prob), 3)
         events: list[object] = list(self._detector.push(chunk, prob, at))
         self._stats.vad_cpu_s += time.thread_time() - started
         self._stats.vad_frames += 1
@@ -311,6 +316,7 @@ class VoiceListener:
                 "stt_errors": s.stt_errors, "vad_frames": s.vad_frames,
                 "vad_cpu_ms_per_s": round(1000 * s.vad_cpu_s / max(s.vad_frames * 0.032, 1e-9), 3),
                 "gated_frames": s.gated_frames, "barge_in": self.barge_in.mode,
+                "level_db": s.level_db, "speech_prob": s.speech_prob,
                 "interrupted": b.interrupted, "ducked": b.ducked}
 
     async def aclose(self) -> None:

@@ -76,7 +76,7 @@ class PauseIn(BaseModel):
 
 
 class TestIn(BaseModel):
-    what: Literal["groq", "tts", "vts", "audio", "chat", "speak"]
+    what: Literal["groq", "tts", "vts", "vts_allow", "audio", "chat", "speak"]
 
 
 class SettingsIn(BaseModel):

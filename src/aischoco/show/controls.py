@@ -95,6 +95,13 @@ class Controls:
         return self.settings_editor.save(values)
 
     async def test_setting(self, what: str) -> dict[str, Any]:
+        if what == "vts_allow":  # VTube Studio's allow popup, through the running animator
+            ask = getattr(self.director.runner.stages.animator, "request_access", None)
+            if ask is None:
+                return {"level": "error", "detail": "VTube Studio 연결이 꺼져 있습니다 (VTS_ENABLED)",
+                        "todo": ""}
+            await ask()
+            return {"level": "ok", "detail": "VTube Studio 창에 뜬 허용(Allow) 버튼을 누르세요", "todo": ""}
         if what == "speak":  # through the running voice, not a doctor check
             if self.director.speaking:
                 return {"level": "warn", "detail": "답변 중에는 테스트할 수 없습니다", "todo": ""}

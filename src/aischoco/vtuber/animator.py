@@ -97,6 +97,10 @@ class VtsAnimator:
             self._queue_extra(reaction)
         return emotion
 
+    async def request_access(self) -> None:
+        """The settings page's "허용 다시 요청": VTube Studio shows its allow popup again."""
+        await self.link.request_access()
+
     def set_speaking(self, speaking: bool) -> None:
         self._speaking = speaking
         if self.engine is not None:

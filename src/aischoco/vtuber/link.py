@@ -61,6 +61,7 @@ class VtsLink:
         self.info: dict[str, Any] = {}
         self.connects = 0
         self._resetup = asyncio.Event()
+        self._ask_again = asyncio.Event()  # the panel's "허용 다시 요청"
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -151,8 +152,18 @@ class VtsLink:
 
     async def _wait_for_token_file(self) -> None:
         stamp = self.store.stamp()
-        while self.store.stamp() == stamp or self.store.load() is None:
+        self._ask_again.clear()
+        while (self.store.stamp() == stamp or self.store.load() is None) \
+                and not self._ask_again.is_set():
             await asyncio.sleep(TOKEN_POLL_S)
+
+    async def request_access(self) -> None:
+        """Ask VTube Studio for access again (its allow popup), from the control panel: the saved
+        token is dropped and the connection re-made, which asks for a new one."""
+        self.store.forget()
+        self._ask_again.set()
+        client, self.client = self.client, None
+        await self._close(client)
 
     @staticmethod
     async def _close(client: VtsClient | None) -> None:
