@@ -359,6 +359,13 @@ async function attempt(name, fn) {
       body: JSON.stringify({user: "attacker", message: "pwned-token"})}));
   await attempt("clear_token", () => fetch(D + "/api/clear", {method: "POST", mode: "no-cors",
       headers: {"X-Aischoco-Token": "guessed-token-123"}}));
+  await attempt("settings_read", async () => { const r = await fetch(D + "/api/settings");
+      results.settings_body = await r.text(); return r; });
+  await attempt("settings_text", () => fetch(D + "/api/settings", {method: "POST", mode: "no-cors",
+      headers: {"Content-Type": "text/plain"}, body: JSON.stringify({values: {GROQ_MODEL: "pwned"}})}));
+  await attempt("settings_token", () => fetch(D + "/api/settings", {method: "POST",
+      headers: {"Content-Type": "application/json", "X-Aischoco-Token": "guessed-token-123"},
+      body: JSON.stringify({values: {GROQ_MODEL: "pwned"}})}));
   results.beacon = navigator.sendBeacon(D + "/api/clear", "x");
   const sink = document.getElementById("sink");
   sink.onload = () => { results.form = "loaded"; results.done = true; };
@@ -409,6 +416,11 @@ def test_a_page_on_another_origin_cannot_change_anything(fresh: daemon_mod.Daemo
         server.shutdown()
         server.server_close()
     assert results["chat_token"] == "blocked", results  # the preflight fails: no CORS
+    # settings: not readable from another origin (no CORS), and not writable either way
+    assert results["settings_read"] == "blocked" and "settings_body" not in results, results
+    assert results["settings_token"] == "blocked", results
+    workdir = fresh.log_path.parent
+    assert not (workdir / ".env").exists() or "pwned" not in (workdir / ".env").read_text("utf-8")
     overlay.wait_for_timeout(300)
 
     after = state(fresh.url)

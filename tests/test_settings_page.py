@@ -355,3 +355,34 @@ def test_vtube_studio_can_be_asked_for_access_again_from_the_page(tmp_path: Path
         off = httpx.post(f"{plain.url}/api/settings/test", json={"what": "vts_allow"}, timeout=5)
         assert off.json()["level"] == "error"
         plain.stop(signal.SIGTERM)
+
+
+def test_a_new_streamer_types_the_groq_key_in_the_page_and_chat_is_answered(
+        tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    """No key at the start (the first run): key and base URL typed in Chromium, saved, and the
+    next chat is answered without restarting the daemon."""
+    require_browser()
+    port = free_port()
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# 처음 실행\nOVERLAY_PORT={port}\nIDLE_TALK_AFTER_S=0\n", encoding="utf-8")
+    with OpenAIServer() as llm, run_daemon(tmp_path, OVERLAY_PORT=str(port)) as daemon:
+        url = daemon.url
+        assert _rows(url)["llm"]["state"] == "not_configured"
+        page = browser.new_context(locale="ko-KR").new_page()
+        page.goto(f"{url}/settings")
+        page.wait_for_selector('#steps li.todo[data-step="llm"]')
+        page.fill('input[name="GROQ_API_KEY"]', "gsk_typed_in_the_page")
+        page.fill('input[name="GROQ_BASE_URL"]', llm.base_url)
+        page.click("#save")
+        page.wait_for_function("document.getElementById('result').textContent.includes('바로 적용')")
+        page.wait_for_selector('#steps li.ok[data-step="llm"]', timeout=15000)  # turned green
+        assert 'value="gsk_typed' not in page.content()  # the secret never comes back
+        llm.script([Stream({"emotion": "happy", "response": "이제 답할 수 있어요!"})])
+        httpx.post(f"{url}/api/chat", json={"user": "민수", "message": "들려?"}, timeout=5)
+        wait_until(lambda: httpx.get(f"{url}/api/state").json()["assistant_messages"],
+                   what="the chat answered")
+        assert llm.requests[0].headers["authorization"] == "Bearer gsk_typed_in_the_page"
+        assert dotenv_values(env_file)["GROQ_API_KEY"] == "gsk_typed_in_the_page"
+        assert env_file.read_text(encoding="utf-8").startswith("# 처음 실행\n")
+        code, _, out = daemon.stop(signal.SIGTERM)
+    assert code == 0 and "gsk_typed_in_the_page" not in out

@@ -30,7 +30,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from .ai.responder import GroqResponder
 from .chat.chzzk_web_login import ChzzkWebLogin
 from .chat.filters import ChatFilter
 from .chat.sources import build_chat_source
@@ -97,7 +99,10 @@ def build(settings: Settings, board: StatusBoard,
     if row.state is State.STARTING:
         voice = build_voice(settings, submit=intake.accept, ai_busy=lambda: director.speaking,
                             interrupt=director.skip, audio=stages.audio)
-    llm_info = getattr(stages.llm, "snapshot", None)
+    def llm_info() -> dict[str, Any] | None:  # the LLM may start later (its first key saved)
+        snapshot = getattr(stages.llm, "snapshot", None)
+        return snapshot() if snapshot is not None else None
+
     errors = RecentErrors()  # attached to logging by run_daemon, for the panel's "최근 오류"
     supervisor = Supervisor(board)
 
@@ -108,7 +113,12 @@ def build(settings: Settings, board: StatusBoard,
         return OverlayServer(app, s.overlay_host, s.overlay_port, public_url=s.overlay_base_url,
                              on_stop=lambda: (overlay.close_subscribers(), params_feed.close()))
 
-    restarts = Restarts(lambda: supervisor, overlay_server)
+    def attach_llm(responder: GroqResponder) -> None:  # an LLM that starts after the daemon did
+        responder.viewers = memory
+        responder.tools = tools.registry
+        responder.scene = vision.context if vision is not None else None
+
+    restarts = Restarts(lambda: supervisor, overlay_server, attach_llm)
     editor = (SettingsEditor(env_file, settings,
                              live=live_appliers(stages, intake, director, runner, restarts))
               if env_file is not None else None)

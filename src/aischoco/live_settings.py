@@ -22,7 +22,9 @@ from .show.director import Director
 from .show.idle_talk import IdleTalkConfig
 from .show.intake import ChatIntake
 from .show.turn import Stages, TurnRunner
-from .wiring import TTS_LABEL, build_tts, filter_config, swap_llm_client, tts_row
+from .ai.responder import GroqResponder
+from .wiring import (LLM_LABEL, TTS_LABEL, build_llm, build_tts, filter_config, swap_llm_client,
+                     tts_row)
 
 LLM_KEYS = frozenset({"GROQ_API_KEY", "GROQ_BASE_URL", "GROQ_MODEL", "GROQ_TIMEOUT_S",
                       "GROQ_REASONING_EFFORT"})
@@ -47,6 +49,7 @@ class Restarts:
 
     supervisor: Callable[[], Supervisor]  # built after the editor: looked up when used
     overlay_server: Callable[[Settings], Component]
+    attach_llm: Callable[[GroqResponder], None] = lambda responder: None  # memory, tools, vision
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def restart(self, component: Component, label: str, *, delay_s: float = 0.0,
@@ -62,7 +65,16 @@ class Restarts:
 def live_appliers(stages: Stages, intake: ChatIntake, director: Director, runner: TurnRunner,
                   restarts: Restarts) -> list[tuple[frozenset[str], Apply]]:
     def llm(new: Settings) -> bool:
-        return swap_llm_client(stages.llm, new)
+        if swap_llm_client(stages.llm, new):
+            return True
+        if new.groq_api_key is None or isinstance(stages.llm, GroqResponder):
+            return False
+        # The first key (a new streamer's first run): the LLM starts now, nothing else restarts.
+        component = build_llm(new)
+        restarts.attach_llm(component.responder)
+        stages.llm = component.responder
+        restarts.restart(component, LLM_LABEL, closers=[component.aclose])
+        return True
 
     def audio(new: Settings) -> bool:
         if not isinstance(stages.audio, AudioOutput) or new.audio_output_device is None:
