@@ -86,6 +86,8 @@ def build(settings: Settings, board: StatusBoard,
     # The stream's picture → scene notes for replies and idle talk; paused with the replies.
     vision = build_vision(settings, board, stages.llm, paused=lambda: director.paused)
     voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
+    runner.on_speech = lambda phase, text: overlay.publish(
+        {"type": "speech", "phase": phase, "text": text})  # the subtitle theme follows the audio
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size,
                         idle=build_idle_talk(settings, memory, vision),

@@ -72,7 +72,10 @@ class SpeechPipeline:
         *,
         marks: TurnMarks | None = None,
         on_playing: Callable[[str], None] = lambda text: None,
+        on_heard: Callable[[str], None] = lambda text: None,
     ) -> None:
+        """`on_playing(text)` when a sentence's first sample is played, `on_heard(text)` when its
+        last one was (subtitles follow these)."""
         ready: asyncio.Queue[_Entry | None] = asyncio.Queue()
         producer = asyncio.create_task(self._produce(sentences, ready, record, marks),
                                        name="tts-producer")
@@ -90,6 +93,7 @@ class SpeechPipeline:
                 await _settled(entry.segment.ended)
                 playing = None
                 record.heard.append(entry.text)
+                on_heard(entry.text)
                 if marks is not None:
                     marks.end("playback_end")
             producer.result()  # a bug in the producer surfaces here

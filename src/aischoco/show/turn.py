@@ -83,6 +83,9 @@ class TurnRunner:
         self._voice_wait_s = voice_wait_s
         self.on_voice_wait: Callable[[bool], None] = lambda waiting: None  # the director's row
         self.on_shown: Callable[[], None] = lambda: None  # the turn's answer is on screen now
+        # Each spoken sentence as it starts ("start") and ends ("end"; "" when speech stops
+        # early): the overlay's subtitle theme follows the audio with these.
+        self.on_speech: Callable[[str, str], None] = lambda phase, text: None
         self.donation_tiers = tuple(donation_tiers)
         self._stats = stats
         self._segmenter = segmenter
@@ -341,9 +344,15 @@ class TurnRunner:
             if not speaking:
                 speaking = True
                 self.stages.animator.set_speaking(True)
+            self.on_speech("start", sentence)
             on_playing(sentence)
 
-        await self._speech.speak(sentences, record, marks=marks, on_playing=playing)
+        try:
+            await self._speech.speak(sentences, record, marks=marks, on_playing=playing,
+                                     on_heard=lambda text: self.on_speech("end", text))
+        finally:
+            if record.cut is not None:  # skipped or cut mid-sentence: the subtitle goes too
+                self.on_speech("end", "")
 
     async def _remember(self, batch: Sequence[ChatMessage], outcome: _Outcome) -> None:
         """Only what the viewers heard goes into the history (all of it when shown as text)."""
