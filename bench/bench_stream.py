@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import multiprocessing
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -45,7 +42,7 @@ from aischoco.core.segmenter import DEFAULT_CONFIG, segment  # noqa: E402
 from peers.openai_server import (Behaviour, OpenAIServer, Recorded, Reply, Slow,  # noqa: E402
                                  Stream)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
-from turn_rig import turn_rig  # noqa: E402
+from turn_rig import peer_process, turn_rig  # noqa: E402
 
 ANSWERS = {
     # A typical answer: 3 short sentences (PERSONA asks for 1-3).
@@ -100,6 +97,11 @@ class BenchLLM(OpenAIServer):
         return Reply("요약: 시청자와 인사를 나눴다.")
 
 
+def _peer(kind: str, **options: Any):  # type: ignore[no-untyped-def]
+    """The LLM or speech peer in a process of its own (its timing does not share our GIL)."""
+    return peer_process(_serve, kind, options)
+
+
 def _serve(kind: str, options: dict[str, Any], conn: Connection) -> None:
     """Child process: run one peer until the parent says stop."""
     server = (BenchLLM(**options) if kind == "llm" else
@@ -108,19 +110,6 @@ def _serve(kind: str, options: dict[str, Any], conn: Connection) -> None:
     with server:
         conn.send(server.base_url)
         conn.recv()
-
-
-@contextlib.contextmanager
-def _peer(kind: str, **options: Any) -> Iterator[str]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(kind, options, child), daemon=True)
-    proc.start()
-    try:
-        yield parent.recv()
-    finally:
-        parent.send("stop")
-        proc.join(timeout=10)
 
 
 async def _run_mode(stream: bool, llm_url: str, tts_url: str, turns: int,

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import multiprocessing
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -42,7 +39,7 @@ from aischoco.tools.registry import ToolRegistry  # noqa: E402
 from peers.openai_server import (Behaviour, OpenAIServer, Recorded, Stream,  # noqa: E402
                                  ToolCalls)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
-from turn_rig import turn_rig  # noqa: E402
+from turn_rig import peer_process, turn_rig  # noqa: E402
 
 ANSWER = {"emotion": "happy", "response": "지금은 밤 10시예요. 오늘도 와 줘서 고마워요!"}
 WARMUP = 4
@@ -58,25 +55,16 @@ class ToolLLM(OpenAIServer):
         return Stream(ANSWER, token_chars=8)
 
 
+def _peer(kind: str):  # type: ignore[no-untyped-def]
+    return peer_process(_serve, kind)
+
+
 def _serve(kind: str, conn: Connection) -> None:
     server = ToolLLM() if kind == "llm" else SpeechServer(default=Ok(first_byte_ms=0),
                                                           ms_per_char=1)
     with server:
         conn.send(server.base_url)
         conn.recv()
-
-
-@contextlib.contextmanager
-def _peer(kind: str) -> Iterator[str]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve, args=(kind, child), daemon=True)
-    proc.start()
-    try:
-        yield parent.recv()
-    finally:
-        parent.send("stop")
-        proc.join(timeout=10)
 
 
 async def _measure(llm_url: str, tts_url: str, turns: int, tmp: Path) -> dict[str, Any]:

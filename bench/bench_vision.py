@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing
 import os
 import platform
 import random
@@ -29,6 +27,9 @@ import time
 from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from turn_rig import peer_process  # noqa: E402
 
 from aischoco.core.status import StatusBoard  # noqa: E402
 from aischoco.vision.component import Vision  # noqa: E402
@@ -96,17 +97,8 @@ def _serve_obs(conn) -> None:  # type: ignore[no-untyped-def]
         conn.recv()
 
 
-@contextlib.contextmanager
 def _obs_peer():  # type: ignore[no-untyped-def]
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_serve_obs, args=(child,), daemon=True)
-    proc.start()
-    try:
-        yield parent.recv()
-    finally:
-        parent.send("stop")
-        proc.join(timeout=10)
+    return peer_process(_serve_obs)
 
 
 class InstantDescriber:

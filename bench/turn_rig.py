@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import multiprocessing
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aischoco.ai.character import CharacterPrompt
 from aischoco.ai.groq_client import GroqClient
@@ -63,3 +65,18 @@ async def turn_rig(llm_url: str, tts_url: str, tmp: Path, *, stream: bool = True
         await engine.aclose()
         await client.aclose()
         await responder.memory.aclose()
+
+
+@contextlib.contextmanager
+def peer_process(serve: Callable[..., None], *args: Any) -> Iterator[Any]:
+    """Run `serve(*args, conn)` in a spawned process (a test peer with its own GIL): yields what
+    it sends first (its URL); when done, sends it "stop" and waits for it."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=serve, args=(*args, child), daemon=True)
+    proc.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        proc.join(timeout=10)
