@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,16 +20,9 @@ MESSAGES = [{"role": "system", "content": "시스템"}, {"role": "user", "conten
 ANSWER = {"emotion": "happy", "response": "안녕하세요! 오늘도 반가워요."}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as srv:
-        yield srv
-
-
 @pytest.fixture()
-def peer(server: OpenAIServer) -> OpenAIServer:
-    server.clear()
-    return server
+def peer(llm_peer: OpenAIServer) -> OpenAIServer:
+    return llm_peer  # (tests/turn_peers.py: one peer per module, cleared for each test)
 
 
 def _client(base_url: str, **kw: object) -> GroqClient:

@@ -4,7 +4,6 @@ repeated failed turns, and the first answer that works turns it back. Real OpenA
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,9 @@ MODEL_400 = ("The model `openai/gpt-oss-12b` does not exist or you do not have a
 KEY_401 = "Invalid API Key"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as srv:
-        yield srv
-
-
 @pytest.fixture()
-def peer(server: OpenAIServer) -> OpenAIServer:
-    server.clear()
-    return server
+def peer(llm_peer: OpenAIServer) -> OpenAIServer:
+    return llm_peer  # (tests/turn_peers.py: one peer per module, cleared for each test)
 
 
 async def _responder(peer: OpenAIServer, tmp_path: Path, *, stream: bool) -> GroqResponder:

@@ -22,3 +22,16 @@ def peers(servers: tuple[OpenAIServer, SpeechServer]) -> tuple[OpenAIServer, Spe
     for server in servers:
         server.clear()
     return servers
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[OpenAIServer]:
+    """One OpenAI-compatible peer per test module (the LLM client and responder tests)."""
+    with OpenAIServer() as srv:
+        yield srv
+
+
+@pytest.fixture()
+def llm_peer(llm_server: OpenAIServer) -> OpenAIServer:
+    llm_server.clear()
+    return llm_server
