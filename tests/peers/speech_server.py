@@ -400,15 +400,13 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
         task = asyncio.create_task(generate())
         self._generations.add(task)  # kept alive past the response, like the example's thread
         task.add_done_callback(self._generations.discard)
-        try:
+
+        async def drained() -> AsyncIterator[bytes]:
             while (piece := await queue.get()) is not None:
-                record.sent_at.append(time.monotonic())
-                record.sent_sizes.append(len(piece))
                 yield piece
-            record.completed = True
-        finally:
-            if not record.completed:
-                record.disconnected = True
+
+        async for piece in _tracked(drained(), record):
+            yield piece
 
     async def _respond(self, behaviour: Behaviour, text: str, record: SpeechRecord) -> Response:
         if isinstance(behaviour, Status):
@@ -447,19 +445,28 @@ class SpeechServer(ScriptedServer[Behaviour, SpeechRecord]):
                          gap_ms, record)
 
     @staticmethod
-    async def _send(pieces: list[bytes], gap_ms: float,
-                    record: SpeechRecord) -> AsyncIterator[bytes]:
-        try:
+    def _send(pieces: list[bytes], gap_ms: float, record: SpeechRecord) -> AsyncIterator[bytes]:
+        async def paced() -> AsyncIterator[bytes]:
             for i, piece in enumerate(pieces):
                 if i and gap_ms:
                     await asyncio.sleep(gap_ms / 1000)
-                record.sent_at.append(time.monotonic())
-                record.sent_sizes.append(len(piece))
                 yield piece
-            record.completed = True
-        finally:
-            if not record.completed:
-                record.disconnected = True
+
+        return _tracked(paced(), record)
+
+
+async def _tracked(pieces: AsyncIterator[bytes], record: SpeechRecord) -> AsyncIterator[bytes]:
+    """Hand the pieces on, recording when and how much was sent, and whether the client stayed
+    to the end (completed) or went away first (disconnected)."""
+    try:
+        async for piece in pieces:
+            record.sent_at.append(time.monotonic())
+            record.sent_sizes.append(len(piece))
+            yield piece
+        record.completed = True
+    finally:
+        if not record.completed:
+            record.disconnected = True
 
 
 def main(argv: list[str] | None = None) -> int:
