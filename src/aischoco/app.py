@@ -56,6 +56,7 @@ from .live_settings import Restarts, live_appliers
 from .settings_editor import SettingsEditor
 from .tool_wiring import build_tools
 from .vision_wiring import build_vision
+from .voice_studio import VoiceStudio
 from .vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
                      segmenter_config, voice_row)
@@ -131,6 +132,8 @@ def build(settings: Settings, board: StatusBoard,
                         vision=vision,
                         settings_editor=editor,
                         chzzk_login=ChzzkWebLogin(lambda: editor.settings if editor else settings),
+                        voice_studio=VoiceStudio(lambda: editor.settings if editor else settings,
+                                                 lambda: runner.stages.tts),
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})

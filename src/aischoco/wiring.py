@@ -148,12 +148,13 @@ def build_tts(settings: Settings) -> SpeechComponent:
                 settings.voice_sample, settings.voice_sample_text.read_text(encoding="utf-8").strip())
         except (OSError, ValueError) as exc:
             log.error("TTS_REMOTE_SEND_REFERENCE: cannot read the voice sample (%s); "
-                      "requests go without it", exc)
+                      "requests go without it until one is saved at /voice", exc)
     key = settings.tts_remote_api_key
     return RemoteEngine(settings.tts_remote_url, model=settings.tts_remote_model,
                         voice=settings.tts_remote_voice, language=settings.tts_language,
                         api_key=key.get_secret_value() if key else None,
-                        first_byte_timeout_s=settings.tts_remote_timeout_s, clone=clone)
+                        first_byte_timeout_s=settings.tts_remote_timeout_s, clone=clone,
+                        clone_voice=settings.tts_remote_send_reference)
 
 
 AUDIO_LABEL = "오디오 출력"

@@ -3,14 +3,44 @@ server depends on. The show's `Controls` implements it; the server never sees th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..core.messages import ChatMessage
 from .state import Subscription
 
 
+class Refused(Exception):
+    """The request was understood but cannot be done; str() is shown to the streamer as is."""
+
+
+class VoiceStudioApi(Protocol):
+    """The voice sample studio (`/voice`); implemented by the top floor's voice_studio."""
+
+    async def info(self) -> dict[str, Any]:
+        """The current sample, backups, scripts to read, what preview/STT can do here."""
+
+    async def add_clip(self, data: bytes) -> dict[str, Any]:
+        """A recording or an uploaded file → {"draft": id, "report": levels and advice}."""
+
+    async def draft_from_backup(self, name: str) -> dict[str, Any]: ...
+
+    async def transcribe(self, draft_id: str) -> dict[str, Any]: ...
+
+    async def preview(self, draft_id: str, text: str, sentence: str) -> bytes:
+        """`sentence` spoken in the draft's voice: a WAV file."""
+
+    async def save(self, draft_id: str, text: str) -> dict[str, Any]: ...
+
+    def backup_wav(self, name: str) -> Path: ...
+
+    def current_wav(self) -> Path: ...
+
+
 @runtime_checkable
 class PanelApi(Protocol):
+    voice_studio: VoiceStudioApi | None  # the /voice page's work (None: not offered)
+
     # --- reading -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything the overlay and the panel show (GET /api/state, the SSE snapshot)."""

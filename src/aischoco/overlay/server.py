@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..core.messages import ChatMessage, Kind, Role
 from ..vtuber.feed import ParamsFeed
 from .panel_api import PanelApi
+from .voice_routes import add_voice_routes
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     app.add_middleware(CrossOriginGuard, token=token)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(bind_host))
     pages = {name: _page(name).replace(TOKEN_PLACEHOLDER, token)
-             for name in ("overlay.html", "panel.html", "settings.html")}
+             for name in ("overlay.html", "panel.html", "settings.html", "voice.html")}
     no_store = {"Cache-Control": "no-store"}
 
     @app.get("/", response_class=HTMLResponse)
@@ -180,6 +181,8 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     @app.get("/settings", response_class=HTMLResponse)
     async def settings_page() -> HTMLResponse:
         return HTMLResponse(pages["settings.html"], headers=no_store)
+
+    add_voice_routes(app, controls, pages["voice.html"], password_ok)  # /voice, /api/voice/*
 
     @app.get("/api/settings")
     async def settings_view(request: Request) -> JSONResponse:

@@ -15,6 +15,7 @@ from ..core.messages import ChatMessage
 from ..core.metrics import LatencyStats
 from ..core.status import StatusBoard
 from ..memory.component import ViewerMemory
+from ..overlay.panel_api import VoiceStudioApi
 from ..overlay.state import OverlayState, Subscription
 from .director import Director
 from .intake import ChatIntake
@@ -51,6 +52,7 @@ class Controls:
     vision: Vision | None = None  # VISION=obs|screen: the scene notes, the last frame
     settings_editor: SettingsPort | None = None  # the settings page (None: no env file)
     chzzk_login: ChzzkWebLogin | None = None  # the settings page's CHZZK login button
+    voice_studio: VoiceStudioApi | None = None  # /voice: record, check and swap the voice sample
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)

@@ -14,11 +14,12 @@ piece as soon as it arrives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -134,6 +135,7 @@ class QwenEngine:
         self._loaded: LoadedModel | None = None
         self._producer: SentenceProducer | None = None
         self._report: LoadReport | None = None
+        self._status: StatusHandle | None = None
         self._load_lock = asyncio.Lock()
         self._closed = False
 
@@ -147,20 +149,26 @@ class QwenEngine:
         return self._loaded.tts if self._loaded else None
 
     async def run(self, status: StatusHandle) -> None:
+        self._status = status  # use_voice may finish a start that lacked a voice sample
         status.set(State.STARTING, "모델 불러오는 중 …")
         try:
             report = await self.load()
         except TtsLoadError as exc:
             status.set(State.STARTING, "불러오기 실패", exc.hint)  # the supervisor keeps the hint
             raise
+        self._show_ready(report)
+        await asyncio.Event().wait()
+
+    def _show_ready(self, report: LoadReport) -> None:
+        if self._status is None:
+            return
         name = Path(self._model_ref).name  # hub id or folder; the snapshot dir is a hash
         detail = f"{name} · {report.device} · {report.dtype} · {report.attention}"
         if report.warnings:
             hints = " ".join(w.split(" / ")[0] for w in report.warnings)
-            status.set(State.DEGRADED, detail, hints)
+            self._status.set(State.DEGRADED, detail, hints)
         else:
-            status.set(State.RUNNING, detail)
-        await asyncio.Event().wait()
+            self._status.set(State.RUNNING, detail)
 
     async def load(self) -> LoadReport:
         """Load the model (once) and build the voice prompt from the reference clip (once).
@@ -186,11 +194,16 @@ class QwenEngine:
             for warning in reference.warnings:
                 log.warning("%s", warning)
             prompt_s = await self._thread.run(self._build_producer_blocking, reference)
-            warnings = [loaded.device.warning] if loaded.device.warning else []
-            self._report = LoadReport(loaded.device.device, loaded.precision.dtype,
-                                      loaded.precision.attention, loaded.source, loaded.load_s,
-                                      prompt_s, warnings + reference.warnings)
-            return self._report
+            return self._keep_report(reference, prompt_s)
+
+    def _keep_report(self, reference: Reference, prompt_s: float) -> LoadReport:
+        loaded = self._loaded
+        assert loaded is not None
+        warnings = [loaded.device.warning] if loaded.device.warning else []
+        self._report = LoadReport(loaded.device.device, loaded.precision.dtype,
+                                  loaded.precision.attention, loaded.source, loaded.load_s,
+                                  prompt_s, warnings + reference.warnings)
+        return self._report
 
     def _load_model_blocking(self) -> None:
         if self._loaded is not None:
@@ -208,6 +221,17 @@ class QwenEngine:
             log.warning("%s", loaded.device.warning)
 
     def _build_producer_blocking(self, reference: Reference) -> float:
+        producer, elapsed = self._make_producer_blocking(reference)
+        if self._speedups:  # compile / capture now, not during the first viewer's sentence
+            warm = time.monotonic()
+            for _ in range(2):
+                producer.produce(WARM_UP_TEXT, lambda _audio, _rate: None, threading.Event())
+            log.info("TTS speed-ups %s warmed up in %.1f s", ", ".join(self._speedups),
+                     time.monotonic() - warm)
+        self._producer = producer
+        return elapsed
+
+    def _make_producer_blocking(self, reference: Reference) -> tuple[SentenceProducer, float]:
         assert self._loaded is not None
         started = time.monotonic()
         try:
@@ -228,22 +252,55 @@ class QwenEngine:
             producer = WholeSentenceProducer(
                 self._loaded.tts, prompt, self._language, seed=self._seed,
                 max_new_tokens=self._max_new_tokens, options=self._options)
-        log.info("voice prompt built from %s (%.1f s of speech) in %.2f s", self._voice_wav,
-                 reference.speech_s, elapsed)
-        if self._speedups:  # compile / capture now, not during the first viewer's sentence
-            warm = time.monotonic()
-            for _ in range(2):
-                producer.produce(WARM_UP_TEXT, lambda _audio, _rate: None, threading.Event())
-            log.info("TTS speed-ups %s warmed up in %.1f s", ", ".join(self._speedups),
-                     time.monotonic() - warm)
-        self._producer = producer
-        return elapsed
+        log.info("voice prompt built (%.1f s of speech) in %.2f s", reference.speech_s, elapsed)
+        return producer, elapsed
+
+    # --- the voice studio (tts.voice_sample.VoiceCloning) ---------------------------------
+
+    @property
+    def clones_voice(self) -> bool:
+        return True
+
+    async def preview_voice(self, reference: Reference, text: str) -> tuple[np.ndarray, int]:
+        """`text` in the voice of `reference`; the voice in use stays as it is. Runs on the
+        inference thread between sentences, so the stream's speech is never cut."""
+        producer = await self._studio_producer(reference)
+        pieces, rate = [], 0
+        async for chunk in self._stream_audio(producer, text):
+            pieces.append(np.frombuffer(chunk.pcm, dtype="<i2"))
+            rate = chunk.sample_rate
+        if not pieces:
+            raise StageError("미리 듣기 문장이 비어 있습니다. / The preview text is empty.")
+        return np.concatenate(pieces).astype(np.float32) / 32768.0, rate
+
+    async def use_voice(self, reference: Reference) -> None:
+        """Swap the voice prompt in place (no model reload): the next sentence uses it."""
+        if self._loaded is None or self._closed:
+            raise StageError("로컬 TTS 모델을 아직 불러오는 중이라 다음 시작 때 적용됩니다. / The model is "
+                             "not loaded yet; the new sample is used when it is.")
+        prompt_s = await self._thread.run(self._build_producer_blocking, reference)
+        # Also the first sample of a start that failed for want of one: ready at once.
+        self._show_ready(self._keep_report(reference, prompt_s))
+        log.info("voice sample replaced (%.1f s of speech)", reference.speech_s)
+
+    async def _studio_producer(self, reference: Reference) -> SentenceProducer:
+        if self._loaded is None or self._closed:
+            raise StageError("로컬 TTS 모델을 아직 불러오는 중입니다. 잠시 후 다시 해 보세요. / The local "
+                             "TTS model is still loading.")
+        producer, _ = await self._thread.run(self._make_producer_blocking, reference)
+        return producer
 
     async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
         producer = self._producer
         if producer is None or self._closed:
             raise StageError("로컬 TTS가 아직 준비되지 않았습니다 (모델 불러오는 중이거나 실패). / "
                              "The local TTS engine is not ready.")
+        async with contextlib.aclosing(self._stream_audio(producer, text)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def _stream_audio(self, producer: SentenceProducer,
+                            text: str) -> AsyncGenerator[AudioChunk, None]:
         text = " ".join(text.split())
         if not text:
             return

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import numpy as np
+import soundfile
 
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
@@ -43,6 +46,7 @@ from .remote_body import (
     error_message,
     names_unknown_model,
 )
+from .voice_sample import Reference
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,9 @@ __all__ = ["DEFAULT_SAMPLE_RATE", "CloneReference", "PcmStreamDecoder", "RemoteE
 MAX_ATTEMPTS = 2  # the request and one retry
 _MAX_ERROR_BODY = 4096
 _MAX_DETAIL_CHARS = 200
+NOT_CLONING = ("원격 TTS 서버는 서버에 있는 목소리로 말합니다 (TTS_REMOTE_SEND_REFERENCE=false). 새 샘플은 "
+               "저장되지만, 서버 쪽 목소리를 바꾸거나 TTS_REMOTE_SEND_REFERENCE=true로 해야 들립니다. / "
+               "The remote server speaks with its own voice.")
 
 
 class RemoteTTSError(StageError):
@@ -93,6 +100,15 @@ class CloneReference:
         encoded = base64.b64encode(data).decode("ascii")
         return cls(f"data:audio/wav;base64,{encoded}", ref_text.strip())
 
+    @classmethod
+    def from_reference(cls, reference: Reference) -> CloneReference:
+        """The prepared clip (trimmed, tail silence) as a 16-bit WAV: what the voice studio made."""
+        buffer = io.BytesIO()
+        soundfile.write(buffer, reference.samples, reference.sample_rate, subtype="PCM_16",
+                        format="WAV")
+        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return cls(f"data:audio/wav;base64,{encoded}", reference.text)
+
 
 # --------------------------------------------------------------------------------------------
 # Engine
@@ -116,6 +132,7 @@ class RemoteEngine:
         first_byte_timeout_s: float = 15.0,
         chunk_gap_timeout_s: float = 8.0,
         clone: CloneReference | None = None,
+        clone_voice: bool = False,
         retry_delay_s: float = 0.25,
         probe_interval_s: float = 5.0,
     ) -> None:
@@ -132,6 +149,8 @@ class RemoteEngine:
         self._first_byte_s = first_byte_timeout_s
         self._gap_s = chunk_gap_timeout_s
         self._clone = clone
+        # TTS_REMOTE_SEND_REFERENCE: the voice is ours, even before a first sample exists
+        self._clone_voice = clone_voice or clone is not None
         self._retry_delay_s = retry_delay_s
         self._probe_interval_s = probe_interval_s
         self._status: StatusHandle | None = None
@@ -218,7 +237,33 @@ class RemoteEngine:
             self._report_success()
             return
 
-    def _body(self, text: str) -> dict[str, Any]:
+    # --- the voice studio (tts.voice_sample.VoiceCloning) ---------------------------------
+
+    @property
+    def clones_voice(self) -> bool:
+        """Only with TTS_REMOTE_SEND_REFERENCE: otherwise the server's own speaker talks."""
+        return self._clone_voice
+
+    async def preview_voice(self, reference: Reference, text: str) -> tuple[np.ndarray, int]:
+        if not self._clone_voice:
+            raise StageError(NOT_CLONING)
+        body = self._body(" ".join(text.split()), CloneReference.from_reference(reference))
+        pcm, rate = b"", DEFAULT_SAMPLE_RATE
+        try:
+            async with contextlib.aclosing(self._attempt(body)) as chunks:
+                async for chunk in chunks:
+                    pcm, rate = pcm + chunk.pcm, chunk.sample_rate
+        except (_Retry, RemoteTTSError) as exc:
+            raise StageError(f"원격 TTS 미리 듣기 실패: {exc}") from None
+        return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0, rate
+
+    async def use_voice(self, reference: Reference) -> None:
+        if not self._clone_voice:
+            raise StageError(NOT_CLONING)
+        self._clone = CloneReference.from_reference(reference)
+
+    def _body(self, text: str, clone: CloneReference | None = None) -> dict[str, Any]:
+        clone = clone or self._clone
         body: dict[str, Any] = {
             "model": self.model,
             "input": text,
@@ -230,12 +275,11 @@ class RemoteEngine:
             "sample_rate": DEFAULT_SAMPLE_RATE,
             "language": self._language,
         }
-        if self._clone is not None:
-            body.update(task_type="Base", ref_audio=self._clone.ref_audio,
-                        ref_text=self._clone.ref_text)
+        if clone is not None:
+            body.update(task_type="Base", ref_audio=clone.ref_audio, ref_text=clone.ref_text)
         # With a clone reference the reference is the voice: vLLM-Omni would look the
         # placeholder name up as a stored speaker. A real name (uploaded voice) is always sent.
-        if self._voice is not None and not (self._clone is not None and self._voice == "default"):
+        if self._voice is not None and not (clone is not None and self._voice == "default"):
             body["voice"] = self._voice
         return body
 

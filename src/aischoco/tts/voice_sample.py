@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -43,24 +44,48 @@ class Reference:
         return len(self.samples) / self.sample_rate
 
 
+class VoiceCloning(Protocol):
+    """An engine whose voice comes from our reference clip (local Qwen3-TTS; a remote server
+    sent the clip with every request). The voice studio previews and swaps samples through it."""
+
+    @property
+    def clones_voice(self) -> bool:
+        """False: this engine speaks with a voice of its own (a remote server's speaker)."""
+
+    async def preview_voice(self, reference: Reference, text: str) -> tuple[np.ndarray, int]:
+        """`text` spoken with `reference` (the current voice is untouched): (float32, rate)."""
+
+    async def use_voice(self, reference: Reference) -> None:
+        """Speak with `reference` from the next sentence on."""
+
+
 def load_reference(wav_path: Path, text_path: Path) -> Reference:
     """Read and prepare the reference. Raises VoiceSampleError for anything unusable."""
     samples, rate = _read_wav(Path(wav_path))
-    text = _read_transcript(Path(text_path))
+    return prepare_reference(samples, rate, _read_transcript(Path(text_path)), source=wav_path)
+
+
+def prepare_reference(samples: np.ndarray, rate: int, text: str, *,
+                      source: Path | str = "녹음") -> Reference:
+    """Trim, check and pad a mono clip for the model (the voice studio's draft or ref.wav).
+    `source` names the clip in the warnings."""
+    text = " ".join(text.split())
+    if not text:
+        raise VoiceSampleError(_problem(source, "대본이 비어 있습니다", "the transcript is empty"))
     warnings: list[str] = []
     trimmed = trim_silence(samples, rate)
     if trimmed.size == 0:
-        raise VoiceSampleError(_problem(wav_path, "소리가 거의 없습니다 (무음)", "it is silent"))
+        raise VoiceSampleError(_problem(source, "소리가 거의 없습니다 (무음)", "it is silent"))
     speech_s = trimmed.size / rate
-    warnings += length_warnings(speech_s, wav_path)
+    warnings += length_warnings(speech_s, source)
     if rate < MIN_GOOD_RATE:
         warnings.append(
-            f"목소리 샘플 {wav_path}의 샘플레이트가 {rate} Hz입니다. 24 kHz 이상으로 녹음하면 더 "
-            f"깨끗합니다. / {wav_path} is sampled at {rate} Hz; record at 24 kHz or more.")
+            f"목소리 샘플 {source}의 샘플레이트가 {rate} Hz입니다. 24 kHz 이상으로 녹음하면 더 "
+            f"깨끗합니다. / {source} is sampled at {rate} Hz; record at 24 kHz or more.")
     if float(np.max(np.abs(trimmed))) >= 0.999:
         warnings.append(
-            f"목소리 샘플 {wav_path}가 찢어졌을(클리핑) 수 있습니다. 마이크 볼륨을 낮춰 다시 녹음하세요. / "
-            f"{wav_path} seems clipped; record again with lower input gain.")
+            f"목소리 샘플 {source}가 찢어졌을(클리핑) 수 있습니다. 마이크 볼륨을 낮춰 다시 녹음하세요. / "
+            f"{source} seems clipped; record again with lower input gain.")
     # float WAVs may exceed full scale; the model's feature extractor expects [-1, 1]
     trimmed = np.clip(trimmed, -1.0, 1.0)
     return Reference(samples=pad_tail(trimmed, rate), sample_rate=rate, text=text,
@@ -70,21 +95,33 @@ def load_reference(wav_path: Path, text_path: Path) -> Reference:
 def trim_silence(samples: np.ndarray, rate: int) -> np.ndarray:
     """Cut leading/trailing frames whose RMS energy is below the speech threshold, keeping
     MARGIN_S around the speech. All-silent input gives an empty array."""
+    start, end = speech_bounds(samples, rate)
+    return samples[start:end]
+
+
+def frame_rms(samples: np.ndarray, rate: int) -> np.ndarray:
+    """RMS energy of each FRAME_S frame (the last one zero-padded)."""
     frame = max(1, round(rate * FRAME_S))
     count = -(-samples.size // frame)
-    if count == 0:
-        return samples[:0]
     padded = np.zeros(count * frame, dtype=np.float32)
     padded[:samples.size] = samples
-    rms = np.sqrt(np.mean(np.square(padded.reshape(count, frame), dtype=np.float64), axis=1))
+    return np.sqrt(np.mean(np.square(padded.reshape(count, frame), dtype=np.float64), axis=1))
+
+
+def speech_bounds(samples: np.ndarray, rate: int) -> tuple[int, int]:
+    """[start, end) sample indices of the speech with MARGIN_S around it; (0, 0) when silent.
+    Speech: frames within RELATIVE_DB of the loudest frame and above FLOOR_DB."""
+    if samples.size == 0:
+        return 0, 0
+    frame = max(1, round(rate * FRAME_S))
+    rms = frame_rms(samples, rate)
     threshold = max(float(rms.max()) * 10 ** (RELATIVE_DB / 20), 10 ** (FLOOR_DB / 20))
     loud = np.flatnonzero(rms >= threshold)
     if loud.size == 0:
-        return samples[:0]
+        return 0, 0
     margin = round(rate * MARGIN_S)
-    start = max(0, int(loud[0]) * frame - margin)
-    end = min(samples.size, (int(loud[-1]) + 1) * frame + margin)
-    return samples[start:end]
+    return (max(0, int(loud[0]) * frame - margin),
+            min(samples.size, (int(loud[-1]) + 1) * frame + margin))
 
 
 def pad_tail(samples: np.ndarray, rate: int, seconds: float = TAIL_SILENCE_S) -> np.ndarray:
@@ -92,7 +129,7 @@ def pad_tail(samples: np.ndarray, rate: int, seconds: float = TAIL_SILENCE_S) ->
     return np.concatenate([samples.astype(np.float32, copy=False), silence])
 
 
-def length_warnings(speech_s: float, wav_path: Path) -> list[str]:
+def length_warnings(speech_s: float, wav_path: Path | str) -> list[str]:
     if speech_s < MIN_SPEECH_S:
         return [(f"목소리 샘플 {wav_path}의 말소리가 {speech_s:.1f}초로 짧습니다 "
                 f"({MIN_SPEECH_S:.0f}~{MAX_SPEECH_S:.0f}초 권장). 목소리가 덜 닮을 수 있습니다. / "

@@ -1,0 +1,327 @@
+"""The voice studio behind `/voice`: a recorded or uploaded clip becomes the clone reference.
+
+    bytes ─► decode ─► analysis (levels, length, Korean advice) ─► draft (kept in memory)
+    draft ─► STT transcript · 미리 듣기 with the running TTS engine (the voice in use untouched)
+    draft + transcript ─► save: the old pair copied to backup/, the new one written atomically to
+    VOICE_SAMPLE / VOICE_SAMPLE_TEXT ─► the engine's voice swapped without a restart
+
+Decoding, analysis, WAV encoding and file writes run in threads: the event loop keeps the show
+going while the streamer works on the sample."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import logging
+import re
+import secrets
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.atomic_file import atomic_write_bytes
+from .core.stages import SpeechEngine, StageError
+from .listen.stt import SAMPLE_RATE as STT_RATE
+from .listen.stt import SttError
+from .overlay.panel_api import Refused
+from .settings import Settings
+from .tts.audio_decode import AudioDecodeError, decode_audio
+from .tts.sample_analysis import SampleReport, analyze
+from .tts.voice_sample import (Reference, VoiceCloning, VoiceSampleError, prepare_reference,
+                               speech_bounds)
+from .wiring import build_stt
+
+log = logging.getLogger(__name__)
+
+MAX_DRAFTS = 4  # recordings kept for 미리 듣기 / 저장; older ones are dropped
+MAX_BACKUPS = 20  # backup pairs kept beside the sample; the oldest go first
+MAX_TEXT_CHARS = 500
+PREVIEW_TEXT = "안녕하세요! 새 목소리로 말해 보는 중이에요. 어때요, 잘 어울리나요?"
+SCRIPTS = (  # varied sentences to read aloud: a greeting, surprise, a question, thanks
+    "안녕하세요, 여러분! 오늘도 제 방송에 와 주셔서 정말 고마워요. 같이 재밌게 놀아 봐요!",
+    "어? 방금 그거 봤어요? 진짜 깜짝 놀랐잖아요. 다음엔 꼭 성공할 거예요, 믿어 주세요!",
+    "오늘 저녁은 뭐 먹을까요? 떡볶이도 좋고 치킨도 좋은데, 여러분이 골라 주세요.",
+    "비 오는 날엔 따뜻한 코코아 한 잔이 최고예요. 여러분은 어떤 날씨를 좋아해요?",
+    "우와, 후원 고마워요! 덕분에 힘이 나요. 오늘 방송도 끝까지 함께해 줄 거죠?",
+)
+BACKUP_NAME = re.compile(r"^\d{8}-\d{6}(-\d+)?$")
+
+
+class StudioError(Refused):
+    """Shown to the streamer as is (Korean first)."""
+
+
+@dataclass(slots=True)
+class Draft:
+    samples: np.ndarray  # the whole clip, mono float32
+    rate: int
+    report: SampleReport
+
+
+class VoiceStudio:
+    def __init__(self, settings: Callable[[], Settings],
+                 engine: Callable[[], SpeechEngine | None]) -> None:
+        """`settings`: the latest saved settings (paths, STT); `engine`: the TTS engine in use."""
+        self._settings = settings
+        self._engine = engine
+        self._drafts: OrderedDict[str, Draft] = OrderedDict()
+        self._lock = asyncio.Lock()  # one save at a time
+
+    # --- what the page shows first ------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        s = self._settings()
+        current = await asyncio.to_thread(_describe_sample, s.voice_sample, s.voice_sample_text)
+        cloner = self._cloner()
+        return {"sample": current, "backups": await asyncio.to_thread(self._backups),
+                "scripts": list(SCRIPTS), "preview_text": PREVIEW_TEXT,
+                "can_preview": cloner is not None, "preview_why": self._why_no_preview(),
+                "stt": s.stt_engine if self._stt_problem(s) is None else None,
+                "stt_why": self._stt_problem(s) or "", "tts_engine": s.tts_engine}
+
+    # --- a clip in ----------------------------------------------------------------------
+
+    async def add_clip(self, data: bytes) -> dict[str, Any]:
+        try:
+            samples, rate = await asyncio.to_thread(decode_audio, data)
+        except AudioDecodeError as exc:
+            raise StudioError(str(exc).split(" / ")[0]) from None
+        return self._keep(samples, rate, await asyncio.to_thread(analyze, samples, rate))
+
+    async def draft_from_backup(self, name: str) -> dict[str, Any]:
+        """A backup pair back into the studio (listen, preview, save to restore it)."""
+        wav, text = self._backup_pair(name)
+        try:
+            data = await asyncio.to_thread(wav.read_bytes)
+            transcript = await asyncio.to_thread(text.read_text, "utf-8") if text.exists() else ""
+        except OSError as exc:
+            raise StudioError(f"백업을 읽을 수 없습니다: {exc}") from None
+        result = await self.add_clip(data)
+        return {**result, "text": " ".join(transcript.split())}
+
+    def _keep(self, samples: np.ndarray, rate: int, report: SampleReport) -> dict[str, Any]:
+        draft_id = secrets.token_hex(8)
+        self._drafts[draft_id] = Draft(samples, rate, report)
+        while len(self._drafts) > MAX_DRAFTS:
+            self._drafts.popitem(last=False)
+        return {"draft": draft_id, "report": report.to_dict()}
+
+    def _draft(self, draft_id: str) -> Draft:
+        draft = self._drafts.get(draft_id)
+        if draft is None:
+            raise StudioError("녹음을 찾을 수 없습니다. 다시 녹음하거나 파일을 다시 올려 주세요.")
+        return draft
+
+    # --- transcript, preview, save ------------------------------------------------------
+
+    async def transcribe(self, draft_id: str) -> dict[str, Any]:
+        draft, s = self._draft(draft_id), self._settings()
+        problem = self._stt_problem(s)
+        if problem is not None:
+            raise StudioError(problem)
+        speech = await asyncio.to_thread(_speech_16k, draft.samples, draft.rate)
+        stt = build_stt(s)
+        try:
+            await stt.load()
+            transcript = await stt.transcribe(speech)
+        except SttError as exc:
+            raise StudioError(f"받아쓰기 실패: {exc} — 대본을 직접 적어 주세요.") from None
+        finally:
+            await stt.aclose()
+        return {"text": transcript.text, "engine": s.stt_engine}
+
+    async def preview(self, draft_id: str, text: str, sentence: str) -> bytes:
+        """`sentence` in the draft's voice, as a WAV for the page's player."""
+        cloner = self._cloner()
+        if cloner is None:
+            raise StudioError(self._why_no_preview())
+        reference = await self._reference(draft_id, text)
+        sentence = " ".join(sentence.split())[:MAX_TEXT_CHARS] or PREVIEW_TEXT
+        started = time.monotonic()
+        try:
+            audio, rate = await cloner.preview_voice(reference, sentence)
+        except StageError as exc:
+            raise StudioError(str(exc)) from None
+        log.info("voice preview: %.1f s of audio in %.1f s", audio.size / rate,
+                 time.monotonic() - started)
+        return await asyncio.to_thread(_wav_bytes, audio, rate)
+
+    async def save(self, draft_id: str, text: str) -> dict[str, Any]:
+        draft = self._draft(draft_id)
+        if not draft.report.usable:
+            raise StudioError(" ".join(a.message for a in draft.report.advice if a.level == "error"))
+        reference = await self._reference(draft_id, text)
+        s = self._settings()
+        async with self._lock:
+            backup = await asyncio.to_thread(self._write, s.voice_sample, s.voice_sample_text,
+                                             draft, reference.text)
+        applied, detail = await self._apply(reference)
+        log.info("voice sample saved to %s (%.1f s of speech); applied live: %s", s.voice_sample,
+                 reference.speech_s, applied)
+        return {"saved": True, "applied": applied, "detail": detail, "backup": backup,
+                "sample": await asyncio.to_thread(_describe_sample, s.voice_sample,
+                                                  s.voice_sample_text)}
+
+    async def _reference(self, draft_id: str, text: str) -> Reference:
+        draft = self._draft(draft_id)
+        text = " ".join(text.split())
+        if not text:
+            raise StudioError("대본을 적어 주세요. 녹음에서 말한 그대로 적어야 목소리가 제대로 나와요.")
+        if len(text) > MAX_TEXT_CHARS:
+            raise StudioError(f"대본이 너무 깁니다 ({len(text)}자). 10초 녹음이면 보통 60자 안팎이에요.")
+        try:
+            return await asyncio.to_thread(prepare_reference, draft.samples, draft.rate, text)
+        except VoiceSampleError as exc:
+            raise StudioError(str(exc).split(" / ")[0]) from None
+
+    async def _apply(self, reference: Reference) -> tuple[bool, str]:
+        cloner, s = self._cloner(), self._settings()
+        if cloner is None:
+            if s.tts_engine == "off":
+                return False, "저장했습니다. 음성 합성이 꺼져 있어요 (TTS_ENGINE=off): 켜면 이 샘플로 말합니다."
+            if s.tts_engine == "remote" and not s.tts_remote_send_reference:
+                return False, ("저장했습니다. 다만 원격 TTS 서버는 서버에 있는 목소리로 말해요: "
+                               "TTS_REMOTE_SEND_REFERENCE=true로 하면 이 샘플을 보냅니다.")
+            return False, "저장했습니다. 음성 합성이 준비되면 이 샘플로 말합니다."
+        try:
+            await cloner.use_voice(reference)
+        except StageError as exc:
+            return False, f"저장했습니다. {str(exc).split(' / ')[0]}"
+        return True, "저장했습니다. 다음 문장부터 새 목소리로 말합니다 (다시 시작할 필요 없음)."
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _write(self, wav: Path, text_path: Path, draft: Draft, text: str) -> str | None:
+        """The old pair into backup/<time>, then the new pair, each file atomically."""
+        backup = None
+        if wav.exists():
+            folder = wav.parent / "backup"
+            folder.mkdir(parents=True, exist_ok=True)
+            backup = _unique_stamp(folder)
+            shutil.copy2(wav, folder / f"{backup}.wav")
+            if text_path.exists():
+                shutil.copy2(text_path, folder / f"{backup}.txt")
+            self._prune(folder)
+        start, end = speech_bounds(draft.samples, draft.rate)  # what the engine uses, no more
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        text_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(wav, _wav_bytes(draft.samples[start:end], draft.rate))
+        atomic_write_bytes(text_path, (text + "\n").encode("utf-8"))
+        return backup
+
+    def _backups(self) -> list[dict[str, Any]]:
+        folder = self._settings().voice_sample.parent / "backup"
+        if not folder.is_dir():
+            return []
+        items = []
+        for wav in sorted(folder.glob("*.wav"), reverse=True):
+            if BACKUP_NAME.match(wav.stem):
+                text = wav.with_suffix(".txt")
+                items.append({"name": wav.stem, "text": _read_text(text)})
+        return items
+
+    def _backup_pair(self, name: str) -> tuple[Path, Path]:
+        if not BACKUP_NAME.match(name):
+            raise StudioError("백업 이름이 올바르지 않습니다.")
+        folder = self._settings().voice_sample.parent / "backup"
+        wav = folder / f"{name}.wav"
+        if not wav.is_file():
+            raise StudioError("그 백업이 없습니다.")
+        return wav, wav.with_suffix(".txt")
+
+    def backup_wav(self, name: str) -> Path:
+        return self._backup_pair(name)[0]
+
+    def current_wav(self) -> Path:
+        wav = self._settings().voice_sample
+        if not wav.is_file():
+            raise StudioError("아직 목소리 샘플이 없습니다.")
+        return wav
+
+    def _prune(self, folder: Path) -> None:
+        stamps = sorted(p.stem for p in folder.glob("*.wav") if BACKUP_NAME.match(p.stem))
+        for stale in stamps[:-MAX_BACKUPS]:
+            for suffix in (".wav", ".txt"):
+                (folder / f"{stale}{suffix}").unlink(missing_ok=True)
+
+    # --- what can be done here ------------------------------------------------------------
+
+    def _cloner(self) -> VoiceCloning | None:
+        engine = self._engine()
+        if engine is None or not getattr(engine, "clones_voice", False):
+            return None
+        return engine  # type: ignore[return-value]  # checked: it has the studio's methods
+
+    def _why_no_preview(self) -> str:
+        s = self._settings()
+        if s.tts_engine == "off":
+            return "TTS_ENGINE=off라 미리 듣기를 할 수 없습니다."
+        if s.tts_engine == "remote" and not s.tts_remote_send_reference:
+            return ("원격 TTS 서버는 서버에 있는 목소리로 말합니다. 샘플로 말하게 하려면 "
+                    "TTS_REMOTE_SEND_REFERENCE=true로 설정하세요.")
+        if self._engine() is None:
+            return "음성 합성(TTS)이 준비되지 않았습니다."
+        return ""
+
+    @staticmethod
+    def _stt_problem(s: Settings) -> str | None:
+        if s.stt_engine == "off":
+            return ("받아쓰기(STT) 엔진이 없습니다 (GROQ_API_KEY 또는 STT_ENGINE=whisper). "
+                    "대본을 직접 적어 주세요.")
+        if s.stt_engine == "whisper" and importlib.util.find_spec("faster_whisper") is None:
+            return ("로컬 Whisper가 설치되지 않았습니다 (pip install -r requirements-voice.txt). "
+                    "대본을 직접 적어 주세요.")
+        return None
+
+
+def _describe_sample(wav: Path, text: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {"wav": str(wav), "text_path": str(text), "exists": wav.is_file(),
+                            "text": _read_text(text)}
+    if info["exists"]:
+        try:
+            import soundfile as sf
+
+            meta = sf.info(str(wav))
+            info.update(duration_s=round(meta.duration, 2), sample_rate=meta.samplerate)
+        except Exception as exc:  # noqa: BLE001 - a broken ref.wav is shown, not fatal
+            info["problem"] = f"읽을 수 없는 파일입니다 ({exc})"
+    return info
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return " ".join(path.read_text(encoding="utf-8-sig").split())
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _speech_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    import soxr
+
+    start, end = speech_bounds(samples, rate)
+    return soxr.resample(samples[start:end], rate, STT_RATE).astype(np.float32)
+
+
+def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
+
+
+def _unique_stamp(folder: Path) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name, n = stamp, 1
+    while (folder / f"{name}.wav").exists():
+        n += 1
+        name = f"{stamp}-{n}"
+    return name

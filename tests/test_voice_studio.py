@@ -1,0 +1,281 @@
+"""The voice studio's insides: analysis (pure), decoding every upload format, and the studio itself
+against real peers: the transcription server (Groq's Whisper API) and a vLLM-Omni-style speech
+server that takes the clone reference per request (TTS_REMOTE_SEND_REFERENCE)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pydantic import SecretStr
+from peers.speech_server import HF_MODEL_ID, SpeechServer, speech_pcm
+from peers.transcription_server import Transcribe, TranscriptionServer
+from voice_fixtures.speech import require_espeak
+from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_clip
+
+from aischoco import voice_studio
+from aischoco.settings import Settings
+from aischoco.tts.audio_decode import MAX_BYTES, MAX_SECONDS, AudioDecodeError, decode_audio
+from aischoco.tts.remote_engine import CloneReference, RemoteEngine
+from aischoco.tts.sample_analysis import WAVEFORM_BINS, analyze
+from aischoco.voice_studio import StudioError, VoiceStudio
+
+require_espeak()
+
+
+def codes(samples: np.ndarray, rate: int = MIC_RATE) -> list[str]:
+    return [a.code for a in analyze(samples, rate).advice]
+
+
+# ------------------------------------------------------------------------------ analysis (pure)
+
+def test_clean_speech_has_no_advice_and_the_used_part_is_the_speech() -> None:
+    clip = espeak_clip()
+    padded = np.concatenate([np.zeros(MIC_RATE), clip, np.zeros(MIC_RATE)]).astype(np.float32)
+    report = analyze(padded, MIC_RATE)
+    assert report.advice == [] and report.usable
+    loud = np.flatnonzero(np.abs(clip) > 0.01)
+    # the cut keeps the speech (within the 50 ms margin) and drops the seconds of silence
+    assert 1.0 - 0.06 <= report.speech_start_s <= 1.0 + loud[0] / MIC_RATE
+    assert 1.0 + loud[-1] / MIC_RATE <= report.speech_end_s <= 1.0 + loud[-1] / MIC_RATE + 0.07
+    assert -30 < report.speech_rms_db < -10 and report.noise_floor_db == -120.0
+    assert 0 < len(report.waveform) <= WAVEFORM_BINS and max(report.waveform) <= 1.0
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda c: np.zeros(3 * MIC_RATE, np.float32), ["silent"]),
+    (lambda c: c * 0.01, ["too_quiet"]),
+    (lambda c: np.clip(c * 8, -1, 1), ["clipped"]),
+    (lambda c: c + np.random.default_rng(0).standard_normal(c.size).astype(np.float32) * 0.01,
+     ["noisy"]),
+    (lambda c: np.concatenate([c, np.full(MIC_RATE // 4, 0.002, np.float32), c, c]), ["too_long"]),
+    (lambda c: c[:MIC_RATE * 3 // 2], ["too_short"]),
+])
+def test_each_problem_gets_its_plain_korean_advice(make: Any, expected: list[str]) -> None:
+    samples = np.asarray(make(espeak_clip()), dtype=np.float32)
+    report = analyze(samples, MIC_RATE)
+    assert [a.code for a in report.advice] == expected
+    assert all(any("가" <= ch <= "힣" for ch in a.message) for a in report.advice)
+    assert report.usable is (expected != ["silent"])
+
+
+def test_the_warning_words_streamers_see() -> None:
+    clip = espeak_clip()
+    messages = {a.code: a.message for a in analyze(np.concatenate([clip, clip, clip]) * 0.01,
+                                                   MIC_RATE).advice}
+    assert "너무 작아요" in messages["too_quiet"] and "10초를 넘어요" in messages["too_long"]
+    noisy = clip + np.random.default_rng(1).standard_normal(clip.size).astype(np.float32) * 0.02
+    assert "잡음이 커요" in analyze(noisy, MIC_RATE).advice[0].message
+
+
+def test_a_low_sample_rate_is_named() -> None:
+    assert codes(espeak_clip(rate=16_000), 16_000) == ["low_rate"]
+
+
+# ------------------------------------------------------------------------------------ decoding
+
+@pytest.mark.parametrize("fmt", ["wav", "wav-float", "mp3", "ogg", "flac", "m4a"])
+def test_every_upload_format_decodes_to_the_same_sound(fmt: str) -> None:
+    clip = espeak_clip()
+    samples, rate = decode_audio(encode(clip, MIC_RATE, fmt))
+    assert rate == MIC_RATE and samples.dtype == np.float32
+    assert abs(samples.size - clip.size) < 0.1 * MIC_RATE  # codecs pad a few frames
+    ncc, _ = best_match(samples, clip)
+    assert ncc > (0.99 if fmt in ("wav", "wav-float", "flac") else 0.9), ncc
+
+
+def test_stereo_becomes_mono() -> None:
+    clip = espeak_clip()
+    buffer = io.BytesIO()
+    sf.write(buffer, np.stack([clip, clip], axis=1), MIC_RATE, format="WAV")
+    samples, _ = decode_audio(buffer.getvalue())
+    assert samples.ndim == 1 and best_match(samples, clip)[0] > 0.99
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"", "빈 파일"),
+    (b"<script>alert(1)</script>" * 50, "읽을 수 없습니다"),
+    (b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(100), "읽을 수 없습니다"),
+])
+def test_what_is_not_audio_is_refused_clearly(data: bytes, words: str) -> None:
+    with pytest.raises(AudioDecodeError) as info:
+        decode_audio(data)
+    assert words in str(info.value)
+
+
+def test_too_big_and_too_long_files_are_refused() -> None:
+    with pytest.raises(AudioDecodeError, match="너무 큽니다"):
+        decode_audio(bytes(MAX_BYTES + 1))
+    long = np.zeros(int((MAX_SECONDS + 1) * 8000), np.float32)
+    with pytest.raises(AudioDecodeError, match="너무 깁니다"):
+        decode_audio(encode(long, 8000, "wav"))
+
+
+# ------------------------------------------------------------------- the studio with real peers
+
+def studio_settings(tmp_path: Path, **values: Any) -> Settings:
+    return Settings(_env_file=None, voice_sample=tmp_path / "voice" / "ref.wav",  # type: ignore[call-arg]
+                    voice_sample_text=tmp_path / "voice" / "ref_text.txt", **values)
+
+
+def data_uri_audio(uri: str) -> tuple[np.ndarray, int]:
+    head, _, data = uri.partition(",")
+    assert head == "data:audio/wav;base64"
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(data)), dtype="float32")
+    return samples, rate
+
+
+@pytest.fixture
+async def speech_peer() -> AsyncIterator[SpeechServer]:
+    with SpeechServer(dialect="vllm-omni", ms_per_char=5) as peer:
+        yield peer
+
+
+async def speak(engine: RemoteEngine, text: str) -> None:
+    assert [c async for c in engine.synthesize(text)]
+
+
+async def test_record_transcribe_preview_save_and_the_next_sentence_uses_it(
+        tmp_path: Path, speech_peer: SpeechServer) -> None:
+    old = espeak_clip("예전 목소리입니다.")
+    settings = studio_settings(tmp_path, tts_engine="remote", tts_remote_url=speech_peer.base_url,
+                               tts_remote_send_reference=True, tts_remote_model=HF_MODEL_ID)
+    settings.voice_sample.parent.mkdir(parents=True)
+    sf.write(settings.voice_sample, old, MIC_RATE, subtype="PCM_16")
+    settings.voice_sample_text.write_text("예전 목소리입니다.\n", encoding="utf-8")
+    old_bytes = settings.voice_sample.read_bytes()
+    engine = RemoteEngine(speech_peer.base_url, model=HF_MODEL_ID, clone_voice=True,
+                          clone=CloneReference.from_wav(settings.voice_sample, "예전 목소리입니다."))
+    clip = espeak_clip()
+    with TranscriptionServer(default=Transcribe(SCRIPT)) as stt:
+        settings = settings.model_copy(update={"stt_engine": "groq", "stt_base_url": stt.base_url,
+                                               "stt_api_key": SecretStr("gsk_studio")})
+        studio = VoiceStudio(lambda: settings, lambda: engine)
+        try:
+            added = await studio.add_clip(encode(clip, MIC_RATE, "wav"))
+            assert added["report"]["usable"] and added["report"]["advice"] == []
+
+            heard = await studio.transcribe(added["draft"])
+            assert heard == {"text": SCRIPT, "engine": "groq"}
+            upload, _ = sf.read(io.BytesIO(stt.requests[0].data), dtype="float32")
+            assert best_match(upload, espeak_clip(rate=16_000))[0] > 0.95  # our speech, at 16 kHz
+
+            wav = await studio.preview(added["draft"], SCRIPT, "미리 듣기 문장이에요.")
+            preview, rate = sf.read(io.BytesIO(wav), dtype="int16")
+            assert rate == 24_000  # exactly what the server spoke, as a WAV for the page
+            assert preview.tobytes() == speech_pcm("미리 듣기 문장이에요.", rate, ms_per_char=5)
+            asked = speech_peer.speech_requests[-1].body
+            assert asked["input"] == "미리 듣기 문장이에요." and asked["ref_text"] == SCRIPT
+            assert best_match(data_uri_audio(asked["ref_audio"])[0], clip)[0] > 0.99
+            await speak(engine, "아직 예전 목소리")  # a preview changes nothing
+            assert speech_peer.speech_requests[-1].body["ref_text"] == "예전 목소리입니다."
+
+            saved = await studio.save(added["draft"], f"  {SCRIPT}\n")
+        finally:
+            await engine.aclose()
+    assert saved["applied"] is True and "다시 시작할 필요 없음" in saved["detail"]
+    stored, rate = sf.read(settings.voice_sample, dtype="float32")
+    assert rate == MIC_RATE and best_match(stored, clip)[0] > 0.99
+    assert stored.size <= clip.size  # trimmed to the speech
+    assert settings.voice_sample_text.read_text(encoding="utf-8") == SCRIPT + "\n"
+    backup = tmp_path / "voice" / "backup" / f"{saved['backup']}.wav"
+    assert backup.read_bytes() == old_bytes
+    assert backup.with_suffix(".txt").read_text(encoding="utf-8") == "예전 목소리입니다.\n"
+
+    engine = RemoteEngine(speech_peer.base_url, model=HF_MODEL_ID, clone_voice=True)
+    studio = VoiceStudio(lambda: settings, lambda: engine)
+    try:  # a fresh engine (no sample at its start) takes the saved one live
+        again = await studio.add_clip(settings.voice_sample.read_bytes())
+        assert (await studio.save(again["draft"], SCRIPT))["applied"] is True
+        await speak(engine, "새 목소리로 말해요")
+    finally:
+        await engine.aclose()
+    sent = speech_peer.speech_requests[-1].body
+    assert sent["ref_text"] == SCRIPT and best_match(data_uri_audio(sent["ref_audio"])[0],
+                                                     clip)[0] > 0.99
+    info = await studio.info()
+    assert info["sample"]["text"] == SCRIPT and len(info["backups"]) == 2
+
+
+async def test_nothing_is_written_for_a_silent_clip_an_empty_transcript_or_a_lost_draft(
+        tmp_path: Path) -> None:
+    settings = studio_settings(tmp_path, tts_engine="off")
+    studio = VoiceStudio(lambda: settings, lambda: None)
+    silent = await studio.add_clip(encode(np.zeros(2 * MIC_RATE, np.float32), MIC_RATE, "wav"))
+    assert not silent["report"]["usable"]
+    with pytest.raises(StudioError, match="소리가 거의 없어요"):
+        await studio.save(silent["draft"], "뭐라도")
+    good = await studio.add_clip(encode(espeak_clip(), MIC_RATE, "wav"))
+    with pytest.raises(StudioError, match="대본을 적어 주세요"):
+        await studio.save(good["draft"], "   ")
+    with pytest.raises(StudioError, match="녹음을 찾을 수 없습니다"):
+        await studio.save("no-such-draft", SCRIPT)
+    with pytest.raises(StudioError, match="읽을 수 없습니다"):
+        await studio.add_clip(b"not audio at all" * 10)
+    assert not (tmp_path / "voice").exists()
+    saved = await studio.save(good["draft"], SCRIPT)  # TTS off: saved, said so, not applied
+    assert saved["saved"] and not saved["applied"] and "TTS_ENGINE=off" in saved["detail"]
+    assert settings.voice_sample.is_file() and saved["backup"] is None
+
+
+async def test_a_server_with_its_own_voice_saves_but_says_why_it_is_not_heard(
+        tmp_path: Path, speech_peer: SpeechServer) -> None:
+    settings = studio_settings(tmp_path, tts_engine="remote", tts_remote_url=speech_peer.base_url)
+    engine = RemoteEngine(speech_peer.base_url, model=HF_MODEL_ID)
+    studio = VoiceStudio(lambda: settings, lambda: engine)
+    try:
+        draft = (await studio.add_clip(encode(espeak_clip(), MIC_RATE, "mp3")))["draft"]
+        info = await studio.info()
+        assert not info["can_preview"] and "TTS_REMOTE_SEND_REFERENCE" in info["preview_why"]
+        with pytest.raises(StudioError, match="TTS_REMOTE_SEND_REFERENCE"):
+            await studio.preview(draft, SCRIPT, "")
+        saved = await studio.save(draft, SCRIPT)
+    finally:
+        await engine.aclose()
+    assert saved["saved"] and not saved["applied"]
+    assert "TTS_REMOTE_SEND_REFERENCE=true" in saved["detail"]
+    assert speech_peer.speech_requests == []  # nothing was synthesized
+
+
+async def test_without_stt_the_transcript_is_typed(tmp_path: Path) -> None:
+    settings = studio_settings(tmp_path)  # no key: STT_ENGINE resolves to off
+    studio = VoiceStudio(lambda: settings, lambda: None)
+    draft = (await studio.add_clip(encode(espeak_clip(), MIC_RATE, "wav")))["draft"]
+    info = await studio.info()
+    assert info["stt"] is None and "직접 적어" in info["stt_why"]
+    with pytest.raises(StudioError, match="직접 적어"):
+        await studio.transcribe(draft)
+
+
+async def test_backups_are_kept_bounded_and_come_back_as_drafts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(voice_studio, "MAX_BACKUPS", 2)
+    settings = studio_settings(tmp_path, tts_engine="off")
+    studio = VoiceStudio(lambda: settings, lambda: None)
+    texts = ["첫째 샘플", "둘째 샘플", "셋째 샘플", "넷째 샘플"]
+    for text in texts:
+        draft = (await studio.add_clip(encode(espeak_clip(text), MIC_RATE, "wav")))["draft"]
+        await studio.save(draft, text)
+    backups = (await studio.info())["backups"]
+    assert [b["text"] for b in backups] == ["셋째 샘플", "둘째 샘플"]  # newest first, two kept
+    restored = await studio.draft_from_backup(backups[1]["name"])
+    assert restored["text"] == "둘째 샘플" and restored["report"]["usable"]
+    assert studio.backup_wav(backups[0]["name"]).is_file()
+    for bad in ("../ref", "..", "20261205-000000", "x" * 40):
+        with pytest.raises(StudioError):
+            await studio.draft_from_backup(bad)
+
+
+async def test_only_the_newest_drafts_are_kept_in_memory(tmp_path: Path) -> None:
+    studio = VoiceStudio(lambda: studio_settings(tmp_path), lambda: None)
+    wav = encode(espeak_clip(), MIC_RATE, "wav")
+    drafts = [(await studio.add_clip(wav))["draft"] for _ in range(voice_studio.MAX_DRAFTS + 2)]
+    with pytest.raises(StudioError):
+        await studio.save(drafts[0], SCRIPT)
+    assert (await studio.save(drafts[-1], SCRIPT))["saved"]
