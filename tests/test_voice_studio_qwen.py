@@ -1,0 +1,88 @@
+"""The voice studio with the local Qwen3-TTS engine: the real qwen-tts path on the tiny random
+checkpoint (CPU). A preview builds a prompt from the new clip without touching the voice in use;
+saving swaps the prompt in place, with no model reload; a start that failed for want of a sample
+becomes ready the moment one is saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tts_fixtures.fixtures import collect, make_engine, tiny_model, voice
+from voice_fixtures.speech import require_espeak
+from voice_fixtures.studio import SCRIPT, encode, espeak_clip
+
+from aischoco.core.stages import StageError
+from aischoco.core.status import State, StatusBoard
+from aischoco.settings import Settings
+from aischoco.tts.qwen_loader import TtsLoadError
+from aischoco.tts.voice_sample import prepare_reference
+from aischoco.voice_studio import VoiceStudio
+
+__all__ = ["make_engine", "tiny_model", "voice"]  # fixtures, used by name
+require_espeak()
+RATE = 24_000
+
+
+def prompts_built(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Each voice prompt the model is asked for: (clip samples, transcript); the real call runs."""
+    calls: list[tuple[int, str]] = []
+    real = engine.model.create_voice_clone_prompt
+
+    def recording(**kwargs: Any) -> Any:
+        audio, _rate = kwargs["ref_audio"]
+        calls.append((len(audio), kwargs["ref_text"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(engine.model, "create_voice_clone_prompt", recording)
+    return calls
+
+
+async def test_preview_leaves_the_voice_and_use_voice_swaps_it_without_a_reload(
+        make_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(streaming=False)
+    await engine.load()
+    model, producer = engine.model, engine._producer
+    calls = prompts_built(engine, monkeypatch)
+    reference = prepare_reference(espeak_clip(rate=RATE), RATE, SCRIPT)
+
+    audio, rate = await engine.preview_voice(reference, "미리 듣기")
+    assert rate == RATE and audio.dtype == np.float32 and audio.size > 0
+    assert calls == [(reference.samples.size, SCRIPT)]
+    assert engine._producer is producer  # the stream's voice is untouched
+
+    await engine.use_voice(reference)
+    assert calls[-1] == (reference.samples.size, SCRIPT) and len(calls) == 2
+    assert engine._producer is not producer and engine.model is model  # no reload
+    assert await collect(engine, "새 목소리")
+
+
+async def test_the_studio_saves_a_first_sample_and_the_failed_start_recovers(
+        make_engine: Any, voice: tuple[Path, Path], tmp_path: Path) -> None:
+    wav, text = voice
+    wav.unlink()  # a new streamer: no ref.wav yet
+    text.unlink()
+    engine = make_engine()
+    board = StatusBoard()
+    with pytest.raises(TtsLoadError):
+        await engine.run(board.register("tts", "음성 합성"))
+    assert not engine.available and engine.model is not None
+    with pytest.raises(StageError):
+        await collect(engine, "아직 목소리가 없어요")
+
+    settings = Settings(_env_file=None, tts_engine="qwen",  # type: ignore[call-arg]
+                        voice_sample=wav, voice_sample_text=text)
+    studio = VoiceStudio(lambda: settings, lambda: engine)
+    assert (await studio.info())["can_preview"]
+    draft = (await studio.add_clip(encode(espeak_clip(), 48_000, "m4a")))["draft"]
+    preview = await studio.preview(draft, SCRIPT, "처음 들어 보는 목소리")
+    assert preview[:4] == b"RIFF" and len(preview) > 1000
+    saved = await studio.save(draft, SCRIPT)
+    assert saved["applied"] is True and saved["backup"] is None
+    assert wav.is_file() and text.read_text(encoding="utf-8") == SCRIPT + "\n"
+    assert engine.available and board.get("tts").state in (State.RUNNING, State.DEGRADED)
+    assert await collect(engine, "이제 말할 수 있어요")
+    report = await engine.load()  # the supervisor's next try: ready, nothing rebuilt
+    assert report.prompt_s >= 0 and engine.available
