@@ -279,3 +279,59 @@ async def test_only_the_newest_drafts_are_kept_in_memory(tmp_path: Path) -> None
     with pytest.raises(StudioError):
         await studio.save(drafts[0], SCRIPT)
     assert (await studio.save(drafts[-1], SCRIPT))["saved"]
+
+
+# ------------------------------------------------------------------------ the HTTP API (ASGI)
+
+@pytest.fixture
+async def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Any]:
+    import httpx
+
+    from aischoco.app import build
+    from aischoco.core.status import StatusBoard
+    from aischoco.overlay.server import create_app
+    from aischoco.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false"}.items():
+        monkeypatch.setenv(key, value)
+    _, controls, _ = build(load_settings(None), StatusBoard())
+    app = create_app(controls, token="t", panel_password="s3cret")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1:8000") as client:
+        yield client
+
+
+async def test_the_api_takes_a_raw_file_and_guards_like_the_settings(api: Any) -> None:
+    password = {"X-Panel-Password": "s3cret"}
+    wav = encode(espeak_clip(), MIC_RATE, "wav")
+    assert (await api.post("/api/voice/clip", content=wav)).status_code == 401
+    assert (await api.get("/api/voice")).status_code == 401
+    foreign = await api.post("/api/voice/clip", content=wav,
+                             headers={**password, "Origin": "https://evil.example",
+                                      "Sec-Fetch-Site": "cross-site"})
+    assert foreign.status_code == 403
+    page = await api.get("/voice")
+    assert page.status_code == 200 and "목소리 스튜디오" in page.text
+
+    added = await api.post("/api/voice/clip", content=wav, headers=password)
+    assert added.status_code == 200 and added.json()["report"]["usable"]
+    bad = await api.post("/api/voice/clip", content=b"<svg onload=alert(1)>", headers=password)
+    assert bad.status_code == 422 and "<svg" not in bad.text  # FFmpeg: an image, no audio track
+    assert bad.json()["error"] == "파일에 소리 트랙이 없습니다."
+    huge = await api.post("/api/voice/clip", content=b"\0" * 64,
+                          headers={**password, "Content-Length": str(40 * 1024 * 1024)})
+    assert huge.status_code == 422 and "너무 큽니다" in huge.json()["error"]
+
+    draft = added.json()["draft"]
+    saved = await api.post("/api/voice/save", json={"draft": draft, "text": SCRIPT},
+                           headers=password)
+    assert saved.status_code == 200 and saved.json()["saved"]
+    sample = await api.get("/api/voice/sample.wav", headers=password)
+    assert sample.headers["content-type"] == "audio/wav"
+    assert best_match(sf.read(io.BytesIO(sample.content), dtype="float32")[0],
+                      espeak_clip())[0] > 0.99
+    missing = await api.get("/api/voice/sample.wav?backup=../../.env", headers=password)
+    assert missing.status_code == 422
+    info = (await api.get("/api/voice", headers=password)).json()
+    assert info["sample"]["text"] == SCRIPT and not info["can_preview"]

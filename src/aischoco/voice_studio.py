@@ -221,12 +221,8 @@ class VoiceStudio:
         folder = self._settings().voice_sample.parent / "backup"
         if not folder.is_dir():
             return []
-        items = []
-        for wav in sorted(folder.glob("*.wav"), reverse=True):
-            if BACKUP_NAME.match(wav.stem):
-                text = wav.with_suffix(".txt")
-                items.append({"name": wav.stem, "text": _read_text(text)})
-        return items
+        return [{"name": name, "text": _read_text(folder / f"{name}.txt")}
+                for name in reversed(_backup_names(folder))]
 
     def _backup_pair(self, name: str) -> tuple[Path, Path]:
         if not BACKUP_NAME.match(name):
@@ -247,8 +243,7 @@ class VoiceStudio:
         return wav
 
     def _prune(self, folder: Path) -> None:
-        stamps = sorted(p.stem for p in folder.glob("*.wav") if BACKUP_NAME.match(p.stem))
-        for stale in stamps[:-MAX_BACKUPS]:
+        for stale in _backup_names(folder)[:-MAX_BACKUPS]:
             for suffix in (".wav", ".txt"):
                 (folder / f"{stale}{suffix}").unlink(missing_ok=True)
 
@@ -316,6 +311,15 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
     return buffer.getvalue()
+
+
+def _backup_names(folder: Path) -> list[str]:
+    """Oldest first: by time, then by the -2, -3 … of saves within one second."""
+    def order(name: str) -> tuple[str, int]:
+        stamp, _, n = name.partition("-")[2].partition("-")
+        return name[:8] + stamp, int(n or 1)
+
+    return sorted((p.stem for p in folder.glob("*.wav") if BACKUP_NAME.match(p.stem)), key=order)
 
 
 def _unique_stamp(folder: Path) -> str:
