@@ -1,0 +1,196 @@
+"""The voice studio (`/voice`) in real Chromium against the real daemon, with Chromium's fake
+microphone playing a WAV of espeak-ng speech (`--use-file-for-fake-audio-capture`): record → the
+transcript comes from the STT peer → 미리 듣기 through the TTS peer → 저장 → the saved file holds
+the same sound as the input (cross-correlation) and the next sentence the daemon speaks carries it,
+without a restart. A silent and a clipped microphone get their warnings; every upload format is
+read; a hostile file name or body is shown as text."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from browser_helpers import LAUNCH_ARGS, require_browser
+from daemon import run_daemon, wait_until
+from peers.speech_server import HF_MODEL_ID, SpeechServer
+from peers.transcription_server import Transcribe, TranscriptionServer
+from system_deps import CHROMIUM
+from test_browser import context  # noqa: F401 - fixture
+from voice_fixtures.speech import require_espeak
+from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_clip
+
+require_browser()
+require_espeak()
+
+OLD_TEXT = "예전 목소리입니다."
+FAKE_MIC = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One daemon for the module: remote TTS sending the clone reference, STT on its peer."""
+    work = tmp_path_factory.mktemp("voice-studio")
+    voice = work / "voice"
+    voice.mkdir()
+    sf.write(voice / "ref.wav", espeak_clip(OLD_TEXT), MIC_RATE, subtype="PCM_16")
+    (voice / "ref_text.txt").write_text(OLD_TEXT + "\n", encoding="utf-8")
+    with SpeechServer(dialect="vllm-omni", ms_per_char=5) as tts, \
+            TranscriptionServer(default=Transcribe(SCRIPT)) as stt:
+        env = {"TTS_ENGINE": "remote", "TTS_REMOTE_URL": tts.base_url,
+               "TTS_REMOTE_MODEL": HF_MODEL_ID, "TTS_REMOTE_SEND_REFERENCE": "true",
+               "AUDIO_OUTPUT_DEVICE": f"file:{work / 'out.wav'}",
+               "VOICE_SAMPLE": str(voice / "ref.wav"), "VOICE_SAMPLE_TEXT": str(voice / "ref_text.txt"),
+               "STT_API_KEY": "gsk_studio", "STT_BASE_URL": stt.base_url}
+        with run_daemon(work, **env) as daemon:
+            wait_until(lambda: all(c["state"] == "running" for c in
+                                   httpx.get(f"{daemon.url}/api/state").json()["components"]
+                                   if c["name"] in ("tts", "audio")), what="tts and audio")
+            yield {"daemon": daemon, "tts": tts, "stt": stt, "voice": voice, "work": work}
+
+
+def microphone(browser: Any, wav: Path) -> Any:
+    """A Chromium whose only microphone plays `wav` once from the moment it is opened (launched
+    by the module browser's Playwright: one driver per thread)."""
+    return browser.browser_type.launch(executable_path=str(CHROMIUM), headless=True,
+                              args=[*LAUNCH_ARGS, *FAKE_MIC,
+                                    f"--use-file-for-fake-audio-capture={wav}%noloop"])
+
+
+def record(page: Any, seconds: float) -> None:
+    page.click("#record")
+    page.wait_for_function(f"parseFloat(document.getElementById('timer').textContent) >= {seconds}",
+                           timeout=int(seconds * 1000) + 15_000)
+    page.click("#record")
+
+
+def sent_reference(request_body: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(the clip the TTS server was sent, the microphone's speech at that clip's rate)."""
+    head, _, data = request_body["ref_audio"].partition(",")
+    assert head == "data:audio/wav;base64"
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(data)), dtype="float32")
+    return samples, espeak_clip(rate=rate)
+
+
+def matches(recorded: np.ndarray, reference: np.ndarray) -> float:
+    return best_match(recorded, reference)[0]
+
+
+def test_record_preview_and_save_from_the_microphone(studio: dict[str, Any], tmp_path: Path,
+                                                     browser: Any) -> None:
+    daemon, tts, voice = studio["daemon"], studio["tts"], studio["voice"]
+    clip = espeak_clip()
+    mic = tmp_path / "speech.wav"
+    sf.write(mic, clip, MIC_RATE, subtype="PCM_16")
+    old_wav = (voice / "ref.wav").read_bytes()
+    with_mic = microphone(browser, mic)
+    try:
+        page = with_mic.new_page()
+        page.goto(f"{daemon.url}/voice")
+        page.wait_for_function(f"document.getElementById('current-text').textContent === {OLD_TEXT!r}")
+        assert page.locator("#script").inner_text().strip()  # a sentence to read aloud
+        record(page, clip.size / MIC_RATE + 0.8)
+        page.wait_for_selector("#advice li.good")  # clean speech: nothing to warn about
+        page.wait_for_function(f"document.getElementById('transcript').value === {SCRIPT!r}")
+        stats = page.locator("#stats").inner_text()
+        assert "쓰일 길이" in stats and ("48000 Hz" in stats or "44100 Hz" in stats)  # the page's rate
+
+        page.click("#preview")
+        page.wait_for_selector("#preview-audio:not([hidden])")
+        preview = tts.speech_requests[-1].body
+        assert preview["ref_text"] == SCRIPT and preview["input"].startswith("안녕하세요!")
+        assert matches(*sent_reference(preview)) > 0.95
+
+        page.click("#save")
+        page.wait_for_selector("#result[data-applied='true']")
+        assert "다시 시작할 필요 없음" in page.locator("#result").inner_text()
+        page.wait_for_function(f"document.getElementById('current-text').textContent === {SCRIPT!r}")
+        assert page.locator("#backups li[data-name]").count() == 1
+    finally:
+        with_mic.close()
+    saved, rate = sf.read(voice / "ref.wav", dtype="float32")
+    ncc = matches(saved, espeak_clip(rate=rate))
+    assert ncc > 0.95, ncc  # the microphone's sound, saved at the page's rate
+    assert (voice / "ref_text.txt").read_text(encoding="utf-8") == SCRIPT + "\n"
+    backups = list((voice / "backup").glob("*.wav"))
+    assert len(backups) == 1 and backups[0].read_bytes() == old_wav
+    # the recording went to the STT peer as 16 kHz speech
+    upload = sf.read(io.BytesIO(studio["stt"].requests[-1].data), dtype="float32")[0]
+    assert matches(upload, espeak_clip(rate=16_000)) > 0.9
+
+    # The running daemon speaks with it now: no restart (same process), the next request has it.
+    pid = daemon.proc.pid
+    result = httpx.post(f"{daemon.url}/api/settings/test", json={"what": "speak"}, timeout=20).json()
+    assert result["level"] == "ok", result
+    spoken = tts.speech_requests[-1].body
+    assert spoken["ref_text"] == SCRIPT and matches(*sent_reference(spoken)) > 0.95
+    assert daemon.proc.pid == pid and daemon.proc.poll() is None
+
+
+@pytest.mark.parametrize(("name", "make", "code"), [
+    ("silent", lambda clip: np.zeros(MIC_RATE * 4, np.float32), "silent"),
+    ("clipped", lambda clip: np.clip(clip * 8, -1.0, 1.0), "clipped"),
+])
+def test_a_silent_or_clipped_microphone_is_told_in_korean(studio: dict[str, Any], tmp_path: Path,
+                                                           browser: Any, name: str, make: Any,
+                                                           code: str) -> None:
+    mic = tmp_path / f"{name}.wav"
+    sf.write(mic, make(espeak_clip()), MIC_RATE, subtype="PCM_16")
+    before = (studio["voice"] / "ref.wav").read_bytes()
+    with_mic = microphone(browser, mic)
+    try:
+        page = with_mic.new_page()
+        page.goto(f"{studio['daemon'].url}/voice")
+        page.wait_for_selector("#script:not(:empty)")
+        record(page, 3.5)
+        item = page.wait_for_selector(f"#advice li[data-code='{code}']")
+        text = item.inner_text()
+        assert ("소리가 거의 없어요" if code == "silent" else "찢어졌어요") in text
+        if code == "silent":  # nothing to save: the next steps stay hidden
+            assert page.locator("#keep").is_hidden() and page.locator("#words").is_hidden()
+        else:  # usable, with a warning: the streamer decides
+            assert page.locator("#keep").is_visible()
+    finally:
+        with_mic.close()
+    assert (studio["voice"] / "ref.wav").read_bytes() == before  # nothing saved by itself
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("wav", "audio/wav"), ("mp3", "audio/mpeg"),
+                                           ("ogg", "audio/ogg"), ("flac", "audio/flac"),
+                                           ("m4a", "audio/mp4")])
+def test_every_upload_format_is_read(studio: dict[str, Any], context: Any,  # noqa: F811
+                                     fmt: str, mime: str) -> None:
+    clip = espeak_clip()
+    page = context.new_page()
+    page.goto(f"{studio['daemon'].url}/voice")
+    page.wait_for_selector("#script:not(:empty)")
+    page.set_input_files("#file", files=[{"name": f"내 목소리.{fmt}", "mimeType": mime,
+                                          "buffer": encode(clip, MIC_RATE, fmt)}])
+    page.wait_for_selector("#advice li.good")
+    used = float(page.locator("#stats span").first.inner_text().split()[2].removesuffix("초"))
+    loud = np.flatnonzero(np.abs(clip) > 0.01)
+    assert abs(used - (loud[-1] - loud[0]) / MIC_RATE) < 0.25  # the speech, found in the file
+    assert page.locator("#keep").is_visible()
+    page.close()
+
+
+def test_a_hostile_upload_is_refused_as_text(studio: dict[str, Any],
+                                             context: Any) -> None:  # noqa: F811
+    page = context.new_page()
+    page.goto(f"{studio['daemon'].url}/voice")
+    page.wait_for_selector("#script:not(:empty)")
+    page.set_input_files("#file", files=[{"name": "<img src=x onerror=alert(1)>.wav",
+                                          "mimeType": "audio/wav",
+                                          "buffer": b"<script>window.pwned=1</script>" * 40}])
+    error = page.wait_for_selector("#advice li.error")
+    assert "읽을 수 없습니다" in error.inner_text()
+    assert page.evaluate("window.pwned === undefined && !document.querySelector('#advice img')")
+    assert page.locator("#keep").is_hidden()
+    page.close()
