@@ -5,9 +5,12 @@ becomes ready the moment one is saved."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from tts_fixtures.fixtures import collect, make_engine, tiny_model, voice
@@ -18,6 +21,7 @@ from aischoco.core.stages import StageError
 from aischoco.core.status import State, StatusBoard
 from aischoco.settings import Settings
 from aischoco.tts.qwen_loader import TtsLoadError
+from aischoco.tts.remote_engine import RemoteEngine
 from aischoco.tts.voice_sample import prepare_reference
 from aischoco.voice_studio import VoiceStudio
 
@@ -86,3 +90,46 @@ async def test_the_studio_saves_a_first_sample_and_the_failed_start_recovers(
     assert await collect(engine, "이제 말할 수 있어요")
     report = await engine.load()  # the supervisor's next try: ready, nothing rebuilt
     assert report.prompt_s >= 0 and engine.available
+
+
+async def test_a_tts_server_speaks_with_the_clip_the_studio_sends(
+        make_engine: Any, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streaming PC's studio owns the voice of a Qwen `tts-server` on another PC: previews
+    and saved samples travel as vLLM-Omni's ref_audio/ref_text (TTS_REMOTE_SEND_REFERENCE)."""
+    server_engine = make_engine()
+    url = await serve(server_engine, model_name="qwen3-tts")
+    await wait_for_ready(server_engine)
+    calls = prompts_built(server_engine, monkeypatch)
+    client = RemoteEngine(url, model="qwen3-tts", clone_voice=True, retry_delay_s=0.01)
+    settings = Settings(_env_file=None, tts_engine="remote", tts_remote_url=url,  # type: ignore[call-arg]
+                        tts_remote_send_reference=True, voice_sample=tmp_path / "ref.wav",
+                        voice_sample_text=tmp_path / "ref_text.txt")
+    studio = VoiceStudio(lambda: settings, lambda: client)
+    try:
+        draft = (await studio.add_clip(encode(espeak_clip(), 48_000, "wav")))["draft"]
+        wav = await studio.preview(draft, SCRIPT, "원격으로 미리 듣기")
+        assert wav[:4] == b"RIFF" and len(wav) > 1000
+        assert calls and calls[-1][1] == SCRIPT  # the server built a prompt from our clip
+        assert (await studio.save(draft, SCRIPT))["applied"]
+        assert [c async for c in client.synthesize("저장한 목소리로 말해요")]
+        assert len(calls) == 1  # same clip: the server's prompt for it was kept, not rebuilt
+
+        async with httpx.AsyncClient() as http:
+            bad = await http.post(f"{url}/v1/audio/speech", json={
+                "input": "안녕", "ref_audio": "/etc/passwd", "ref_text": "x"})
+            quiet = base64.b64encode(encode(np.zeros(24_000, np.float32), 24_000, "wav"))
+            silent = await http.post(f"{url}/v1/audio/speech", json={
+                "input": "안녕", "ref_text": "x",
+                "ref_audio": "data:audio/wav;base64," + quiet.decode()})
+    finally:
+        await client.aclose()
+    assert bad.status_code == 400 and "data: URI" in bad.json()["error"]["message"]
+    assert silent.status_code == 400 and "무음" in silent.json()["error"]["message"]
+
+
+async def wait_for_ready(engine: Any) -> None:
+    for _ in range(600):
+        if engine.available:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the TTS server's engine did not load")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import threading
@@ -51,6 +52,7 @@ TAIL_PAD_S = 0.12  # silence after each sentence so Korean endings are not clipp
 CANCEL_WAIT_S = 2.0  # how long closing a sentence waits for the model to notice
 CLOSE_WAIT_S = 3.0  # aclose: a load or download in progress cannot be interrupted; stop waiting
 WARM_UP_TEXT = "안녕하세요, 준비됐어요."  # compiles / captures GPU graphs before the first viewer
+CLIP_PROMPTS_KEPT = 4  # voice prompts kept for clips other than the sample in use
 VOICE_HINT = "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요."
 
 Emit = Callable[[np.ndarray, int], None]
@@ -136,6 +138,7 @@ class QwenEngine:
         self._producer: SentenceProducer | None = None
         self._report: LoadReport | None = None
         self._status: StatusHandle | None = None
+        self._clip_prompts: dict[str, SentenceProducer] = {}  # previews, per-request clips
         self._load_lock = asyncio.Lock()
         self._closed = False
 
@@ -283,11 +286,25 @@ class QwenEngine:
         self._show_ready(self._keep_report(reference, prompt_s))
         log.info("voice sample replaced (%.1f s of speech)", reference.speech_s)
 
+    async def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]:
+        """`synthesize` in the voice of `reference` (the tts-server's per-request clip, as
+        vLLM-Omni's Base task takes it); prompts are kept for the last few clips."""
+        producer = await self._studio_producer(reference)
+        async with contextlib.aclosing(self._stream_audio(producer, text)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
     async def _studio_producer(self, reference: Reference) -> SentenceProducer:
         if self._loaded is None or self._closed:
             raise StageError("로컬 TTS 모델을 아직 불러오는 중입니다. 잠시 후 다시 해 보세요. / The local "
                              "TTS model is still loading.")
-        producer, _ = await self._thread.run(self._make_producer_blocking, reference)
+        key = hashlib.sha256(reference.samples.tobytes() + reference.text.encode()).hexdigest()
+        producer = self._clip_prompts.pop(key, None)
+        if producer is None:
+            producer, _ = await self._thread.run(self._make_producer_blocking, reference)
+        self._clip_prompts[key] = producer  # most recent last
+        while len(self._clip_prompts) > CLIP_PROMPTS_KEPT:
+            self._clip_prompts.pop(next(iter(self._clip_prompts)))
         return producer
 
     async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
@@ -366,6 +383,7 @@ class QwenEngine:
             active.set()
         self._thread.stop()
         self._producer, self._loaded = None, None  # let the weights be freed once the thread idles
+        self._clip_prompts.clear()
         if not await self._thread.join(CLOSE_WAIT_S):
             log.warning("the TTS thread is still busy (loading?) after %.0f s; not waiting for it",
                         CLOSE_WAIT_S)

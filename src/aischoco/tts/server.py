@@ -10,6 +10,8 @@ waiting too long) closes the engine's generator, which stops generation.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hmac
 import io
@@ -30,6 +32,8 @@ from starlette.types import Receive, Scope, Send
 from ..core.stages import AudioChunk, StageError, StageUnavailable
 from ..core.status import StatusBoard, StatusHandle
 from ..core.http_server import EmbeddedServer, bind_socket
+from .audio_decode import AudioDecodeError, decode_audio
+from .voice_sample import Reference, VoiceSampleError, prepare_reference
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ __all__ = ["MAX_INPUT_CHARS", "ServableEngine", "SpeechRequest", "create_tts_app
 MAX_INPUT_CHARS = 4096  # OpenAI's limit; our sentences are a few hundred characters at most
 DEFAULT_SAMPLE_RATE = 24_000
 FORMATS = ("pcm", "wav")
+MAX_REFERENCE_CHARS = 8 * 1024 * 1024  # base64 of a 30 s 48 kHz 16-bit WAV is ~3.8 MB
 
 
 class ServableEngine(Protocol):
@@ -49,6 +54,12 @@ class ServableEngine(Protocol):
     def synthesize(self, text: str) -> AsyncIterator[AudioChunk]: ...
 
     async def run(self, status: StatusHandle) -> None: ...
+
+
+class CloningEngine(ServableEngine, Protocol):
+    """An engine that can speak with a clip sent in the request (``QwenEngine``)."""
+
+    def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]: ...
 
 
 class ApiError(Exception):
@@ -68,8 +79,9 @@ def _error_response(status: int, message: str, kind: str | None = None) -> JSONR
 
 class SpeechRequest(BaseModel):
     """The OpenAI speech body plus the fields mlx-audio / vLLM-Omni add. Unknown fields are ignored
-    (clients send vendor extras); ``ref_audio``/``ref_text`` are accepted but this server always
-    speaks with the voice its engine was started with."""
+    (clients send vendor extras). ``ref_audio`` (a ``data:`` URI) + ``ref_text``, as vLLM-Omni's Base
+    task takes them, make an engine that clones (local Qwen3-TTS) speak with that clip: the
+    streaming PC's voice studio then owns the voice. Other engines speak with their own voice."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -81,6 +93,9 @@ class SpeechRequest(BaseModel):
     stream_format: str | None = None
     language: str | None = None
     speed: float | None = None
+    task_type: str | None = None
+    ref_audio: str | None = Field(None, max_length=MAX_REFERENCE_CHARS)
+    ref_text: str | None = Field(None, max_length=2000)
 
     @field_validator("input")
     @classmethod
@@ -122,9 +137,10 @@ class _SpeechResponse(Response):
     must be closed on every path, including a client that leaves while still queued.
     """
 
-    def __init__(self, engine: ServableEngine, gate: _Gate, text: str, fmt: str) -> None:
+    def __init__(self, speak: Callable[[], AsyncIterator[AudioChunk]], gate: _Gate, text: str,
+                 fmt: str) -> None:
         super().__init__()
-        self._engine, self._gate, self._text, self._fmt = engine, gate, text, fmt
+        self._speak, self._gate, self._text, self._fmt = speak, gate, text, fmt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -152,7 +168,7 @@ class _SpeechResponse(Response):
 
     async def _produce(self, send: Send) -> None:
         async with self._gate.turn():
-            chunks = self._engine.synthesize(self._text)
+            chunks = self._speak()
             try:
                 try:
                     first = await anext(chunks, None)
@@ -267,7 +283,12 @@ def create_tts_app(engine: ServableEngine, *, model_name: str,
         if not engine.available:
             raise ApiError(503, "TTS 모델을 불러오는 중입니다 — the model is still loading; "
                                 "try again shortly", "server_error")
-        return _SpeechResponse(engine, gate, body.input, fmt)
+        text = body.input
+        synthesize_as = getattr(engine, "synthesize_as", None)
+        if body.ref_audio and synthesize_as is not None:
+            reference = await asyncio.to_thread(_reference, body.ref_audio, body.ref_text or "")
+            return _SpeechResponse(lambda: synthesize_as(reference, text), gate, text, fmt)
+        return _SpeechResponse(lambda: engine.synthesize(text), gate, text, fmt)
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
     async def models() -> dict[str, Any]:
@@ -287,6 +308,18 @@ def create_tts_app(engine: ServableEngine, *, model_name: str,
 # --------------------------------------------------------------------------------------------
 # Running it
 # --------------------------------------------------------------------------------------------
+
+
+def _reference(ref_audio: str, ref_text: str) -> Reference:
+    """The clip a request brought (vLLM-Omni's ``ref_audio`` as a data URI), ready for the model."""
+    head, comma, data = ref_audio.partition(",")
+    if not comma or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ApiError(400, "ref_audio must be a base64 data: URI (data:audio/wav;base64,...)")
+    try:
+        samples, rate = decode_audio(base64.b64decode(data, validate=True))
+        return prepare_reference(samples, rate, ref_text, source="ref_audio")
+    except (binascii.Error, AudioDecodeError, VoiceSampleError) as exc:
+        raise ApiError(400, f"ref_audio/ref_text cannot be used: {exc}") from None
 
 
 def is_loopback(host: str) -> bool:
