@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_c
 require_browser()
 require_espeak()
 
+DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 OLD_TEXT = "예전 목소리입니다."
 FAKE_MIC = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
@@ -194,3 +196,22 @@ def test_a_hostile_upload_is_refused_as_text(studio: dict[str, Any],
     assert page.evaluate("window.pwned === undefined && !document.querySelector('#advice img')")
     assert page.locator("#keep").is_hidden()
     page.close()
+
+
+def test_studio_screenshot(studio: dict[str, Any], browser: Any, tmp_path: Path) -> None:
+    """docs/screenshots/voice-studio.png with AISCHOCO_UPDATE_SCREENSHOTS=1 (else a temp file)."""
+    shots = DOCS_SCREENSHOTS if os.environ.get("AISCHOCO_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    ctx = browser.new_context(viewport={"width": 960, "height": 900}, locale="ko-KR")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{studio['daemon'].url}/voice")
+        page.wait_for_selector("#script:not(:empty)")
+        page.set_input_files("#file", files=[{"name": "voice.wav", "mimeType": "audio/wav",
+                                              "buffer": encode(espeak_clip(), MIC_RATE, "wav")}])
+        page.wait_for_function(f"document.getElementById('transcript').value === {SCRIPT!r}")
+        shots.mkdir(parents=True, exist_ok=True)
+        path = shots / "voice-studio.png"
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        ctx.close()
+    assert path.stat().st_size > 10_000
