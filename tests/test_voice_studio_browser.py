@@ -97,7 +97,7 @@ def test_record_preview_and_save_from_the_microphone(studio: dict[str, Any], tmp
         page = with_mic.new_page()
         page.goto(f"{daemon.url}/voice")
         page.wait_for_function(f"document.getElementById('current-text').textContent === {OLD_TEXT!r}")
-        assert page.locator("#script").inner_text().strip()  # a sentence to read aloud
+        page.wait_for_selector("#script:not(:empty)")  # a sentence to read aloud
         record(page, clip.size / MIC_RATE + 0.8)
         page.wait_for_selector("#advice li.good")  # clean speech: nothing to warn about
         page.wait_for_function(f"document.getElementById('transcript').value === {SCRIPT!r}")

@@ -80,12 +80,12 @@ class VoiceStudio:
     async def info(self) -> dict[str, Any]:
         s = self._settings()
         current = await asyncio.to_thread(_describe_sample, s.voice_sample, s.voice_sample_text)
-        cloner = self._cloner()
+        stt_problem = self._stt_problem(s)
         return {"sample": current, "backups": await asyncio.to_thread(self._backups),
                 "scripts": list(SCRIPTS), "preview_text": PREVIEW_TEXT,
-                "can_preview": cloner is not None, "preview_why": self._why_no_preview(),
-                "stt": s.stt_engine if self._stt_problem(s) is None else None,
-                "stt_why": self._stt_problem(s) or "", "tts_engine": s.tts_engine}
+                "can_preview": self._cloner() is not None, "preview_why": self._why_no_preview(),
+                "stt": None if stt_problem else s.stt_engine, "stt_why": stt_problem or "",
+                "tts_engine": s.tts_engine}
 
     # --- a clip in ----------------------------------------------------------------------
 
@@ -101,11 +101,10 @@ class VoiceStudio:
         wav, text = self._backup_pair(name)
         try:
             data = await asyncio.to_thread(wav.read_bytes)
-            transcript = await asyncio.to_thread(text.read_text, "utf-8") if text.exists() else ""
         except OSError as exc:
             raise StudioError(f"백업을 읽을 수 없습니다: {exc}") from None
         result = await self.add_clip(data)
-        return {**result, "text": " ".join(transcript.split())}
+        return {**result, "text": await asyncio.to_thread(_read_text, text)}
 
     def _keep(self, samples: np.ndarray, rate: int, report: SampleReport) -> dict[str, Any]:
         draft_id = secrets.token_hex(8)
@@ -160,10 +159,10 @@ class VoiceStudio:
             raise StudioError(" ".join(a.message for a in draft.report.advice if a.level == "error"))
         reference = await self._reference(draft_id, text)
         s = self._settings()
-        async with self._lock:
+        async with self._lock:  # two saves land whole and in order, files and voice alike
             backup = await asyncio.to_thread(self._write, s.voice_sample, s.voice_sample_text,
                                              draft, reference.text)
-        applied, detail = await self._apply(reference)
+            applied, detail = await self._apply(reference)
         log.info("voice sample saved to %s (%.1f s of speech); applied live: %s", s.voice_sample,
                  reference.speech_s, applied)
         return {"saved": True, "applied": applied, "detail": detail, "backup": backup,

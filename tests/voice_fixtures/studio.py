@@ -62,14 +62,18 @@ def _m4a(samples: np.ndarray, rate: int) -> bytes:
 
 def best_match(recorded: np.ndarray, reference: np.ndarray) -> tuple[float, int]:
     """(normalised cross-correlation at the best lag, that lag in samples): 1.0 means `recorded`
-    holds `reference` exactly (shifted by the lag); unrelated sounds stay near 0."""
+    holds all of `reference` (shifted by the lag); unrelated sounds stay near 0. Only the overlap
+    is compared, but against the whole reference's energy: a recording that misses part of the
+    reference scores lower by what it misses."""
     n = recorded.size + reference.size
     size = 1 << (n - 1).bit_length()
     corr = np.fft.irfft(np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(reference, size)), size)
     lag = int(np.argmax(corr))
     if lag >= recorded.size:  # a negative lag: the recording starts inside the reference
         lag -= size
-    a = recorded[max(0, lag):max(0, lag) + reference.size]
-    b = reference[max(0, -lag):max(0, -lag) + a.size]
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0
+    start, skipped = max(0, lag), max(0, -lag)
+    length = max(0, min(recorded.size - start, reference.size - skipped))
+    a = recorded[start:start + length]
+    b = reference[skipped:skipped + length]
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(reference)) or 1.0
     return float(np.dot(a, b)) / denominator, lag
