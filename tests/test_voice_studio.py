@@ -80,7 +80,7 @@ def test_a_low_sample_rate_is_named() -> None:
 
 # ------------------------------------------------------------------------------------ decoding
 
-@pytest.mark.parametrize("fmt", ["wav", "wav-float", "mp3", "ogg", "flac", "m4a"])
+@pytest.mark.parametrize("fmt", ["wav", "wav-float", "mp3", "ogg", "opus", "flac", "m4a", "webm"])
 def test_every_upload_format_decodes_to_the_same_sound(fmt: str) -> None:
     clip = espeak_clip()
     samples, rate = decode_audio(encode(clip, MIC_RATE, fmt))

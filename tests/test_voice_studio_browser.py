@@ -66,11 +66,24 @@ def microphone(browser: Any, wav: Path) -> Any:
                                     f"--use-file-for-fake-audio-capture={wav}%noloop"])
 
 
-def record(page: Any, seconds: float) -> None:
+METER = """() => {
+  window.__meter = {max: 0, hot: false};
+  const bar = document.getElementById('meter-bar');
+  new MutationObserver(() => {
+    window.__meter.max = Math.max(window.__meter.max, parseFloat(bar.style.width) || 0);
+    window.__meter.hot ||= bar.classList.contains('hot');
+  }).observe(bar, {attributes: true});
+}"""
+
+
+def record(page: Any, seconds: float) -> dict[str, Any]:
+    """Record for `seconds`; what the live meter showed meanwhile (highest %, ever red)."""
+    page.evaluate(METER)
     page.click("#record")
     page.wait_for_function(f"parseFloat(document.getElementById('timer').textContent) >= {seconds}",
                            timeout=int(seconds * 1000) + 15_000)
     page.click("#record")
+    return page.evaluate("window.__meter")
 
 
 def sent_reference(request_body: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +111,8 @@ def test_record_preview_and_save_from_the_microphone(studio: dict[str, Any], tmp
         page.goto(f"{daemon.url}/voice")
         page.wait_for_function(f"document.getElementById('current-text').textContent === {OLD_TEXT!r}")
         page.wait_for_selector("#script:not(:empty)")  # a sentence to read aloud
-        record(page, clip.size / MIC_RATE + 0.8)
+        meter = record(page, clip.size / MIC_RATE + 0.8)
+        assert 30 < meter["max"] < 98 and not meter["hot"]  # the live meter moved with the voice
         page.wait_for_selector("#advice li.good")  # clean speech: nothing to warn about
         page.wait_for_function(f"document.getElementById('transcript').value === {SCRIPT!r}")
         stats = page.locator("#stats").inner_text()
@@ -151,7 +165,8 @@ def test_a_silent_or_clipped_microphone_is_told_in_korean(studio: dict[str, Any]
         page = with_mic.new_page()
         page.goto(f"{studio['daemon'].url}/voice")
         page.wait_for_selector("#script:not(:empty)")
-        record(page, 3.5)
+        meter = record(page, 3.5)
+        assert meter == ({"max": 0, "hot": False} if code == "silent" else {"max": 100, "hot": True})
         item = page.wait_for_selector(f"#advice li[data-code='{code}']")
         text = item.inner_text()
         assert ("소리가 거의 없어요" if code == "silent" else "찢어졌어요") in text

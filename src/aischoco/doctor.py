@@ -201,6 +201,7 @@ def _voice_sample_checks(settings: Settings) -> list[Check]:
         reference = load_reference(settings.voice_sample, settings.voice_sample_text)
     except VoiceSampleError as exc:
         return [Check("목소리 샘플", Level.ERROR, str(exc),
+                      "컨트롤 패널의 🎤 목소리(/voice)에서 녹음하거나 "
                       "assets/voice_samples/README.md의 녹음 방법을 따르세요")]
     level = Level.WARN if reference.warnings else Level.OK
     return [Check("목소리 샘플", level,

@@ -30,27 +30,28 @@ def espeak_clip(text: str = SCRIPT, rate: int = MIC_RATE) -> np.ndarray:
 
 
 def encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:
-    """The clip as a file of `fmt`: wav, wav-float, mp3, ogg, flac or m4a."""
-    if fmt == "m4a":
-        return _m4a(samples, rate)
+    """The clip as a file of `fmt`: wav, wav-float, mp3, ogg, opus, flac (libsndfile), m4a (AAC,
+    as phones record) or webm (Opus, as browsers' MediaRecorder makes) through FFmpeg."""
+    if fmt in ("m4a", "webm"):
+        return _ffmpeg(samples, rate, *{"m4a": ("ipod", "aac"), "webm": ("webm", "libopus")}[fmt])
     buffer = io.BytesIO()
     kind, subtype = {"wav": ("WAV", "PCM_16"), "wav-float": ("WAV", "FLOAT"),
                      "mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS"),
-                     "flac": ("FLAC", "PCM_16")}[fmt]
+                     "opus": ("OGG", "OPUS"), "flac": ("FLAC", "PCM_16")}[fmt]
     sf.write(buffer, samples, rate, format=kind, subtype=subtype)
     return buffer.getvalue()
 
 
-def _m4a(samples: np.ndarray, rate: int) -> bytes:
+def _ffmpeg(samples: np.ndarray, rate: int, muxer: str, codec: str) -> bytes:
     import av
 
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="ipod") as container:  # ipod = the .m4a muxer
-        stream = container.add_stream("aac", rate=rate)
+    with av.open(buffer, "w", format=muxer) as container:  # ipod = the .m4a muxer
+        stream = container.add_stream(codec, rate=rate)
         stream.layout = "mono"
-        for start in range(0, samples.size, 1024):
+        for start in range(0, samples.size, 960):
             frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(samples[start:start + 1024], dtype=np.float32).reshape(1, -1),
+                np.ascontiguousarray(samples[start:start + 960], dtype=np.float32).reshape(1, -1),
                 format="flt", layout="mono")
             frame.sample_rate, frame.pts = rate, start
             for packet in stream.encode(frame):

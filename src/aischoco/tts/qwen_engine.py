@@ -53,7 +53,8 @@ CANCEL_WAIT_S = 2.0  # how long closing a sentence waits for the model to notice
 CLOSE_WAIT_S = 3.0  # aclose: a load or download in progress cannot be interrupted; stop waiting
 WARM_UP_TEXT = "안녕하세요, 준비됐어요."  # compiles / captures GPU graphs before the first viewer
 CLIP_PROMPTS_KEPT = 4  # voice prompts kept for clips other than the sample in use
-VOICE_HINT = "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요."
+VOICE_HINT = ("컨트롤 패널의 🎤 목소리(/voice)에서 녹음해 저장하면 바로 켜집니다 (또는 "
+              "assets/voice_samples/README.md 안내대로 ref.wav와 ref_text.txt를 넣으세요).")
 
 Emit = Callable[[np.ndarray, int], None]
 _Post = Callable[[tuple[Any, ...]], None]
