@@ -32,7 +32,8 @@ from aischoco.settings import Settings  # noqa: E402
 from aischoco.tts.audio_decode import decode_audio  # noqa: E402
 from aischoco.tts.sample_analysis import analyze  # noqa: E402
 from aischoco.tts.voice_sample import prepare_reference  # noqa: E402
-from aischoco.voice_studio import VoiceStudio, _wav_bytes  # noqa: E402
+from aischoco.tts.pcm import wav_bytes  # noqa: E402
+from aischoco.voice_studio import VoiceStudio  # noqa: E402
 
 TICK_S = 1 / 30
 FORMATS = ("wav", "mp3", "ogg", "flac", "m4a")
@@ -43,11 +44,6 @@ def ten_seconds() -> np.ndarray:
     gap = np.zeros(MIC_RATE // 4, np.float32)
     clip = np.concatenate([speech, gap, speech])[:10 * MIC_RATE]
     return np.ascontiguousarray(clip, dtype=np.float32)
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def measure_stages(clip: np.ndarray, rounds: int) -> None:
@@ -65,17 +61,17 @@ def measure_stages(clip: np.ndarray, rounds: int) -> None:
             t2 = time.perf_counter()
             prepare_reference(samples, rate, "대본")
             t3 = time.perf_counter()
-            _wav_bytes(samples, rate)
+            wav_bytes(samples, rate)
             t4 = time.perf_counter()
             decode_ms.append((t1 - t0) * 1000)
             analyze_ms.append((t2 - t1) * 1000)
             prepare_ms.append((t3 - t2) * 1000)
             wav_ms.append((t4 - t3) * 1000)
             total.append((t2 - t0) * 1000)
-        worst = max(worst, _pct(total, 95))
+        worst = max(worst, float(np.percentile(total, 95)))
         print(f"{fmt:<7}{len(data) / 1024:>9.0f}{statistics.median(decode_ms):>12.1f}"
               f"{statistics.median(analyze_ms):>13.1f}{statistics.median(prepare_ms):>13.1f}"
-              f"{statistics.median(wav_ms):>9.1f}{_pct(total, 95):>11.1f}")
+              f"{statistics.median(wav_ms):>9.1f}{np.percentile(total, 95):>11.1f}")
     print(f"{'PASS' if worst < 300 else 'FAIL'}: decode + analysis p95 {worst:.1f} ms "
           f"(target < 300 ms, every format)")
 
@@ -124,9 +120,10 @@ async def measure_stall(clip: np.ndarray, seconds: float) -> None:
         await waiter
         _, took = await asyncio.gather(ticker(), work())
     print(f"add_clip (decode + analysis in threads): p50 {statistics.median(took):.1f} / "
-          f"p95 {_pct(took, 95):.1f} ms over {len(took)} clips (every format in turn)")
-    print(f"30 fps tick lateness alone: p99 {_pct(alone, 99):.1f} / max {max(alone):.1f} ms; "
-          f"during add_clip: p99 {_pct(late, 99):.1f} / max {max(late):.1f} ms ({len(late)} ticks)")
+          f"p95 {np.percentile(took, 95):.1f} ms over {len(took)} clips (every format in turn)")
+    print(f"30 fps tick lateness alone: p99 {np.percentile(alone, 99):.1f} / "
+          f"max {max(alone):.1f} ms; during add_clip: p99 {np.percentile(late, 99):.1f} / "
+          f"max {max(late):.1f} ms ({len(late)} ticks)")
     print(f"{'PASS' if max(late) < 5 else 'FAIL'}: max tick lateness {max(late):.1f} ms "
           "(target < 5 ms)")
 

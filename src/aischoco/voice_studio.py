@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import io
 import logging
 import re
 import secrets
@@ -34,6 +33,7 @@ from .listen.stt import SttError
 from .overlay.panel_api import Refused
 from .settings import Settings
 from .tts.audio_decode import AudioDecodeError, decode_audio
+from .tts.pcm import wav_bytes
 from .tts.sample_analysis import SampleReport, analyze
 from .tts.voice_sample import (Reference, VoiceCloning, VoiceSampleError, prepare_reference,
                                speech_bounds)
@@ -151,7 +151,7 @@ class VoiceStudio:
             raise StudioError(str(exc)) from None
         log.info("voice preview: %.1f s of audio in %.1f s", audio.size / rate,
                  time.monotonic() - started)
-        return await asyncio.to_thread(_wav_bytes, audio, rate)
+        return await asyncio.to_thread(wav_bytes, audio, rate)
 
     async def save(self, draft_id: str, text: str) -> dict[str, Any]:
         draft = self._draft(draft_id)
@@ -212,7 +212,7 @@ class VoiceStudio:
         start, end = speech_bounds(draft.samples, draft.rate)  # what the engine uses, no more
         wav.parent.mkdir(parents=True, exist_ok=True)
         text_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(wav, _wav_bytes(draft.samples[start:end], draft.rate))
+        atomic_write_bytes(wav, wav_bytes(draft.samples[start:end], draft.rate))
         atomic_write_bytes(text_path, (text + "\n").encode("utf-8"))
         return backup
 
@@ -302,14 +302,6 @@ def _speech_16k(samples: np.ndarray, rate: int) -> np.ndarray:
 
     start, end = speech_bounds(samples, rate)
     return soxr.resample(samples[start:end], rate, STT_RATE).astype(np.float32)
-
-
-def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
 
 
 def _backup_names(folder: Path) -> list[str]:

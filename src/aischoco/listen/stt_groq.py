@@ -10,27 +10,20 @@ dropped with a log line (the streamer can say it again).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from typing import Any
 
 import httpx
 import numpy as np
-import soundfile
 
 from ..ai.groq_wire import error_fields
+from ..tts.pcm import wav_bytes
 from .stt import SAMPLE_RATE, SttError, Transcript
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 0.3
 KEEPALIVE_S = 4.0
-
-
-def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
 
 
 def parse_transcription(body: Any) -> Transcript:
@@ -67,7 +60,7 @@ class GroqTranscriber:
                 "response_format": "verbose_json"}
         if self.prompt:
             data["prompt"] = self.prompt
-        wav = await asyncio.to_thread(wav_bytes, audio)
+        wav = await asyncio.to_thread(wav_bytes, audio, SAMPLE_RATE)
         for attempt in (1, 2):
             try:
                 response = await self._client.post(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import numpy as np
 
 PCM16_MAX = 32767
@@ -22,3 +25,14 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """(frames,) or (frames, channels) → (frames,) float32 by averaging the channels."""
     data = np.asarray(samples, dtype=np.float32)
     return data if data.ndim == 1 else data.mean(axis=1, dtype=np.float32)
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """float mono audio → a 16-bit PCM WAV file, in memory (uploads, the voice studio's files)."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(rate))
+        out.writeframes(float_to_pcm16(samples))
+    return buffer.getvalue()

@@ -31,7 +31,7 @@ from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
 from ..core.worker_thread import WorkerThread
 from .frame_budget import max_frames
-from .pcm import float_to_pcm16
+from .pcm import float_to_pcm16, pcm16_to_float
 from .qwen_loader import (
     OOM_MESSAGE,
     CancelGate,
@@ -269,13 +269,12 @@ class QwenEngine:
         """`text` in the voice of `reference`; the voice in use stays as it is. Runs on the
         inference thread between sentences, so the stream's speech is never cut."""
         producer = await self._studio_producer(reference)
-        pieces, rate = [], 0
+        pcm, rate = b"", 0
         async for chunk in self._stream_audio(producer, text):
-            pieces.append(np.frombuffer(chunk.pcm, dtype="<i2"))
-            rate = chunk.sample_rate
-        if not pieces:
+            pcm, rate = pcm + chunk.pcm, chunk.sample_rate
+        if not pcm:
             raise StageError("미리 듣기 문장이 비어 있습니다. / The preview text is empty.")
-        return np.concatenate(pieces).astype(np.float32) / 32768.0, rate
+        return pcm16_to_float(pcm), rate
 
     async def use_voice(self, reference: Reference) -> None:
         """Swap the voice prompt in place (no model reload): the next sentence uses it."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from typing import Any, cast
 
 import httpx
 import numpy as np
-import soundfile
 
 from ..core.stages import AudioChunk, StageError
 from ..core.status import State, StatusHandle
@@ -46,6 +44,7 @@ from .remote_body import (
     error_message,
     names_unknown_model,
 )
+from .pcm import pcm16_to_float, wav_bytes
 from .voice_sample import Reference
 
 log = logging.getLogger(__name__)
@@ -103,10 +102,7 @@ class CloneReference:
     @classmethod
     def from_reference(cls, reference: Reference) -> CloneReference:
         """The prepared clip (trimmed, tail silence) as a 16-bit WAV: what the voice studio made."""
-        buffer = io.BytesIO()
-        soundfile.write(buffer, reference.samples, reference.sample_rate, subtype="PCM_16",
-                        format="WAV")
-        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        encoded = base64.b64encode(wav_bytes(reference.samples, reference.sample_rate)).decode()
         return cls(f"data:audio/wav;base64,{encoded}", reference.text)
 
 
@@ -255,7 +251,7 @@ class RemoteEngine:
                     pcm, rate = pcm + chunk.pcm, chunk.sample_rate
         except (_Retry, RemoteTTSError) as exc:
             raise StageError(f"원격 TTS 미리 듣기 실패: {exc}") from None
-        return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0, rate
+        return pcm16_to_float(pcm), rate
 
     async def use_voice(self, reference: Reference) -> None:
         if not self._clone_voice:
