@@ -9,6 +9,7 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -296,17 +297,19 @@ async def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[
     for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false"}.items():
         monkeypatch.setenv(key, value)
     _, controls, _ = build(load_settings(None), StatusBoard())
-    app = create_app(controls, token="t", panel_password="s3cret")
+    app = create_app(controls, token="t", panel_password="초코 비밀%")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://127.0.0.1:8000") as client:
         yield client
 
 
 async def test_the_api_takes_a_raw_file_and_guards_like_the_settings(api: Any) -> None:
-    password = {"X-Panel-Password": "s3cret"}
+    password = {"X-Panel-Password": quote("초코 비밀%")}  # as our pages send it
     wav = encode(espeak_clip(), MIC_RATE, "wav")
     assert (await api.post("/api/voice/clip", content=wav)).status_code == 401
     assert (await api.get("/api/voice")).status_code == 401
+    wrong = {"X-Panel-Password": quote("초코 비밀")}
+    assert (await api.get("/api/voice", headers=wrong)).status_code == 401
     foreign = await api.post("/api/voice/clip", content=wav,
                              headers={**password, "Origin": "https://evil.example",
                                       "Sec-Fetch-Site": "cross-site"})

@@ -230,3 +230,24 @@ def test_studio_screenshot(studio: dict[str, Any], browser: Any, tmp_path: Path)
     finally:
         ctx.close()
     assert path.stat().st_size > 10_000
+
+
+def test_a_korean_panel_password_works_from_the_page(tmp_path: Path, context: Any) -> None:  # noqa: F811
+    """PANEL_PASSWORD in 한글: the page percent-encodes it (a header cannot carry it raw)."""
+    with run_daemon(tmp_path, PANEL_PASSWORD="초코 비번") as daemon:
+        page = context.new_page()
+        asked: list[str] = []
+
+        def answer(dialog: Any) -> None:
+            asked.append(dialog.message)
+            dialog.accept("초코 비번")
+
+        page.on("dialog", answer)
+        page.goto(f"{daemon.url}/voice")
+        page.wait_for_selector("#script:not(:empty)")
+        page.set_input_files("#file", files=[{"name": "v.wav", "mimeType": "audio/wav",
+                                              "buffer": encode(espeak_clip(), MIC_RATE, "wav")}])
+        page.wait_for_selector("#advice li.good")
+        assert asked == ["설정 페이지 비밀번호 (PANEL_PASSWORD)"]  # asked once, then kept
+        assert httpx.get(f"{daemon.url}/api/voice").status_code == 401
+        page.close()

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -175,8 +175,11 @@ def create_app(controls: PanelApi, *, bind_host: str = "127.0.0.1",
     def password_ok(request: Request) -> bool:
         if panel_password is None:
             return True
+        # Our pages percent-encode it (a header cannot carry 한글); curl may send it raw.
         given = request.headers.get("x-panel-password", "")
-        return secrets.compare_digest(given.encode(), panel_password.encode())
+        expected = panel_password.encode()
+        return (secrets.compare_digest(given.encode(), expected)
+                | secrets.compare_digest(unquote(given).encode(), expected))
 
     @app.get("/settings", response_class=HTMLResponse)
     async def settings_page() -> HTMLResponse:
