@@ -13,10 +13,12 @@
     senders' cards (recalled on the memory thread); facts are distilled in the background.
     Tools: the LLM may call built-in tools and MCP servers' tools before it answers.
     Vision: OBS/screen frames → a vision model → scene notes in each reply request.
+    Voice studio (/voice): a sample recorded or uploaded in the panel is checked, previewed and
+    saved, and the TTS engine speaks with it from the next sentence (no restart).
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
-    app.py, wiring.py, cli.py, doctor*.py   which implementation, composed and started
+    app.py, wiring.py, cli.py, doctor*.py, settings_editor.py, voice_studio.py   composed and started
     show/     the show: intake, reply queue, director, turn, speech, reply feed, panel controls
     chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/   the stages (overlay sees the show only
               through overlay/panel_api.PanelApi)
