@@ -4,6 +4,7 @@ server that takes the clone reference per request (TTS_REMOTE_SEND_REFERENCE).""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from pydantic import SecretStr
-from peers.speech_server import HF_MODEL_ID, SpeechServer, speech_pcm
+from peers.speech_server import HF_MODEL_ID, SpeechServer, Status, speech_pcm
 from peers.transcription_server import Transcribe, TranscriptionServer
 from voice_fixtures.speech import require_espeak
 from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_clip
@@ -242,6 +243,32 @@ async def test_a_server_with_its_own_voice_saves_but_says_why_it_is_not_heard(
     assert saved["saved"] and not saved["applied"]
     assert "TTS_REMOTE_SEND_REFERENCE=true" in saved["detail"]
     assert speech_peer.speech_requests == []  # nothing was synthesized
+
+
+async def test_a_failing_preview_says_why_and_leaves_the_voice_and_its_status(
+        tmp_path: Path, speech_peer: SpeechServer) -> None:
+    from aischoco.core.status import State, StatusBoard
+
+    settings = studio_settings(tmp_path, tts_engine="remote", tts_remote_url=speech_peer.base_url,
+                               tts_remote_send_reference=True, tts_remote_model=HF_MODEL_ID)
+    engine = RemoteEngine(speech_peer.base_url, model=HF_MODEL_ID, clone_voice=True)
+    board = StatusBoard()
+    running = asyncio.create_task(engine.run(board.register("tts", "음성 합성")))
+    studio = VoiceStudio(lambda: settings, lambda: engine)
+    try:
+        while board.get("tts").state is not State.RUNNING:  # the component probed the server
+            await asyncio.sleep(0.01)
+        draft = (await studio.add_clip(encode(espeak_clip(), MIC_RATE, "wav")))["draft"]
+        speech_peer.script([Status(500, "CUDA out of memory")])
+        with pytest.raises(StudioError, match="미리 듣기 실패.*CUDA out of memory"):
+            await studio.preview(draft, SCRIPT, "")
+        assert board.get("tts").state is State.RUNNING  # a preview is not the stream's voice
+        assert len(speech_peer.speech_requests) == 1  # tried once: the streamer can press again
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await engine.aclose()
+    assert not settings.voice_sample.exists()
 
 
 async def test_without_stt_the_transcript_is_typed(tmp_path: Path) -> None:

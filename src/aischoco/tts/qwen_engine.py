@@ -269,12 +269,13 @@ class QwenEngine:
         """`text` in the voice of `reference`; the voice in use stays as it is. Runs on the
         inference thread between sentences, so the stream's speech is never cut."""
         producer = await self._studio_producer(reference)
-        pcm, rate = b"", 0
+        pcm, rate = bytearray(), 0
         async for chunk in self._stream_audio(producer, text):
-            pcm, rate = pcm + chunk.pcm, chunk.sample_rate
+            pcm += chunk.pcm
+            rate = chunk.sample_rate
         if not pcm:
             raise StageError("미리 듣기 문장이 비어 있습니다. / The preview text is empty.")
-        return pcm16_to_float(pcm), rate
+        return pcm16_to_float(bytes(pcm)), rate
 
     async def use_voice(self, reference: Reference) -> None:
         """Swap the voice prompt in place (no model reload): the next sentence uses it."""

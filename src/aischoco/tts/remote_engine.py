@@ -244,14 +244,15 @@ class RemoteEngine:
         if not self._clone_voice:
             raise StageError(NOT_CLONING)
         body = self._body(" ".join(text.split()), CloneReference.from_reference(reference))
-        pcm, rate = b"", DEFAULT_SAMPLE_RATE
+        pcm, rate = bytearray(), DEFAULT_SAMPLE_RATE
         try:
             async with contextlib.aclosing(self._attempt(body)) as chunks:
                 async for chunk in chunks:
-                    pcm, rate = pcm + chunk.pcm, chunk.sample_rate
+                    pcm += chunk.pcm
+                    rate = chunk.sample_rate
         except (_Retry, RemoteTTSError) as exc:
             raise StageError(f"원격 TTS 미리 듣기 실패: {exc}") from None
-        return pcm16_to_float(pcm), rate
+        return pcm16_to_float(bytes(pcm)), rate
 
     async def use_voice(self, reference: Reference) -> None:
         if not self._clone_voice:
