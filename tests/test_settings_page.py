@@ -197,6 +197,7 @@ def test_pickers_test_buttons_checklist_and_a_live_device_switch(tmp_path: Path,
                                state="attached")
         page.wait_for_selector('#steps li.ok[data-step="llm"]')  # the checklist: green when running
         assert page.locator('#steps li.todo[data-step="vts"]').count() == 1  # VTS_ENABLED=false
+        assert page.locator('#steps li[data-step="tts"] a[href="/voice"]').count() == 1
         page.click("text=Groq 키 테스트")
         page.wait_for_selector(".test-result.ok")
         assert llm.base_url in page.text_content(".test-result.ok")
