@@ -154,6 +154,9 @@ async def test_record_transcribe_preview_save_and_the_next_sentence_uses_it(
     old_bytes = settings.voice_sample.read_bytes()
     engine = RemoteEngine(speech_peer.base_url, model=HF_MODEL_ID, clone_voice=True,
                           clone=CloneReference.from_wav(settings.voice_sample, "예전 목소리입니다."))
+    before = (await VoiceStudio(lambda: settings, lambda: engine).info())["sample"]
+    assert before["text"] == "예전 목소리입니다." and before["speech_s"] < 3
+    assert [a["code"] for a in before["advice"]] == ["too_short"]  # a hand-made sample is checked too
     clip = espeak_clip()
     with TranscriptionServer(default=Transcribe(SCRIPT)) as stt:
         settings = settings.model_copy(update={"stt_engine": "groq", "stt_base_url": stt.base_url,
@@ -203,6 +206,7 @@ async def test_record_transcribe_preview_save_and_the_next_sentence_uses_it(
                                                      clip)[0] > 0.99
     info = await studio.info()
     assert info["sample"]["text"] == SCRIPT and len(info["backups"]) == 2
+    assert info["sample"]["advice"] == [] and info["sample"]["sample_rate"] == MIC_RATE
 
 
 async def test_nothing_is_written_for_a_silent_clip_an_empty_transcript_or_a_lost_draft(

@@ -111,6 +111,7 @@ def test_record_preview_and_save_from_the_microphone(studio: dict[str, Any], tmp
         page.goto(f"{daemon.url}/voice")
         page.wait_for_function(f"document.getElementById('current-text').textContent === {OLD_TEXT!r}")
         page.wait_for_selector("#script:not(:empty)")  # a sentence to read aloud
+        assert "너무 짧아요" in page.locator("#current-advice li[data-code='too_short']").inner_text()
         meter = record(page, clip.size / MIC_RATE + 0.8)
         assert 30 < meter["max"] < 98 and not meter["hot"]  # the live meter moved with the voice
         page.wait_for_selector("#advice li.good")  # clean speech: nothing to warn about
@@ -129,6 +130,7 @@ def test_record_preview_and_save_from_the_microphone(studio: dict[str, Any], tmp
         assert "다시 시작할 필요 없음" in page.locator("#result").inner_text()
         page.wait_for_function(f"document.getElementById('current-text').textContent === {SCRIPT!r}")
         assert page.locator("#backups li[data-name]").count() == 1
+        assert page.locator("#current-advice li").count() == 0  # the new sample is clean
     finally:
         with_mic.close()
     saved, rate = sf.read(voice / "ref.wav", dtype="float32")

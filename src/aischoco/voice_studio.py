@@ -277,16 +277,21 @@ class VoiceStudio:
 
 
 def _describe_sample(wav: Path, text: Path) -> dict[str, Any]:
+    """The sample in use, with the same advice a new recording gets (a sample dropped in by hand
+    may be too short or noisy: the page says so)."""
     info: dict[str, Any] = {"wav": str(wav), "text_path": str(text), "exists": wav.is_file(),
-                            "text": _read_text(text)}
+                            "text": _read_text(text), "advice": []}
     if info["exists"]:
         try:
-            import soundfile as sf
-
-            meta = sf.info(str(wav))
-            info.update(duration_s=round(meta.duration, 2), sample_rate=meta.samplerate)
-        except Exception as exc:  # noqa: BLE001 - a broken ref.wav is shown, not fatal
-            info["problem"] = f"읽을 수 없는 파일입니다 ({exc})"
+            samples, rate = decode_audio(wav.read_bytes())
+        except (OSError, AudioDecodeError) as exc:
+            info["problem"] = f"읽을 수 없는 파일입니다 ({str(exc).split(' / ')[0]})"
+            return info
+        report = analyze(samples, rate)
+        info.update(duration_s=round(samples.size / rate, 2), sample_rate=rate,
+                    speech_s=round(report.speech_s, 2),
+                    advice=[{"code": a.code, "level": a.level, "message": a.message}
+                            for a in report.advice])
     return info
 
 
