@@ -253,3 +253,27 @@ def test_a_korean_panel_password_works_from_the_page(tmp_path: Path, context: An
         assert asked == ["설정 페이지 비밀번호 (PANEL_PASSWORD)"]  # asked once, then kept
         assert httpx.get(f"{daemon.url}/api/voice").status_code == 401
         page.close()
+
+
+def test_a_backup_comes_back_from_the_page(studio: dict[str, Any], context: Any) -> None:  # noqa: F811
+    daemon, voice = studio["daemon"], studio["voice"]
+    before_text = (voice / "ref_text.txt").read_text(encoding="utf-8").strip()
+    before, rate = sf.read(voice / "ref.wav", dtype="float32")
+    other = "되돌리기 시험 문장이에요."  # saved through the API: the sample in use becomes a backup
+    draft = httpx.post(f"{daemon.url}/api/voice/clip",
+                       content=encode(espeak_clip(other), MIC_RATE, "wav")).json()["draft"]
+    assert httpx.post(f"{daemon.url}/api/voice/save",
+                      json={"draft": draft, "text": other}).json()["saved"]
+    page = context.new_page()
+    page.goto(f"{daemon.url}/voice")
+    page.wait_for_function(f"document.getElementById('current-text').textContent === {other!r}")
+    page.locator("#backups li[data-name]").first.get_by_text("이걸로 되돌리기").click()
+    page.wait_for_function(f"document.getElementById('transcript').value === {before_text!r}")
+    page.wait_for_selector("#draft-audio[src^='blob:']")  # the backup, ready to listen to
+    page.click("#save")
+    page.wait_for_selector("#result[data-applied='true']")
+    page.wait_for_function(f"document.getElementById('current-text').textContent === {before_text!r}")
+    page.close()
+    restored, restored_rate = sf.read(voice / "ref.wav", dtype="float32")
+    assert restored_rate == rate and best_match(restored, before)[0] > 0.99
+    assert (voice / "ref_text.txt").read_text(encoding="utf-8").strip() == before_text
