@@ -275,6 +275,21 @@ async def test_a_failing_preview_says_why_and_leaves_the_voice_and_its_status(
     assert not settings.voice_sample.exists()
 
 
+async def test_a_local_engine_that_is_not_installed_explains_why_there_is_no_preview(
+        tmp_path: Path) -> None:
+    from aischoco.core.stages import UnavailableSpeech
+
+    settings = studio_settings(tmp_path, tts_engine="qwen")  # qwen-tts missing: a stand-in stage
+    studio = VoiceStudio(lambda: settings, lambda: UnavailableSpeech("qwen-tts가 없습니다"))
+    info = await studio.info()
+    assert not info["can_preview"] and "TTS 줄" in info["preview_why"]
+    draft = (await studio.add_clip(encode(espeak_clip(), MIC_RATE, "wav")))["draft"]
+    with pytest.raises(StudioError, match="미리 들을 수 없습니다"):
+        await studio.preview(draft, SCRIPT, "")
+    saved = await studio.save(draft, SCRIPT)
+    assert saved["saved"] and not saved["applied"] and "준비되면" in saved["detail"]
+
+
 async def test_without_stt_the_transcript_is_typed(tmp_path: Path) -> None:
     settings = studio_settings(tmp_path)  # no key: STT_ENGINE resolves to off
     studio = VoiceStudio(lambda: settings, lambda: None)

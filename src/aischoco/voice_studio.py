@@ -261,9 +261,10 @@ class VoiceStudio:
         if s.tts_engine == "remote" and not s.tts_remote_send_reference:
             return ("원격 TTS 서버는 서버에 있는 목소리로 말합니다. 샘플로 말하게 하려면 "
                     "TTS_REMOTE_SEND_REFERENCE=true로 설정하세요.")
-        if self._engine() is None:
-            return "음성 합성(TTS)이 준비되지 않았습니다."
-        return ""
+        if self._cloner() is not None:
+            return ""
+        return ("음성 합성(TTS)이 준비되지 않아 미리 들을 수 없습니다 (컨트롤 패널의 TTS 줄에서 할 일을 "
+                "확인하세요). 샘플은 저장할 수 있어요.")
 
     @staticmethod
     def _stt_problem(s: Settings) -> str | None:
