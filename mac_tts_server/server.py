@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import sys
@@ -31,6 +32,7 @@ from aischoco.core.status import State, StatusHandle
 from aischoco.core.supervisor import ComponentError
 from aischoco.tts.pcm import float_to_pcm16, to_mono
 from aischoco.tts.server import serve_tts
+from aischoco.tts.voice_sample import Reference
 
 log = logging.getLogger("mac_tts_server")
 
@@ -38,6 +40,7 @@ DEFAULT_MODEL = "mlx-community/Qwen3-TTS-12Hz-0.6B-Base-bf16"
 DEFAULT_SAMPLE_RATE = 24_000
 WARMUP_TEXT = "안녕하세요."
 REFERENCE_PAD_S = 0.5  # silence after the reference keeps its last syllable out of the answer
+CLIPS_KEPT = 8  # per-request reference clips kept on disk (the voice studio's previews and saves)
 _DONE = object()
 
 Loader = Callable[[str], Any]  # model id → an mlx-audio model (has .generate and .sample_rate)
@@ -101,6 +104,23 @@ class MlxEngine:
         await asyncio.Event().wait()
 
     async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
+        async with contextlib.aclosing(self._speak(text, self._reference, self._ref_text)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]:
+        """``synthesize`` with the clip a request brought (the streaming PC's voice studio, sent
+        with TTS_REMOTE_SEND_REFERENCE=true). mlx-audio reads references from files: each clip
+        is written once (already trimmed and padded), the last few kept."""
+        if self._model is None:
+            raise StageError("the MLX model is not loaded yet")
+        loop = asyncio.get_running_loop()
+        path = await loop.run_in_executor(self._mlx, self._clip_file, reference)
+        async with contextlib.aclosing(self._speak(text, path, reference.text)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def _speak(self, text: str, ref_audio: Path, ref_text: str) -> AsyncIterator[AudioChunk]:
         if self._model is None:
             raise StageError("the MLX model is not loaded yet")
         loop = asyncio.get_running_loop()
@@ -115,7 +135,7 @@ class MlxEngine:
 
         def work() -> None:
             try:
-                for pcm, rate in self._generate(text, stop):
+                for pcm, rate in self._generate(text, stop, ref_audio, ref_text):
                     put(AudioChunk(pcm, rate))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
                 put(exc)
@@ -137,9 +157,23 @@ class MlxEngine:
 
     # --- on the MLX thread ---------------------------------------------------------------------
 
-    def _generate(self, text: str, stop: threading.Event) -> Iterator[tuple[bytes, int]]:
+    def _clip_file(self, reference: Reference) -> Path:
+        import soundfile as sf
+
+        digest = hashlib.sha256(reference.samples.tobytes() + reference.text.encode()).hexdigest()
+        target = Path(self._scratch.name) / f"clip-{digest[:24]}.wav"
+        if not target.exists():
+            sf.write(str(target), reference.samples, reference.sample_rate, subtype="FLOAT")
+        os.utime(target)  # most recently used last
+        clips = sorted(Path(self._scratch.name).glob("clip-*.wav"), key=lambda f: f.stat().st_mtime)
+        for stale in clips[:-CLIPS_KEPT]:
+            stale.unlink(missing_ok=True)
+        return target
+
+    def _generate(self, text: str, stop: threading.Event, ref_audio: Path,
+                  ref_text: str) -> Iterator[tuple[bytes, int]]:
         results = self._model.generate(
-            text, ref_audio=str(self._reference), ref_text=self._ref_text,
+            text, ref_audio=str(ref_audio), ref_text=ref_text,
             lang_code=self._language, stream=True, streaming_interval=self._interval)
         try:
             for result in results:
@@ -155,7 +189,7 @@ class MlxEngine:
                 close()  # stops mlx-audio at its next step
 
     def _drain(self, text: str) -> None:
-        for _ in self._generate(text, threading.Event()):
+        for _ in self._generate(text, threading.Event(), self._reference, self._ref_text):
             pass
 
 

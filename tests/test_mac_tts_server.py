@@ -192,3 +192,35 @@ def test_without_mlx_audio_the_loader_says_how_to_install(monkeypatch: pytest.Mo
     monkeypatch.setitem(sys.modules, "mlx_audio", None)  # import fails as on a non-Mac machine
     with pytest.raises(ComponentError, match="pip install -r mac_tts_server/requirements.txt"):
         mac.mlx_loader(mac.DEFAULT_MODEL)
+
+
+async def test_a_request_with_a_clip_speaks_with_that_clip(serve: Callable[..., Any],
+                                                           voice: tuple[Path, Path]) -> None:
+    """TTS_REMOTE_SEND_REFERENCE=true from the streaming PC's voice studio: mlx-audio gets the
+    request's clip (written once, already trimmed and padded) and its transcript."""
+    from aischoco.tts.remote_engine import CloneReference
+    from aischoco.tts.voice_sample import prepare_reference
+
+    model = FakeMlxModel()
+    engine = make_engine(voice, model)
+    url = await serve(engine, model_name=engine.model_id)
+    await wait_for(lambda: engine.available, timeout=5.0)
+    t = np.arange(24_000 * 2) / 24_000
+    clips = [prepare_reference((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), 24_000,
+                               f"{f}헤르츠 목소리") for f in range(200, 200 + 10 * 20, 20)]
+    for reference in [clips[0], clips[0], *clips[1:]]:
+        client = RemoteEngine(url, model=engine.model_id, clone_voice=True, retry_delay_s=0.01,
+                              clone=CloneReference.from_reference(reference))
+        try:
+            assert b"".join([c.pcm async for c in client.synthesize(TEXT)]) == speech_pcm(TEXT)
+        finally:
+            await client.aclose()
+    sent = [kwargs for text, kwargs in model.calls if text == TEXT]
+    assert [k["ref_text"] for k in sent] == [clips[0].text, *[c.text for c in clips]]
+    assert sent[0]["ref_audio"] == sent[1]["ref_audio"]  # the same clip: one file
+    written, rate = sf.read(sent[-1]["ref_audio"], dtype="float32")
+    speech = t.size  # the clip's sound, then silence (the server pads what it was sent)
+    assert rate == 24_000 and np.allclose(written[:speech], clips[-1].samples[:speech], atol=1e-4)
+    assert written.size - speech >= 0.5 * rate and not written[speech:].any()
+    kept = list(Path(sent[-1]["ref_audio"]).parent.glob("clip-*.wav"))
+    assert len(kept) == mac.CLIPS_KEPT and not Path(sent[0]["ref_audio"]).exists()  # bounded
