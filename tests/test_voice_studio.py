@@ -384,3 +384,19 @@ async def test_the_api_takes_a_raw_file_and_guards_like_the_settings(api: Any) -
     assert missing.status_code == 422
     info = (await api.get("/api/voice", headers=password)).json()
     assert info["sample"]["text"] == SCRIPT and not info["can_preview"]
+
+
+def test_doctor_says_what_the_studio_says_about_the_sample(tmp_path: Path) -> None:
+    from aischoco.doctor import _voice_sample_checks
+
+    settings = studio_settings(tmp_path, tts_engine="qwen")
+    settings.voice_sample.parent.mkdir(parents=True)
+    settings.voice_sample_text.write_text(SCRIPT, encoding="utf-8")
+    clip = espeak_clip()
+    sf.write(settings.voice_sample, clip, MIC_RATE, subtype="PCM_16")
+    [clean] = _voice_sample_checks(settings)
+    assert clean.level.value == "ok" and "음성 4." in clean.detail
+    noise = np.random.default_rng(2).standard_normal(clip.size).astype(np.float32) * 0.02
+    sf.write(settings.voice_sample, clip + noise, MIC_RATE, subtype="PCM_16")
+    [noisy] = _voice_sample_checks(settings)
+    assert noisy.level.value == "warn" and "잡음이 커요" in noisy.todo and "/voice" in noisy.todo

@@ -195,6 +195,8 @@ def _model_check(settings: Settings) -> Check:
 
 
 def _voice_sample_checks(settings: Settings) -> list[Check]:
+    from .tts.audio_decode import AudioDecodeError, decode_audio
+    from .tts.sample_analysis import analyze
     from .tts.voice_sample import VoiceSampleError, load_reference
 
     try:
@@ -203,10 +205,16 @@ def _voice_sample_checks(settings: Settings) -> list[Check]:
         return [Check("목소리 샘플", Level.ERROR, str(exc),
                       "컨트롤 패널의 🎤 목소리(/voice)에서 녹음하거나 "
                       "assets/voice_samples/README.md의 녹음 방법을 따르세요")]
-    level = Level.WARN if reference.warnings else Level.OK
-    return [Check("목소리 샘플", level,
+    # The voice studio's checks (levels, noise, clipping, length), so both say the same thing.
+    try:
+        samples, rate = decode_audio(settings.voice_sample.read_bytes())
+        advice = [a.message for a in analyze(samples, rate).advice]
+    except (OSError, AudioDecodeError) as exc:  # read once already; e.g. longer than 2 minutes
+        advice = [str(exc).split(" / ")[0]]
+    return [Check("목소리 샘플", Level.WARN if advice else Level.OK,
                   f"{settings.voice_sample}: 음성 {reference.speech_s:.1f}초, 대본 {len(reference.text)}자",
-                  " ".join(w.split(" / ")[0] for w in reference.warnings))]
+                  " ".join(advice + (["컨트롤 패널의 🎤 목소리(/voice)에서 다시 녹음할 수 있습니다"]
+                                     if advice else [])))]
 
 
 def _audio(settings: Settings) -> list[Check]:
