@@ -319,6 +319,25 @@ async def test_backups_are_kept_bounded_and_come_back_as_drafts(
             await studio.draft_from_backup(bad)
 
 
+async def test_a_long_upload_is_cut_to_its_best_part(tmp_path: Path) -> None:
+    studio = VoiceStudio(lambda: studio_settings(tmp_path), lambda: None)
+    clip = espeak_clip()
+    gap = np.zeros(MIC_RATE // 2, np.float32)
+    long = np.concatenate([clip, gap, espeak_clip("두 번째 문장도 길게 말해요."), gap, clip])
+    added = await studio.add_clip(encode(long, MIC_RATE, "m4a"))
+    assert [a["code"] for a in added["report"]["advice"]] == ["too_long"]
+    cut = await studio.trim(added["draft"], 0.0, clip.size / MIC_RATE + 0.2)
+    assert cut["draft"] != added["draft"] and cut["report"]["advice"] == []
+    samples, rate = sf.read(io.BytesIO(await studio.draft_wav(cut["draft"])), dtype="float32")
+    assert rate == MIC_RATE and best_match(samples, clip)[0] > 0.9
+    assert abs(samples.size / rate - (clip.size / MIC_RATE + 0.2)) < 0.05
+    for start, end in ((5.0, 3.0), (0.0, 0.5), (0.0, 1000.0), (-1.0, 4.0)):
+        with pytest.raises(StudioError, match="구간이 올바르지 않습니다"):
+            await studio.trim(added["draft"], start, end)
+    assert (await studio.save(cut["draft"], SCRIPT))["saved"]  # the first draft is still there too
+    assert (await studio.trim(added["draft"], 1.0, 4.0))["report"]["usable"]
+
+
 async def test_only_the_newest_drafts_are_kept_in_memory(tmp_path: Path) -> None:
     studio = VoiceStudio(lambda: studio_settings(tmp_path), lambda: None)
     wav = encode(espeak_clip(), MIC_RATE, "wav")

@@ -200,6 +200,33 @@ def test_every_upload_format_is_read(studio: dict[str, Any], context: Any,  # no
     page.close()
 
 
+def test_a_long_upload_is_cut_in_the_page(studio: dict[str, Any], context: Any) -> None:  # noqa: F811
+    clip = espeak_clip()
+    gap = np.zeros(MIC_RATE // 2, np.float32)
+    long = np.concatenate([clip, gap, clip, gap, clip])
+    page = context.new_page()
+    page.goto(f"{studio['daemon'].url}/voice")
+    page.wait_for_selector("#script:not(:empty)")
+    page.set_input_files("#file", files=[{"name": "길게.mp3", "mimeType": "audio/mpeg",
+                                          "buffer": encode(long, MIC_RATE, "mp3")}])
+    page.wait_for_selector("#advice li[data-code='too_long']")
+    page.wait_for_function(f"document.getElementById('transcript').value === {SCRIPT!r}")
+    page.fill("#transcript", "손으로 고친 대본")
+    page.fill("#cut-start", "0")
+    page.fill("#cut-end", f"{clip.size / MIC_RATE + 0.2:.1f}")
+    whole = page.eval_on_selector("#draft-audio", "a => a.src")
+    page.click("#cut-apply")
+    page.wait_for_selector("#advice li.good")
+    assert page.input_value("#transcript") == "손으로 고친 대본"  # the streamer's words are kept
+    page.wait_for_function(f"document.getElementById('draft-audio').src !== {whole!r}")
+    duration = page.evaluate("""() => new Promise(ok => { const a = document.getElementById('draft-audio');
+        a.readyState >= 1 ? ok(a.duration) : a.addEventListener('loadedmetadata', () => ok(a.duration)); })""")
+    assert abs(duration - (clip.size / MIC_RATE + 0.2)) < 0.1  # the player has the cut, not the file
+    used = float(page.locator("#stats span").first.inner_text().split()[2].removesuffix("초"))
+    assert used < clip.size / MIC_RATE + 0.3
+    page.close()
+
+
 def test_a_hostile_upload_is_refused_as_text(studio: dict[str, Any],
                                              context: Any) -> None:  # noqa: F811
     page = context.new_page()

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_DRAFTS = 4  # recordings kept for 미리 듣기 / 저장; older ones are dropped
 MAX_BACKUPS = 20  # backup pairs kept beside the sample; the oldest go first
 MAX_TEXT_CHARS = 500
+MIN_TRIM_S = 1.0  # a cut shorter than this cannot hold a sentence
 PREVIEW_TEXT = "안녕하세요! 새 목소리로 말해 보는 중이에요. 어때요, 잘 어울리나요?"
 SCRIPTS = (  # varied sentences to read aloud: a greeting, surprise, a question, thanks
     "안녕하세요, 여러분! 오늘도 제 방송에 와 주셔서 정말 고마워요. 같이 재밌게 놀아 봐요!",
@@ -105,6 +106,20 @@ class VoiceStudio:
             raise StudioError(f"백업을 읽을 수 없습니다: {exc}") from None
         result = await self.add_clip(data)
         return {**result, "text": await asyncio.to_thread(_read_text, text)}
+
+    async def trim(self, draft_id: str, start_s: float, end_s: float) -> dict[str, Any]:
+        """A new draft from part of one (a long upload cut to its best 3-10 s)."""
+        draft = self._draft(draft_id)
+        duration = draft.samples.size / draft.rate
+        if not 0 <= start_s < end_s <= duration + 0.01 or end_s - start_s < MIN_TRIM_S:
+            raise StudioError(f"구간이 올바르지 않습니다: 0~{duration:.1f}초 안에서 {MIN_TRIM_S:.0f}초 이상 "
+                              "골라 주세요.")
+        part = draft.samples[round(start_s * draft.rate):round(end_s * draft.rate)].copy()
+        return self._keep(part, draft.rate, await asyncio.to_thread(analyze, part, draft.rate))
+
+    async def draft_wav(self, draft_id: str) -> bytes:
+        draft = self._draft(draft_id)
+        return await asyncio.to_thread(wav_bytes, draft.samples, draft.rate)
 
     def _keep(self, samples: np.ndarray, rate: int, report: SampleReport) -> dict[str, Any]:
         draft_id = secrets.token_hex(8)

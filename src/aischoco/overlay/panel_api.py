@@ -25,6 +25,12 @@ class VoiceStudioApi(Protocol):
 
     async def draft_from_backup(self, name: str) -> dict[str, Any]: ...
 
+    async def trim(self, draft_id: str, start_s: float, end_s: float) -> dict[str, Any]:
+        """A new draft from seconds [start_s, end_s) of one."""
+
+    async def draft_wav(self, draft_id: str) -> bytes:
+        """A draft as a WAV file, for the page's player."""
+
     async def transcribe(self, draft_id: str) -> dict[str, Any]: ...
 
     async def preview(self, draft_id: str, text: str, sentence: str) -> bytes:

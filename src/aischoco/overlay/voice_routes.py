@@ -31,6 +31,11 @@ class PreviewIn(TextIn):
     sentence: str = Field("", max_length=2000)
 
 
+class TrimIn(DraftIn):
+    start_s: float = Field(..., ge=0, le=600)
+    end_s: float = Field(..., gt=0, le=600)
+
+
 class BackupIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=64)
 
@@ -75,6 +80,10 @@ def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
             return await studio().add_clip(bytes(body))
         return await answer(request, work)
 
+    @app.post("/api/voice/trim")
+    async def voice_trim(request: Request, body: TrimIn) -> Response:
+        return await answer(request, lambda: studio().trim(body.draft, body.start_s, body.end_s))
+
     @app.post("/api/voice/transcribe")
     async def voice_transcribe(request: Request, body: DraftIn) -> Response:
         return await answer(request, lambda: studio().transcribe(body.draft))
@@ -93,6 +102,13 @@ def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
     @app.post("/api/voice/restore")
     async def voice_restore(request: Request, body: BackupIn) -> Response:
         return await answer(request, lambda: studio().draft_from_backup(body.name))
+
+    @app.get("/api/voice/draft.wav")
+    async def voice_draft(request: Request, draft: str) -> Response:
+        async def work() -> Response:
+            wav = await studio().draft_wav(draft)
+            return Response(wav, media_type="audio/wav", headers=NO_STORE)
+        return await answer(request, work)
 
     @app.get("/api/voice/sample.wav")
     async def voice_sample(request: Request, backup: str | None = None) -> Response:
