@@ -103,17 +103,13 @@ class MlxEngine:
         status.set(State.RUNNING, f"{self.model_id} 준비됨")
         await asyncio.Event().wait()
 
-    async def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
-        async with contextlib.aclosing(self._speak(text, self._reference, self._ref_text)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+    def synthesize(self, text: str) -> AsyncIterator[AudioChunk]:
+        return self._speak(text, self._reference, self._ref_text)
 
     async def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]:
         """``synthesize`` with the clip a request brought (the streaming PC's voice studio, sent
         with TTS_REMOTE_SEND_REFERENCE=true). mlx-audio reads references from files: each clip
         is written once (already trimmed and padded), the last few kept."""
-        if self._model is None:
-            raise StageError("the MLX model is not loaded yet")
         loop = asyncio.get_running_loop()
         path = await loop.run_in_executor(self._mlx, self._clip_file, reference)
         async with contextlib.aclosing(self._speak(text, path, reference.text)) as chunks:

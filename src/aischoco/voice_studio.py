@@ -94,7 +94,7 @@ class VoiceStudio:
         try:
             samples, rate = await asyncio.to_thread(decode_audio, data)
         except AudioDecodeError as exc:
-            raise StudioError(str(exc).split(" / ")[0]) from None
+            raise StudioError(_korean(exc)) from None
         return self._keep(samples, rate, await asyncio.to_thread(analyze, samples, rate))
 
     async def draft_from_backup(self, name: str) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class VoiceStudio:
         try:
             audio, rate = await cloner.preview_voice(reference, sentence)
         except StageError as exc:
-            raise StudioError(str(exc)) from None
+            raise StudioError(_korean(exc)) from None
         log.info("voice preview: %.1f s of audio in %.1f s", audio.size / rate,
                  time.monotonic() - started)
         return await asyncio.to_thread(wav_bytes, audio, rate)
@@ -194,7 +194,7 @@ class VoiceStudio:
         try:
             return await asyncio.to_thread(prepare_reference, draft.samples, draft.rate, text)
         except VoiceSampleError as exc:
-            raise StudioError(str(exc).split(" / ")[0]) from None
+            raise StudioError(_korean(exc)) from None
 
     async def _apply(self, reference: Reference) -> tuple[bool, str]:
         cloner, s = self._cloner(), self._settings()
@@ -208,7 +208,7 @@ class VoiceStudio:
         try:
             await cloner.use_voice(reference)
         except StageError as exc:
-            return False, f"저장했습니다. {str(exc).split(' / ')[0]}"
+            return False, f"저장했습니다. {_korean(exc)}"
         return True, "저장했습니다. 다음 문장부터 새 목소리로 말합니다 (다시 시작할 필요 없음)."
 
     # --- files ----------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def _describe_sample(wav: Path, text: Path) -> dict[str, Any]:
         try:
             samples, rate = decode_audio(wav.read_bytes())
         except (OSError, AudioDecodeError) as exc:
-            info["problem"] = f"읽을 수 없는 파일입니다 ({str(exc).split(' / ')[0]})"
+            info["problem"] = f"읽을 수 없는 파일입니다 ({_korean(exc)})"
             return info
         report = analyze(samples, rate)
         info.update(duration_s=round(samples.size / rate, 2), sample_rate=rate,
@@ -309,6 +309,11 @@ def _describe_sample(wav: Path, text: Path) -> dict[str, Any]:
                     advice=[{"code": a.code, "level": a.level, "message": a.message}
                             for a in report.advice])
     return info
+
+
+def _korean(exc: BaseException) -> str:
+    """The Korean half of our "한국어 / English" messages: the page speaks Korean."""
+    return str(exc).split(" / ")[0]
 
 
 def _read_text(path: Path) -> str:

@@ -17,6 +17,7 @@ from .panel_api import PanelApi, Refused, VoiceStudioApi
 
 MAX_CLIP_BYTES = 30 * 1024 * 1024 + 1  # tts.audio_decode refuses more with a clear message
 NO_STORE = {"Cache-Control": "no-store"}
+TOO_BIG = "파일이 너무 큽니다 (최대 30 MB). 목소리 샘플은 10초면 충분해요."
 
 
 class DraftIn(BaseModel):
@@ -71,12 +72,12 @@ def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
         async def work() -> dict[str, Any]:
             declared = int(request.headers.get("content-length") or 0)
             if declared > MAX_CLIP_BYTES:
-                raise Refused("파일이 너무 큽니다 (최대 30 MB). 목소리 샘플은 10초면 충분해요.")
+                raise Refused(TOO_BIG)
             body = bytearray()
             async for piece in request.stream():
                 body += piece
                 if len(body) > MAX_CLIP_BYTES:
-                    raise Refused("파일이 너무 큽니다 (최대 30 MB). 목소리 샘플은 10초면 충분해요.")
+                    raise Refused(TOO_BIG)
             return await studio().add_clip(bytes(body))
         return await answer(request, work)
 

@@ -268,7 +268,7 @@ class QwenEngine:
     async def preview_voice(self, reference: Reference, text: str) -> tuple[np.ndarray, int]:
         """`text` in the voice of `reference`; the voice in use stays as it is. Runs on the
         inference thread between sentences, so the stream's speech is never cut."""
-        producer = await self._studio_producer(reference)
+        producer = await self._producer_for(reference)
         pcm, rate = bytearray(), 0
         async for chunk in self._stream_audio(producer, text):
             pcm += chunk.pcm
@@ -290,12 +290,12 @@ class QwenEngine:
     async def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]:
         """`synthesize` in the voice of `reference` (the tts-server's per-request clip, as
         vLLM-Omni's Base task takes it); prompts are kept for the last few clips."""
-        producer = await self._studio_producer(reference)
+        producer = await self._producer_for(reference)
         async with contextlib.aclosing(self._stream_audio(producer, text)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    async def _studio_producer(self, reference: Reference) -> SentenceProducer:
+    async def _producer_for(self, reference: Reference) -> SentenceProducer:
         if self._loaded is None or self._closed:
             raise StageError("로컬 TTS 모델을 아직 불러오는 중입니다. 잠시 후 다시 해 보세요. / The local "
                              "TTS model is still loading.")

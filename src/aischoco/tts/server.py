@@ -56,12 +56,6 @@ class ServableEngine(Protocol):
     async def run(self, status: StatusHandle) -> None: ...
 
 
-class CloningEngine(ServableEngine, Protocol):
-    """An engine that can speak with a clip sent in the request (``QwenEngine``)."""
-
-    def synthesize_as(self, reference: Reference, text: str) -> AsyncIterator[AudioChunk]: ...
-
-
 class ApiError(Exception):
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
@@ -93,7 +87,6 @@ class SpeechRequest(BaseModel):
     stream_format: str | None = None
     language: str | None = None
     speed: float | None = None
-    task_type: str | None = None
     ref_audio: str | None = Field(None, max_length=MAX_REFERENCE_CHARS)
     ref_text: str | None = Field(None, max_length=2000)
 
@@ -284,7 +277,7 @@ def create_tts_app(engine: ServableEngine, *, model_name: str,
             raise ApiError(503, "TTS 모델을 불러오는 중입니다 — the model is still loading; "
                                 "try again shortly", "server_error")
         text = body.input
-        synthesize_as = getattr(engine, "synthesize_as", None)
+        synthesize_as = getattr(engine, "synthesize_as", None)  # engines that clone (Qwen, MLX)
         if body.ref_audio and synthesize_as is not None:
             reference = await asyncio.to_thread(_reference, body.ref_audio, body.ref_text or "")
             return _SpeechResponse(lambda: synthesize_as(reference, text), gate, text, fmt)
