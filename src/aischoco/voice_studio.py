@@ -30,6 +30,7 @@ from .core.atomic_file import atomic_write_bytes
 from .core.stages import SpeechEngine, StageError
 from .listen.stt import SAMPLE_RATE as STT_RATE
 from .listen.stt import SttError
+from .listen.transcribers import build_stt
 from .overlay.panel_api import Refused
 from .settings import Settings
 from .tts.audio_decode import AudioDecodeError, decode_audio
@@ -37,7 +38,6 @@ from .tts.pcm import wav_bytes
 from .tts.sample_analysis import SampleReport, analyze
 from .tts.voice_sample import (Reference, VoiceCloning, VoiceSampleError, prepare_reference,
                                speech_bounds)
-from .wiring import build_stt
 
 log = logging.getLogger(__name__)
 

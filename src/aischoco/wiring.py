@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voi
     from .vision.component import Vision
     from .memory.component import ViewerMemory
     from .listen.listener import VoiceListener
-    from .listen.stt import SpeechToText
 
 log = logging.getLogger(__name__)
 
@@ -261,32 +260,13 @@ def voice_row(settings: Settings) -> Row:
                f"{settings.voice_input} 준비 중 (STT: {settings.stt_engine})")
 
 
-def build_stt(settings: Settings) -> SpeechToText:
-    """The transcriber STT_ENGINE names (voice_row has checked it is installed)."""
-    if settings.stt_engine == "whisper":
-        from .listen.stt_whisper import WhisperTranscriber
-
-        return WhisperTranscriber(settings.stt_model or "auto", device=settings.stt_device,
-                                  compute_type=settings.stt_compute_type,
-                                  language=settings.stt_language,
-                                  download_root=settings.hf_home / "whisper")
-    from .listen.stt_groq import GroqTranscriber
-
-    key = settings.stt_api_key or settings.groq_api_key
-    assert key is not None
-    return GroqTranscriber(api_key=key.get_secret_value(),
-                           base_url=settings.stt_base_url or settings.groq_base_url,
-                           model=settings.stt_model or "whisper-large-v3-turbo",
-                           language=settings.stt_language, timeout_s=settings.stt_timeout_s,
-                           prompt=settings.stt_prompt)
-
-
 def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                 ai_busy: Callable[[], bool], interrupt: Callable[[], bool],
                 audio: AudioOutputPort) -> VoiceListener:
     """The voice-input component; barge-in acts on the director's turn and the audio output."""
     from .listen.barge_in import AudibleWindow, BargeIn
     from .listen.listener import ListenerConfig, VoiceListener
+    from .listen.transcribers import build_stt
     from .listen.utterances import VadConfig
     from .listen.vad import SileroVad
 
