@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aischoco.app import _coalesced
+from aischoco.compose.app import _coalesced
 from aischoco.chat.filters import ChatFilter, FilterConfig, load_banned_words
 from aischoco.core.messages import ChatMessage
 from aischoco.show.director import Director

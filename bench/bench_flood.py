@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 
 HOST = "127.0.0.1"
 MB = 1024 * 1024

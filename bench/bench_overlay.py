@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,7 +6,7 @@
                                         └─► SpeechPipeline ─► RemoteEngine ─► TTS peer (first
                                             byte 100 ms) ─► AudioOutput (file:, real time)
 
-The daemon is built by the real composition root, `aischoco.app.build(Settings(...), board)`, and
+The daemon is built by the real composition root, `aischoco.compose.app.build(Settings(...), board)`, and
 run by its own `Supervisor` in this process's event loop (the overlay server included, on a free
 127.0.0.1 port; the `local` chat source gets an empty stdin so the terminal is never read). The
 three peers (tests/peers/) each run in a process of their own (multiprocessing spawn), so their
@@ -101,8 +101,8 @@ from aischoco.core.status import StatusBoard  # noqa: E402
 from aischoco.listen.listener import BargeInReady, VadWorker, VoiceListener  # noqa: E402
 from aischoco.listen.utterances import Utterance, UtteranceDetector, VadConfig  # noqa: E402
 from aischoco.listen.vad import SileroVad  # noqa: E402
-from aischoco.settings import Settings  # noqa: E402
-from aischoco.wiring import segmenter_config  # noqa: E402
+from aischoco.settings.model import Settings  # noqa: E402
+from aischoco.compose.wiring import segmenter_config  # noqa: E402
 
 SENTENCES = [
     "초코야 오늘 저녁 뭐 먹을까?", "내일은 게임 방송을 할 거예요.", "구독이랑 좋아요 부탁드려요!",

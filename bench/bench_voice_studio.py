@@ -28,12 +28,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from voice_fixtures.studio import MIC_RATE, encode, espeak_clip  # noqa: E402
 
-from aischoco.settings import Settings  # noqa: E402
+from aischoco.settings.model import Settings  # noqa: E402
 from aischoco.tts.audio_decode import decode_audio  # noqa: E402
 from aischoco.tts.sample_analysis import analyze  # noqa: E402
 from aischoco.tts.voice_sample import prepare_reference  # noqa: E402
 from aischoco.tts.pcm import wav_bytes  # noqa: E402
-from aischoco.voice_studio import VoiceStudio  # noqa: E402
+from aischoco.voice_studio.studio import VoiceStudio  # noqa: E402
 
 TICK_S = 1 / 30
 FORMATS = ("wav", "mp3", "ogg", "flac", "m4a")

@@ -1,4 +1,4 @@
-"""Soak test: the real daemon (aischoco.app.build, in process) for --minutes under a realistic
+"""Soak test: the real daemon (aischoco.compose.app.build, in process) for --minutes under a realistic
 chat mix with faults injected on a schedule; a row of resource/turn figures every minute.
 
     chat mix ──controls.chat──► daemon (app.build + supervisor.run, this process) ──► file: sink
@@ -54,7 +54,7 @@ from aischoco import app  # noqa: E402
 from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
-from aischoco.settings import Settings  # noqa: E402
+from aischoco.settings.model import Settings  # noqa: E402
 from peers.openai_server import (Echo, OpenAIServer, RateLimited, Recorded, Reply,  # noqa: E402
                                  ServerError, Slow)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402

@@ -18,7 +18,7 @@ import time
 import httpx
 
 from aischoco.chat.chzzk_auth import AuthRequired, ChzzkApiError, ChzzkTokens, run_auth
-from aischoco.settings import SettingsError, load_settings
+from aischoco.settings.model import SettingsError, load_settings
 
 
 async def main() -> int:

@@ -15,8 +15,8 @@ import sys
 from aischoco.core.messages import ChatMessage
 from aischoco.chat.sources import build_chat_source
 from aischoco.core.status import StatusBoard
-from aischoco.logging_setup import setup_logging
-from aischoco.settings import SettingsError, load_settings
+from aischoco.cli.logging_setup import setup_logging
+from aischoco.settings.model import SettingsError, load_settings
 
 
 def show(msg: ChatMessage) -> None:

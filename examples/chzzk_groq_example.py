@@ -17,8 +17,8 @@ import time
 from aischoco.ai.memory import ConversationMemory
 from aischoco.chat.filters import ChatFilter
 from aischoco.chat.local import line_to_message
-from aischoco.settings import SettingsError, load_settings
-from aischoco.wiring import build_llm, filter_config
+from aischoco.settings.model import SettingsError, load_settings
+from aischoco.compose.wiring import build_llm, filter_config
 
 
 async def main() -> int:

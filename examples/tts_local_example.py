@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from aischoco.core.stages import StageError
-from aischoco.settings import SettingsError, load_settings
+from aischoco.settings.model import SettingsError, load_settings
 from aischoco.tts.qwen_engine import QwenEngine
 from aischoco.tts.qwen_loader import TtsLoadError
 

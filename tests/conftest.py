@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 from browser_helpers import browser  # noqa: F401 - the shared headless Chromium fixture
 from tts_server_helpers import make_engine, serve  # noqa: F401 - shared fixtures: RemoteEngine clients, serve_tts
 from turn_peers import llm_peer, llm_server, peers, servers  # noqa: F401 - shared fixtures: the LLM and speech peers

@@ -32,7 +32,7 @@ from aischoco.chat.chzzk_auth import (
     run_auth,
     save_tokens,
 )
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 
 CLIENT_ID = "cid-1234567"
 CLIENT_SECRET = "csecret-abcdefg"

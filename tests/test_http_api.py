@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from aischoco.app import build
+from aischoco.compose.app import build
 from aischoco.core.status import StatusBoard
-from aischoco.settings import load_settings
+from aischoco.settings.model import load_settings
 
 ORIGIN = "http://127.0.0.1:8000"
 TOKEN = "per-run-test-token"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aischoco.logging_setup import setup_logging
+from aischoco.cli.logging_setup import setup_logging
 
 
 @pytest.fixture

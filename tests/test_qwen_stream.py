@@ -262,8 +262,8 @@ async def test_tts_server_sends_the_first_chunk_before_generation_ends(make_engi
 
 
 def test_settings_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aischoco.settings import load_settings
-    from aischoco.wiring import build_tts
+    from aischoco.settings.model import load_settings
+    from aischoco.compose.wiring import build_tts
 
     monkeypatch.setenv("TTS_STREAM_CHUNK_FRAMES", "6")
     monkeypatch.setenv("TTS_STREAM_FIRST_FRAMES", "1")

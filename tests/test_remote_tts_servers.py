@@ -22,9 +22,9 @@ from tts_server_helpers import wait_for
 
 from aischoco.core.stages import AudioChunk
 from aischoco.core.status import State, StatusBoard, StatusHandle
-from aischoco.doctor import _tts
-from aischoco.doctor_checks import Level
-from aischoco.settings import Settings
+from aischoco.cli.doctor import _tts
+from aischoco.cli.doctor_checks import Level
+from aischoco.settings.model import Settings
 from aischoco.tts.remote_body import (
     SseAudioDecoder,
     SseServerError,

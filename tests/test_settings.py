@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aischoco.settings import Settings, SettingsError, load_settings
+from aischoco.settings.model import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN_KEYS = {

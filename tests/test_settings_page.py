@@ -15,9 +15,9 @@ import httpx
 import pytest
 from dotenv import dotenv_values
 
-from aischoco.core.env_file import quote, update_env_text, write_env_file
-from aischoco.settings import Settings
-from aischoco.settings_catalog import load_catalog
+from aischoco.settings.env_file import quote, update_env_text, write_env_file
+from aischoco.settings.model import Settings
+from aischoco.settings.catalog import load_catalog
 from browser_helpers import require_browser
 from daemon import free_port, run_daemon, wait_until
 from peers.openai_server import OpenAIServer, Stream

@@ -22,11 +22,11 @@ from voice_fixtures.speech import require_espeak
 from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_clip
 
 from aischoco import voice_studio
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 from aischoco.tts.audio_decode import MAX_BYTES, MAX_SECONDS, AudioDecodeError, decode_audio
 from aischoco.tts.remote_engine import CloneReference, RemoteEngine
 from aischoco.tts.sample_analysis import WAVEFORM_BINS, analyze
-from aischoco.voice_studio import StudioError, VoiceStudio
+from aischoco.voice_studio.studio import StudioError, VoiceStudio
 
 require_espeak()
 
@@ -353,10 +353,10 @@ async def test_only_the_newest_drafts_are_kept_in_memory(tmp_path: Path) -> None
 async def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Any]:
     import httpx
 
-    from aischoco.app import build
+    from aischoco.compose.app import build
     from aischoco.core.status import StatusBoard
     from aischoco.overlay.server import create_app
-    from aischoco.settings import load_settings
+    from aischoco.settings.model import load_settings
 
     monkeypatch.chdir(tmp_path)
     for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false"}.items():
@@ -406,7 +406,7 @@ async def test_the_api_takes_a_raw_file_and_guards_like_the_settings(api: Any) -
 
 
 def test_doctor_says_what_the_studio_says_about_the_sample(tmp_path: Path) -> None:
-    from aischoco.doctor import _voice_sample_checks
+    from aischoco.cli.doctor import _voice_sample_checks
 
     settings = studio_settings(tmp_path, tts_engine="qwen")
     settings.voice_sample.parent.mkdir(parents=True)

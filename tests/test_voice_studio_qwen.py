@@ -19,11 +19,11 @@ from voice_fixtures.studio import SCRIPT, encode, espeak_clip
 
 from aischoco.core.stages import StageError
 from aischoco.core.status import State, StatusBoard
-from aischoco.settings import Settings
+from aischoco.settings.model import Settings
 from aischoco.tts.qwen_loader import TtsLoadError
 from aischoco.tts.remote_engine import RemoteEngine
 from aischoco.tts.voice_sample import prepare_reference
-from aischoco.voice_studio import VoiceStudio
+from aischoco.voice_studio.studio import VoiceStudio
 
 __all__ = ["make_engine", "tiny_model", "voice"]  # fixtures, used by name
 require_espeak()

@@ -17,7 +17,7 @@ import pytest
 from peers.vts_server import FakeVts
 
 from aischoco.core.status import State, StatusBoard, StatusHandle
-from aischoco.settings import load_settings
+from aischoco.settings.model import load_settings
 from aischoco.vtuber.animator import VtsAnimator
 from aischoco.vtuber.auth import ALLOW_PROMPT
 from aischoco.vtuber.auth_cli import run_auth_vts

@@ -42,7 +42,7 @@ import httpx
 from ..core.atomic_file import atomic_write_json, quarantine
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from ..settings.model import Settings
 
 log = logging.getLogger(__name__)
 

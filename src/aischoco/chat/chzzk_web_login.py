@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from ..settings import Settings
+from ..settings.model import Settings
 from .chzzk_auth import (AUTHORIZE_URL, HTTP_TIMEOUT_S, TOKEN_PATH, ChzzkApiError, TokenSet,
                          authorize_url, save_tokens, token_request)
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..core.supervisor import Component
-from ..settings import Settings
+from ..settings.model import Settings
 from .local import TerminalChatSource
 from ..core.messages import Blind, ChatMessage
 

@@ -3,7 +3,7 @@ voice studio's transcript both use it)."""
 
 from __future__ import annotations
 
-from ..settings import Settings
+from ..settings.model import Settings
 from .stt import SpeechToText
 
 

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..core.messages import ChatMessage, Kind, Role
 from ..vtuber.feed import ParamsFeed
 from .panel_api import PanelApi
-from .voice_routes import add_voice_routes
+from ..voice_studio.routes import add_voice_routes
 
 log = logging.getLogger(__name__)
 

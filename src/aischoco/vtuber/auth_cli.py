@@ -11,7 +11,7 @@ from .protocol import VtsError
 from .tokens import TokenStore
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from ..settings.model import Settings
 
 
 async def run_auth_vts(settings: Settings) -> int:

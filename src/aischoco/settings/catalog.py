@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from .settings import Settings
+from .model import Settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
 _SECTION = re.compile(r"^#\s*──\s*(?P<name>[^─]+?)\s*─")
 _KEY = re.compile(r"^(?P<key>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
 

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .settings import Settings, SettingsError, load_settings
+from .. import __version__
+from ..settings.model import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1  # doctor found something required missing
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aischoco {key}: {NOT_YET[key]}", file=sys.stderr)
         return EXIT_NOT_AVAILABLE
     if key == "auth chzzk":
-        from .chat.chzzk_auth import run_auth
+        from ..chat.chzzk_auth import run_auth
 
         try:
             return asyncio.run(run_auth(settings))
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("aischoco auth chzzk: 취소됨 — cancelled", file=sys.stderr)
             return EXIT_PROBLEMS
     if key == "auth vts":
-        from .vtuber.auth_cli import run_auth_vts
+        from ..vtuber.auth_cli import run_auth_vts
 
         try:
             return asyncio.run(run_auth_vts(settings))
@@ -90,14 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("devices", "say", "tts-server"):
         return _voice(settings, args)
     if args.command == "history":
-        from .history_cli import run_history_command
+        from .history import run_history_command
         from .logging_setup import setup_logging
 
         setup_logging("WARNING", settings.secret_values())
         return run_history_command(settings, args.action)
     if args.command == "memory":
         from .logging_setup import setup_logging
-        from .memory_cli import run_memory_command
+        from .memory import run_memory_command
 
         setup_logging("WARNING", settings.secret_values())
         return run_memory_command(settings, args.action, args.target)
@@ -105,20 +105,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _voice(settings: Settings, args: argparse.Namespace) -> int:
-    from . import voice_cli
+    from . import tts as tts_commands
     from .logging_setup import setup_logging
 
     setup_logging(settings.log_level if args.command == "tts-server" else "WARNING",
                   settings.secret_values())
     if args.command == "devices":
-        return voice_cli.run_devices(settings)
+        return tts_commands.run_devices(settings)
     if args.command == "say":
-        return voice_cli.run_say(settings, args.text, args.emotion)
-    return voice_cli.run_tts_server(settings, args.host, args.port)
+        return tts_commands.run_say(settings, args.text, args.emotion)
+    return tts_commands.run_tts_server(settings, args.host, args.port)
 
 
 def _run(settings: Settings, env_file: Path) -> int:
-    from .app import run_daemon
+    from ..compose.app import run_daemon
     from .logging_setup import setup_logging
 
     setup_logging(settings.log_level, settings.secret_values())

@@ -7,13 +7,13 @@ import asyncio
 import logging
 import sys
 
-from .audio.devices import (AudioDeviceError, Direction, OutputDevice, list_devices,
+from ..audio.devices import (AudioDeviceError, Direction, OutputDevice, list_devices,
                             resolve_device)
-from .core.segmenter import segment
-from .show.speech import SpeechLog, SpeechPipeline
-from .core.status import ComponentStatus, State, StatusBoard
-from .settings import Settings
-from .wiring import build_audio, build_tts, segmenter_config, tts_row
+from ..core.segmenter import segment
+from ..show.speech import SpeechLog, SpeechPipeline
+from ..core.status import ComponentStatus, State, StatusBoard
+from ..settings.model import Settings
+from ..compose.wiring import build_audio, build_tts, segmenter_config, tts_row
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,9 @@ def _print_status(item: ComponentStatus) -> None:
 def run_tts_server(settings: Settings, host: str, port: int) -> int:
     import importlib.util
 
-    from .core.signals import stop_on_signals
-    from .tts.server import serve_tts
-    from .wiring import QWEN_INSTALL_HINT
+    from ..core.signals import stop_on_signals
+    from ..tts.server import serve_tts
+    from ..compose.wiring import QWEN_INSTALL_HINT
 
     if importlib.util.find_spec("qwen_tts") is None:
         print(f"aischoco tts-server: 로컬 Qwen3-TTS 패키지가 없습니다 → {QWEN_INSTALL_HINT}",

@@ -14,10 +14,10 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import SecretStr, ValidationError
 
-from .core.env_file import write_env_file
-from .core.http_server import is_loopback
-from .settings import Settings
-from .settings_catalog import Catalog, load_catalog
+from .env_file import write_env_file
+from ..core.http_server import is_loopback
+from .model import Settings
+from .catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class SettingsEditor:
 
     async def test(self, what: str) -> dict[str, Any]:
         """One `doctor` check with the saved settings: the page's 테스트 buttons."""
-        from .doctor import check_one
+        from ..cli.doctor import check_one
 
         checks = await check_one(what, self.settings)
         worst = max(checks, key=lambda c: ("off", "ok", "warn", "error").index(c.level.value))

@@ -12,17 +12,17 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audio.output import AudioOutput
-from .chat.sources import build_chat_source
-from .core.status import State
-from .core.supervisor import Component, Supervisor
-from .settings import Settings
-from .settings_editor import Apply
-from .show.director import Director
-from .show.idle_talk import IdleTalkConfig
-from .show.intake import ChatIntake
-from .show.turn import Stages, TurnRunner
-from .ai.responder import GroqResponder
+from ..audio.output import AudioOutput
+from ..chat.sources import build_chat_source
+from ..core.status import State
+from ..core.supervisor import Component, Supervisor
+from ..settings.model import Settings
+from ..settings.editor import Apply
+from ..show.director import Director
+from ..show.idle_talk import IdleTalkConfig
+from ..show.intake import ChatIntake
+from ..show.turn import Stages, TurnRunner
+from ..ai.responder import GroqResponder
 from .wiring import (LLM_LABEL, TTS_LABEL, build_llm, build_tts, filter_config, swap_llm_client,
                      tts_row)
 

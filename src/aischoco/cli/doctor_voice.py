@@ -7,10 +7,10 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from .audio.devices import AudioDeviceError, find_input
+from ..audio.devices import AudioDeviceError, find_input
 from .doctor_checks import Check, Level, http_status
-from .settings import Settings
-from .wiring import VOICE_INSTALL_HINT
+from ..settings.model import Settings
+from ..compose.wiring import VOICE_INSTALL_HINT
 
 MIC = "음성 입력 (마이크)"
 STT = "음성 인식 (STT)"
@@ -45,7 +45,7 @@ def _input_check(spec: str) -> Check:
 
 
 def _vad_check() -> Check:
-    from .listen.vad import SileroVad, VadUnavailable
+    from ..listen.vad import SileroVad, VadUnavailable
 
     if importlib.util.find_spec("onnxruntime") is None:
         return Check("음성 감지 (VAD)", Level.ERROR, "onnxruntime이 없습니다", VOICE_INSTALL_HINT)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from .settings import Settings
-from .ai import history_store
-from .ai.tokens import load_counter
+from ..settings.model import Settings
+from ..ai import history_store
+from ..ai.tokens import load_counter
 
 SHOW_LAST = 20
 
@@ -58,9 +58,9 @@ async def _summarize(settings: Settings) -> int:
     if settings.groq_api_key is None:
         print("요약하려면 GROQ_API_KEY가 필요합니다.")
         return 2
-    from .wiring import build_llm  # the daemon's own client, prompt and memory rules
-    from .ai.groq_client import LLMError
-    from .ai.memory import ConversationMemory
+    from ..compose.wiring import build_llm  # the daemon's own client, prompt and memory rules
+    from ..ai.groq_client import LLMError
+    from ..ai.memory import ConversationMemory
 
     component = build_llm(settings)
     responder = component.responder

@@ -34,32 +34,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .ai.responder import GroqResponder
-from .chat.chzzk_web_login import ChzzkWebLogin
-from .chat.filters import ChatFilter
-from .chat.sources import build_chat_source
-from .core.error_log import RecentErrors
-from .core.http_server import is_loopback
-from .core.messages import Kind
-from .core.metrics import LatencyStats
-from .core.signals import stop_on_signals
-from .core.status import State, StatusBoard
-from .core.supervisor import Supervisor
-from .overlay.http_server import OverlayServer
-from .overlay.server import create_app
-from .overlay.state import OverlayState
-from .settings import Settings
-from .show.controls import Controls
-from .show.director import Director
-from .show.intake import ChatIntake
-from .show.reply_queue import ReplyQueue
-from .show.turn import TurnRunner
+from ..ai.responder import GroqResponder
+from ..chat.chzzk_web_login import ChzzkWebLogin
+from ..chat.filters import ChatFilter
+from ..chat.sources import build_chat_source
+from ..core.error_log import RecentErrors
+from ..core.http_server import is_loopback
+from ..core.messages import Kind
+from ..core.metrics import LatencyStats
+from ..core.signals import stop_on_signals
+from ..core.status import State, StatusBoard
+from ..core.supervisor import Supervisor
+from ..overlay.http_server import OverlayServer
+from ..overlay.server import create_app
+from ..overlay.state import OverlayState
+from ..settings.model import Settings
+from ..show.controls import Controls
+from ..show.director import Director
+from ..show.intake import ChatIntake
+from ..show.reply_queue import ReplyQueue
+from ..show.turn import TurnRunner
 from .live_settings import Restarts, live_appliers
-from .settings_editor import SettingsEditor
-from .tool_wiring import build_tools
-from .vision_wiring import build_vision
-from .voice_studio import VoiceStudio
-from .vtuber.feed import ParamsFeed
+from ..settings.editor import SettingsEditor
+from .tools import build_tools
+from .vision import build_vision
+from ..voice_studio.studio import VoiceStudio
+from ..vtuber.feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
                      segmenter_config, voice_row)
 

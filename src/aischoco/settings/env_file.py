@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from .atomic_file import atomic_write_bytes
+from ..core.atomic_file import atomic_write_bytes
 
 _KEY_LINE = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=")
 _BARE_OK = re.compile(r"^[A-Za-z0-9_./:@,+\-=%~가-힣ㄱ-ㅎㅏ-ㅣ!]*$")

@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from .core.atomic_file import atomic_write_bytes
-from .core.stages import SpeechEngine, StageError
-from .listen.stt import SAMPLE_RATE as STT_RATE
-from .listen.stt import SttError
-from .listen.transcribers import build_stt
-from .overlay.panel_api import Refused
-from .settings import Settings
-from .tts.audio_decode import AudioDecodeError, decode_audio
-from .tts.pcm import wav_bytes
-from .tts.sample_analysis import SampleReport, analyze
-from .tts.voice_sample import (Reference, VoiceCloning, VoiceSampleError, prepare_reference,
+from ..core.atomic_file import atomic_write_bytes
+from ..core.stages import SpeechEngine, StageError
+from ..listen.stt import SAMPLE_RATE as STT_RATE
+from ..listen.stt import SttError
+from ..listen.transcribers import build_stt
+from ..overlay.panel_api import Refused
+from ..settings.model import Settings
+from ..tts.audio_decode import AudioDecodeError, decode_audio
+from ..tts.pcm import wav_bytes
+from ..tts.sample_analysis import SampleReport, analyze
+from ..tts.voice_sample import (Reference, VoiceCloning, VoiceSampleError, prepare_reference,
                                speech_bounds)
 
 log = logging.getLogger(__name__)

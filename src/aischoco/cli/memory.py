@@ -8,11 +8,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .core.atomic_file import atomic_write_json
-from .memory.cards import ago
-from .memory.component import viewer_card
-from .memory.store import MemoryStore
-from .settings import Settings
+from ..core.atomic_file import atomic_write_json
+from ..memory.cards import ago
+from ..memory.component import viewer_card
+from ..memory.store import MemoryStore
+from ..settings.model import Settings
 
 EXIT_OK, EXIT_PROBLEMS = 0, 1
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from .panel_api import PanelApi, Refused, VoiceStudioApi
+from ..overlay.panel_api import PanelApi, Refused, VoiceStudioApi
 
 MAX_CLIP_BYTES = 30 * 1024 * 1024 + 1  # tts.audio_decode refuses more with a clear message
 NO_STORE = {"Cache-Control": "no-store"}

@@ -14,29 +14,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .ai.character import CharacterPrompt
-from .ai.groq_client import GroqClient
-from .ai.llm_component import LlmComponent
-from .ai.prompts import OutputFilter
-from .ai.responder import GroqResponder
-from .chat.filters import FilterConfig
-from .core.messages import ChatMessage
-from .chat.text_safety import load_banned_words
-from .core.segmenter import SegmenterConfig
-from .audio.output import AudioOutput
-from .core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
+from ..ai.character import CharacterPrompt
+from ..ai.groq_client import GroqClient
+from ..ai.llm_component import LlmComponent
+from ..ai.prompts import OutputFilter
+from ..ai.responder import GroqResponder
+from ..chat.filters import FilterConfig
+from ..core.messages import ChatMessage
+from ..chat.text_safety import load_banned_words
+from ..core.segmenter import SegmenterConfig
+from ..audio.output import AudioOutput
+from ..core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
                           UnavailableAudio, UnavailableLLM, UnavailableSpeech)
-from .core.status import State, StatusBoard, StatusHandle
-from .show.idle_talk import IdleTalk, IdleTalkConfig
-from .show.turn import Stages
-from .settings import Settings
-from .vtuber.animator import VtsAnimator
-from .vtuber.feed import ParamsFeed
+from ..core.status import State, StatusBoard, StatusHandle
+from ..show.idle_talk import IdleTalk, IdleTalkConfig
+from ..show.turn import Stages
+from ..settings.model import Settings
+from ..vtuber.animator import VtsAnimator
+from ..vtuber.feed import ParamsFeed
 
 if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voice input is on
-    from .vision.component import Vision
-    from .memory.component import ViewerMemory
-    from .listen.listener import VoiceListener
+    from ..vision.component import Vision
+    from ..memory.component import ViewerMemory
+    from ..listen.listener import VoiceListener
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def tts_row(settings: Settings) -> Row:
 def build_tts(settings: Settings) -> SpeechComponent:
     """The engine TTS_ENGINE names (qwen needs the qwen-tts package: see tts_row)."""
     if settings.tts_engine == "qwen":
-        from .tts.qwen_engine import QwenEngine
-        from .tts.qwen_stream import StreamConfig
+        from ..tts.qwen_engine import QwenEngine
+        from ..tts.qwen_stream import StreamConfig
 
         stream = StreamConfig(chunk_frames=settings.tts_stream_chunk_frames,
                               first_chunk_frames=settings.tts_stream_first_frames,
@@ -137,7 +137,7 @@ def build_tts(settings: Settings) -> SpeechComponent:
                           seed=settings.tts_seed, streaming=settings.tts_streaming, stream=stream,
                           static_cache=settings.tts_static_cache,
                           compile_mode=settings.tts_compile)
-    from .tts.remote_engine import CloneReference, RemoteEngine
+    from ..tts.remote_engine import CloneReference, RemoteEngine
 
     assert settings.tts_remote_url is not None
     clone = None
@@ -264,11 +264,11 @@ def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
                 ai_busy: Callable[[], bool], interrupt: Callable[[], bool],
                 audio: AudioOutputPort) -> VoiceListener:
     """The voice-input component; barge-in acts on the director's turn and the audio output."""
-    from .listen.barge_in import AudibleWindow, BargeIn
-    from .listen.listener import ListenerConfig, VoiceListener
-    from .listen.transcribers import build_stt
-    from .listen.utterances import VadConfig
-    from .listen.vad import SileroVad
+    from ..listen.barge_in import AudibleWindow, BargeIn
+    from ..listen.listener import ListenerConfig, VoiceListener
+    from ..listen.transcribers import build_stt
+    from ..listen.utterances import VadConfig
+    from ..listen.vad import SileroVad
 
     output = audio if isinstance(audio, AudioOutput) else None
     barge_in = BargeIn(settings.voice_barge_in, ai_busy=ai_busy, interrupt=interrupt,
@@ -320,9 +320,9 @@ def build_memory(settings: Settings, board: StatusBoard,
     board.register(row.name, row.label, row.state, row.detail, row.hint)
     if not settings.memory_enabled:
         return None
-    from .ai.tokens import load_counter
-    from .memory.component import ViewerMemory
-    from .memory.distill import DistillPacer
+    from ..ai.tokens import load_counter
+    from ..memory.component import ViewerMemory
+    from ..memory.distill import DistillPacer
 
     responder = llm if isinstance(llm, GroqResponder) else None
     distill = pacer = closer = None

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .ai.responder import GroqResponder
-from .core.stages import LanguageModel
-from .core.status import State, StatusBoard
-from .memory.component import ViewerMemory
-from .settings import Settings
-from .tools.builtin import builtin_tools
-from .tools.mcp_servers import McpServer, load_mcp_config
-from .tools.registry import ToolRegistry
+from ..ai.responder import GroqResponder
+from ..core.stages import LanguageModel
+from ..core.status import State, StatusBoard
+from ..memory.component import ViewerMemory
+from ..settings.model import Settings
+from ..tools.builtin import builtin_tools
+from ..tools.mcp_servers import McpServer, load_mcp_config
+from ..tools.registry import ToolRegistry
 
 TOOLS_ROW = ("tools", "도구")
 

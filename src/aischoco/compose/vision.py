@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .ai.groq_client import GroqClient
-from .ai.responder import GroqResponder
-from .core.stages import LanguageModel
-from .core.status import State, StatusBoard
-from .settings import Settings
+from ..ai.groq_client import GroqClient
+from ..ai.responder import GroqResponder
+from ..core.stages import LanguageModel
+from ..core.status import State, StatusBoard
+from ..settings.model import Settings
 
 LABEL = "화면 보기"
 
@@ -25,9 +25,9 @@ def build_vision(settings: Settings, board: StatusBoard, llm: LanguageModel,
         board.register("vision", LABEL, State.NOT_CONFIGURED, "비전 모델 키가 없습니다",
                        "VISION_API_KEY 또는 GROQ_API_KEY를 넣으세요")
         return None
-    from .vision.component import Vision
-    from .vision.describer import SceneDescriber
-    from .vision.sources import ObsSource, ScreenSource
+    from ..vision.component import Vision
+    from ..vision.describer import SceneDescriber
+    from ..vision.sources import ObsSource, ScreenSource
 
     if settings.vision == "obs":
         password = settings.obs_ws_password.get_secret_value() if settings.obs_ws_password else None

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 
-from .audio.devices import AudioDeviceError, find_output
-from .chat.sources import missing_chzzk_settings
+from ..audio.devices import AudioDeviceError, find_output
+from ..chat.sources import missing_chzzk_settings
 from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
 from .doctor_voice import voice_checks
-from .settings import Settings
-from .wiring import QWEN_INSTALL_HINT
+from ..settings.model import Settings
+from ..compose.wiring import QWEN_INSTALL_HINT
 
 async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
     checks = [
@@ -63,7 +63,7 @@ async def _chat(settings: Settings) -> Check:
         status, reach = await http_status(url)
         return Check("채팅", Level.OK if status == 200 else Level.WARN,
                      f"치지직 웹 채팅 (비공식, 읽기 전용): {reach}")
-    from .chat.chzzk_auth import AuthRequired, load_tokens
+    from ..chat.chzzk_auth import AuthRequired, load_tokens
 
     try:
         tokens = load_tokens(settings.chzzk_token_path)
@@ -111,7 +111,7 @@ async def _remote_tts(settings: Settings) -> Check:
     """Is the server up, and does its speech endpoint take our model name? The probe sends an
     empty ``input``: vLLM-Omni checks ``model`` first (404 for a name it does not serve), and every
     server we know then refuses the empty text, so nothing is synthesized."""
-    from .tts.remote_body import names_unknown_model
+    from ..tts.remote_body import names_unknown_model
 
     url, model = settings.tts_remote_url, settings.tts_remote_model
     assert url is not None
@@ -150,7 +150,7 @@ async def _speech_probe(url: str, model: str, headers: dict[str, str],
                         secret: str) -> tuple[int | None, str]:
     """(status, the server's error message) for an empty speech request; the body is read only
     when it is an error."""
-    from .tts.remote_body import error_message
+    from ..tts.remote_body import error_message
 
     raw = b""
     try:
@@ -179,7 +179,7 @@ async def _served_models(url: str, headers: dict[str, str]) -> list[str]:
 
 
 def _model_check(settings: Settings) -> Check:
-    from .tts.qwen_loader import looks_like_path
+    from ..tts.qwen_loader import looks_like_path
 
     model = settings.qwen_tts_model
     if Path(model).expanduser().is_dir() or looks_like_path(model):
@@ -195,9 +195,9 @@ def _model_check(settings: Settings) -> Check:
 
 
 def _voice_sample_checks(settings: Settings) -> list[Check]:
-    from .tts.audio_decode import AudioDecodeError, decode_audio
-    from .tts.sample_analysis import analyze
-    from .tts.voice_sample import VoiceSampleError, load_reference
+    from ..tts.audio_decode import AudioDecodeError, decode_audio
+    from ..tts.sample_analysis import analyze
+    from ..tts.voice_sample import VoiceSampleError, load_reference
 
     try:
         reference = load_reference(settings.voice_sample, settings.voice_sample_text)
@@ -245,7 +245,7 @@ def _audio(settings: Settings) -> list[Check]:
 async def _vts(settings: Settings) -> Check:
     """Reachability, API version, whether the saved token is accepted (no popup from doctor),
     and the pose mapping's full validation (JSON path and reason)."""
-    from .vtuber.mapping import MappingError, load_mapping
+    from ..vtuber.mapping import MappingError, load_mapping
 
     if not settings.vts_enabled:
         return Check("VTube Studio", Level.OFF, "VTS_ENABLED=false")
@@ -260,10 +260,10 @@ async def _vts(settings: Settings) -> Check:
 
 
 async def _vts_link(settings: Settings) -> tuple[Level, str, str]:
-    from .vtuber.auth import authenticate
-    from .vtuber.client import VtsClient
-    from .vtuber.protocol import VtsError
-    from .vtuber.tokens import TokenStore
+    from ..vtuber.auth import authenticate
+    from ..vtuber.client import VtsClient
+    from ..vtuber.protocol import VtsError
+    from ..vtuber.tokens import TokenStore
 
     try:
         client = await VtsClient.open(settings.vts_url, timeout_s=CHECK_TIMEOUT_S)
