@@ -3,7 +3,7 @@ the same floor or a lower one, and no two modules import each other, directly or
 
     top     compose/ (app, wiring, …), cli/, __main__      composes and starts everything
     show    show/                                        intake → queue → director → turn → speech
-    parts   chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/ tools/ vision/ voice_studio/
+    parts   chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/ tools/ vision/ voice_studio/ avatar/
     base    core/, settings/                             what every part stands on
 
 ("stages" is kept for the turn's stages — LLM, TTS, audio out, animator — in core/stages.py.)
@@ -20,7 +20,7 @@ import aischoco
 
 SRC = Path(aischoco.__file__).parent
 PARTS = {"chat", "ai", "memory", "tts", "audio", "vtuber", "overlay", "listen", "tools", "vision",
-         "voice_studio"}
+         "voice_studio", "avatar"}
 TOP = {"compose", "cli", "__main__"}
 FLOOR = {"base": 0, "parts": 1, "show": 2, "top": 3}
 
@@ -106,8 +106,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def floor_of(module: str) -> str:
     parts = module.split(".")[1:]  # without "aischoco"
-    if parts[:2] == ["settings", "editor"]:
-        return "top"  # runs the doctor's checks for the page's test buttons
     if not parts or parts[0] in ("core", "settings"):
         return "base"
     if parts[0] in PARTS:

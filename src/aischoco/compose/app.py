@@ -38,6 +38,7 @@ from ..ai.responder import GroqResponder
 from ..chat.chzzk_web_login import ChzzkWebLogin
 from ..chat.filters import ChatFilter
 from ..chat.sources import build_chat_source
+from ..cli.doctor import check_one
 from ..core.error_log import RecentErrors
 from ..core.http_server import is_loopback
 from ..core.messages import Kind
@@ -125,7 +126,8 @@ def build(settings: Settings, board: StatusBoard,
 
     restarts = Restarts(lambda: supervisor, overlay_server, attach_llm)
     editor = (SettingsEditor(env_file, settings,
-                             live=live_appliers(stages, intake, director, runner, restarts))
+                             live=live_appliers(stages, intake, director, runner, restarts),
+                             checks=check_one)
               if env_file is not None else None)
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         voice_info=voice.snapshot if voice else None,

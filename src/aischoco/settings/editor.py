@@ -7,7 +7,7 @@ donation tiers; every other change is saved and listed as needing a restart."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,22 @@ log = logging.getLogger(__name__)
 
 MAX_VALUE_CHARS = 2000
 Apply = Callable[[Settings], object]
+# The doctor's check for one page button (cli.doctor.check_one): given, because the settings
+# stand below the command line that owns the checks.
+CheckRunner = Callable[[str, Settings], Awaitable[Sequence[Any]]]
 
 
 class SettingsEditor:
     def __init__(self, env_file: Path, settings: Settings, *,
                  live: Sequence[tuple[frozenset[str], Apply]] = (),
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, checks: CheckRunner | None = None) -> None:
         """`live`: (keys, apply) pairs: a change to any of these keys is applied by calling
         `apply(new_settings)` (a falsy result: it could not be, so a restart is needed)."""
         self.env_file = Path(env_file)
         self.settings = settings
         self._live = list(live)
         self.catalog = catalog or load_catalog()
+        self._checks = checks
 
     def view(self) -> dict[str, Any]:
         """Every setting with its current value; a secret only says whether it is set."""
@@ -57,9 +61,10 @@ class SettingsEditor:
 
     async def test(self, what: str) -> dict[str, Any]:
         """One `doctor` check with the saved settings: the page's 테스트 buttons."""
-        from ..cli.doctor import check_one
-
-        checks = await check_one(what, self.settings)
+        if self._checks is None:
+            return {"component": what, "level": "off", "detail": "이 데몬에서는 점검을 할 수 없습니다",
+                    "todo": "", "checks": []}
+        checks = await self._checks(what, self.settings)
         worst = max(checks, key=lambda c: ("off", "ok", "warn", "error").index(c.level.value))
         return {**_check_dict(worst), "checks": [_check_dict(c) for c in checks]}
 
