@@ -37,7 +37,7 @@ from peers.openai_server import OpenAIServer, Recorded, Reply  # noqa: E402
 
 from aischoco.ai.character import CharacterPrompt  # noqa: E402
 from aischoco.ai.groq_client import GroqClient  # noqa: E402
-from aischoco.ai.memory import ConversationMemory  # noqa: E402
+from aischoco.ai.conversation import ConversationMemory  # noqa: E402
 from aischoco.ai.prompts import OutputFilter  # noqa: E402
 from aischoco.ai.responder import GroqResponder  # noqa: E402
 from aischoco.ai.tokens import load_counter  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 
 from aischoco.ai.character import CharacterPrompt
 from aischoco.ai.groq_client import GroqClient
-from aischoco.ai.memory import ConversationMemory
+from aischoco.ai.conversation import ConversationMemory
 from aischoco.ai.prompts import OutputFilter
 from aischoco.ai.responder import GroqResponder
 from aischoco.audio.output import AudioOutput

@@ -14,7 +14,7 @@ import asyncio
 import sys
 import time
 
-from aischoco.ai.memory import ConversationMemory
+from aischoco.ai.conversation import ConversationMemory
 from aischoco.chat.filters import ChatFilter
 from aischoco.chat.local import line_to_message
 from aischoco.settings.model import SettingsError, load_settings

@@ -18,7 +18,7 @@ import pytest
 
 from aischoco.ai.character import CharacterPrompt
 from aischoco.ai.groq_client import GroqClient
-from aischoco.ai.memory import ConversationMemory
+from aischoco.ai.conversation import ConversationMemory
 from aischoco.ai.prompts import OutputFilter
 from aischoco.ai.responder import GroqResponder
 from aischoco.chat.filters import ChatFilter, FilterConfig

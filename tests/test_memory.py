@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aischoco.ai.character import CharacterPrompt
 from aischoco.ai.groq_client import GroqClient
-from aischoco.ai.memory import ConversationMemory
+from aischoco.ai.conversation import ConversationMemory
 from aischoco.ai.prompts import OutputFilter
 from aischoco.ai.responder import GroqResponder
 from aischoco.ai.tokens import load_counter, message_tokens

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from ..core.status import State, StatusHandle
-from .memory import ConversationMemory
+from .conversation import ConversationMemory
 from .responder import GroqResponder
 
 

@@ -29,7 +29,7 @@ from .answer_stream import AnswerParser
 from .character import CharacterPrompt
 from .groq_client import (GroqClient, LLMError, StreamBroken, StreamDelta, StreamDone,
                           StreamToolCalls)
-from .memory import ConversationMemory
+from .conversation import ConversationMemory
 from .prompts import AnswerError, OutputFilter, ParsedAnswer, format_batch, parse_answer
 from .sentence_stream import SentenceStream
 from .speech_text import spoken_text

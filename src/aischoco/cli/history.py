@@ -60,7 +60,7 @@ async def _summarize(settings: Settings) -> int:
         return 2
     from ..compose.wiring import build_llm  # the daemon's own client, prompt and memory rules
     from ..ai.groq_client import LLMError
-    from ..ai.memory import ConversationMemory
+    from ..ai.conversation import ConversationMemory
 
     component = build_llm(settings)
     responder = component.responder
