@@ -40,13 +40,13 @@ from ..chat.filters import ChatFilter
 from ..chat.sources import build_chat_source
 from ..cli.doctor import check_one
 from ..core.error_log import RecentErrors
-from ..core.http_server import is_loopback
+from ..core.embedded_server import is_loopback
 from ..core.messages import Kind
 from ..core.metrics import LatencyStats
 from ..core.signals import stop_on_signals
 from ..core.status import State, StatusBoard
 from ..core.supervisor import Supervisor
-from ..overlay.http_server import OverlayServer
+from ..overlay.component import OverlayServer
 from ..overlay.server import create_app
 from ..overlay.state import OverlayState
 from ..settings.model import Settings

@@ -15,7 +15,7 @@ from dotenv import dotenv_values
 from pydantic import SecretStr, ValidationError
 
 from .env_file import write_env_file
-from ..core.http_server import is_loopback
+from ..core.embedded_server import is_loopback
 from .model import Settings
 from .catalog import Catalog, load_catalog
 

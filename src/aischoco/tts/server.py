@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..core.stages import AudioChunk, StageError, StageUnavailable
 from ..core.status import StatusBoard, StatusHandle
-from ..core.http_server import EmbeddedServer, bind_socket
+from ..core.embedded_server import EmbeddedServer, bind_socket
 from .audio_decode import AudioDecodeError, decode_audio
 from .voice_sample import Reference, VoiceSampleError, prepare_reference
 

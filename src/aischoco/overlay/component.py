@@ -9,7 +9,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
-from ..core.http_server import EmbeddedServer, bind_socket
+from ..core.embedded_server import EmbeddedServer, bind_socket
 from ..core.status import State, StatusHandle
 from ..core.supervisor import ComponentError
 
