@@ -12,7 +12,7 @@ from typing import Any
 from aischoco.ai.prompts import TOOL_OPEN
 from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.metrics import TurnMarks
-from aischoco.show.reply_feed import FILLER
+from aischoco.show.reply_reader import FILLER
 from aischoco.tools.registry import Tool, ToolRegistry
 from peers.openai_server import OpenAIServer, Reply, Stream, ToolCalls
 from peers.speech_server import SpeechServer

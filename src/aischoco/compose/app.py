@@ -60,7 +60,7 @@ from ..settings.editor import SettingsEditor
 from .tools import build_tools
 from .vision import build_vision
 from ..voice_studio.studio import VoiceStudio
-from ..vtuber.feed import ParamsFeed
+from ..vtuber.params_feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
                      segmenter_config, voice_row)
 

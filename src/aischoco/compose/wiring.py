@@ -31,7 +31,7 @@ from ..show.idle_talk import IdleTalk, IdleTalkConfig
 from ..show.turn import Stages
 from ..settings.model import Settings
 from ..vtuber.animator import VtsAnimator
-from ..vtuber.feed import ParamsFeed
+from ..vtuber.params_feed import ParamsFeed
 
 if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voice input is on
     from ..vision.component import Vision

@@ -22,7 +22,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.messages import ChatMessage, Kind, Role
-from ..vtuber.feed import ParamsFeed
+from ..vtuber.params_feed import ParamsFeed
 from .panel_api import PanelApi
 from ..voice_studio.routes import add_voice_routes
 

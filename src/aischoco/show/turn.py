@@ -25,7 +25,7 @@ from ..core.stages import (AIResponse, Animator, AudioOutputPort, Emotion, Langu
                            StreamingLanguageModel, UnavailableAudio, UnavailableLLM,
                            UnavailableSpeech)
 from .donation import DonationTurn, tier_notice
-from .reply_feed import ReplyFeed
+from .reply_reader import ReplyFeed
 from .speech import SpeechLog, SpeechPipeline
 
 log = logging.getLogger(__name__)

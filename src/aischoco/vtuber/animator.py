@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.stages import Emotion, tier_emotion
 from ..core.status import State, StatusHandle
-from .feed import ParamsFeed
+from .params_feed import ParamsFeed
 from .link import LinkState, Rejected, VtsLink
 from .lipsync import LipSync
 from .mapping import DonationReaction, Expression, MappingError, MappingWatcher, PoseMapping
