@@ -35,7 +35,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aischoco.compose.app import _coalesced
+from aischoco.show.on_overlay import queue_on_overlay, turn_on_overlay
+from aischoco.show.turn_events import TurnEvents
 from aischoco.chat.filters import ChatFilter, FilterConfig, load_banned_words
 from aischoco.core.messages import ChatMessage
 from aischoco.show.director import Director
@@ -88,18 +89,16 @@ def build_pipeline(llm: BenchLLM, stats: LatencyStats
                     animator=StillAnimator())
     runner = TurnRunner(
         stages, stats, segmenter=SegmenterConfig(min_chars=10, max_chars=150),
-        on_answer=lambda answer, batch: overlay.add_assistant(
-            answer.response, answer.emotion, reply_to=[m.message_id for m in batch]),
+        events=TurnEvents(turn_on_overlay(overlay)),
     )
-    director = Director(ReplyQueue(50, 60.0), runner, batch_size=3)
+    director = Director(ReplyQueue(50, 60.0), runner, batch_size=3,
+                        on_change=queue_on_overlay(overlay))
     banned_path = REPO / "config" / "banned_words.txt"
     banned = load_banned_words(banned_path) if banned_path.exists() else ()
     # Daemon defaults; every synthetic viewer is distinct and says something different, so neither
     # the per-user rate limit (3 per 10 s) nor the duplicate check rejects anything.
     config = FilterConfig(banned_words=banned)
     intake = ChatIntake(ChatFilter(config), overlay, director)
-    director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
-                                                             "queue": director.snapshot()}))
     # The director's status row, as the supervisor would register it.
     return intake, director, board.register("director", "답변 디렉터")
 

@@ -257,7 +257,7 @@ def _observe(controls: Any, probe: Probe) -> None:
             probe.audible.append((heard_at, heard_at + block.size / rate))
 
     audio.add_tap(tap)
-    listener = controls.voice_info.__self__  # the VoiceListener built by app.build
+    listener = controls.listener_info.__self__  # the VoiceListener built by app.build
     assert isinstance(listener, VoiceListener), listener
     probe.listener = listener
     open_capture = listener._open_capture

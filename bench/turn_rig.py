@@ -23,6 +23,7 @@ from aischoco.core.segmenter import DEFAULT_CONFIG
 from aischoco.core.stages import StillAnimator
 from aischoco.core.status import StatusBoard
 from aischoco.show.turn import Stages, TurnRunner
+from aischoco.show.turn_events import TurnEvents
 from aischoco.tts.remote_engine import RemoteEngine
 
 
@@ -55,7 +56,7 @@ async def turn_rig(llm_url: str, tts_url: str, tmp: Path, *, stream: bool = True
     while not audio.available:
         await asyncio.sleep(0.01)
     runner = TurnRunner(Stages(responder, engine, audio, StillAnimator()), LatencyStats(),
-                        segmenter=DEFAULT_CONFIG, on_answer=lambda answer, batch: None)
+                        segmenter=DEFAULT_CONFIG, events=TurnEvents())
     try:
         yield TurnRig(responder, runner, board)
     finally:

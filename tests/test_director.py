@@ -17,6 +17,7 @@ from aischoco.core.stages import (AIResponse, AudioChunk, StillAnimator, Unavail
                                   UnavailableLLM, UnavailableSpeech)
 from aischoco.core.status import StatusBoard
 from aischoco.show.turn import Stages, TurnRunner
+from aischoco.show.turn_events import AnswerShown, TurnEvents
 from audio_helpers import file_output
 
 
@@ -68,7 +69,8 @@ def make(stages: Stages, *, batch_size: int = 3, max_size: int = 50):
     stats = LatencyStats()
     answers: list[str] = []
     runner = TurnRunner(stages, stats, segmenter=SegmenterConfig(min_chars=2),
-                        on_answer=lambda a, batch: answers.append(a.response))
+                        events=TurnEvents(lambda e: answers.append(e.answer.response)
+                                           if isinstance(e, AnswerShown) else None))
     director = Director(ReplyQueue(max_size, 60), runner, batch_size=batch_size)
     board = StatusBoard()
     status = board.register("director", "디렉터")

@@ -32,7 +32,9 @@ from aischoco.show.director import Director
 from aischoco.show.idle_talk import IdleTalk, IdleTalkConfig
 from aischoco.show.intake import ChatIntake
 from aischoco.show.reply_queue import ReplyQueue
+from aischoco.show.on_overlay import turn_on_overlay
 from aischoco.show.turn import Stages, TurnRunner
+from aischoco.show.turn_events import TurnEvents
 from aischoco.tts.remote_engine import RemoteEngine
 from audio_helpers import file_output
 from peers.openai_server import OpenAIServer, Reply, Slow, Stream
@@ -99,9 +101,7 @@ async def show(tmp: Path, llm: OpenAIServer, tts: SpeechServer, *, stream: bool 
             runner = TurnRunner(
                 Stages(responder, engine, audio, animator), stats,
                 segmenter=SegmenterConfig(min_chars=2),
-                on_answer=lambda a, batch: overlay.add_assistant(
-                    a.response, a.emotion, reply_to=[m.message_id for m in batch],
-                    proactive=batch[0].kind is Kind.IDLE))
+                events=TurnEvents(turn_on_overlay(overlay)))
             idle_talk = IdleTalk(idle, rng=random.Random(4)) if idle else None
             director = Director(ReplyQueue(50, 60), runner, batch_size=3, idle=idle_talk,
                                 streamer_talking=lambda: talking[0])

@@ -27,6 +27,7 @@ from aischoco.core.metrics import LatencyStats, TurnMarks
 from aischoco.core.segmenter import SegmenterConfig, segment
 from aischoco.core.stages import AIResponse, UnavailableAudio, UnavailableSpeech
 from aischoco.show.turn import Stages, TurnRunner
+from aischoco.show.turn_events import AnswerShown, TurnEvents
 from aischoco.tts.remote_engine import RemoteEngine
 from audio_helpers import file_output
 
@@ -83,7 +84,8 @@ async def rig(tmp: Path, llm: OpenAIServer, tts: SpeechServer | None, *, stream:
             stages = Stages(responder, engine or UnavailableSpeech("off"),
                             audio if engine else UnavailableAudio("off"), animator)
             runner = TurnRunner(stages, stats, segmenter=SEGMENTER,
-                                on_answer=lambda answer, batch: shown.append(answer))
+                                events=TurnEvents(lambda e: shown.append(e.answer)
+                                                  if isinstance(e, AnswerShown) else None))
             yield Rig(runner, responder, animator, stats, shown)
     finally:
         if engine is not None:

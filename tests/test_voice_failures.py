@@ -16,6 +16,7 @@ from aischoco.core.segmenter import SegmenterConfig
 from aischoco.core.stages import StillAnimator
 from aischoco.core.status import State, StatusBoard
 from aischoco.show.turn import Stages, TurnRunner
+from aischoco.show.turn_events import TurnEvents, VoiceWait
 from aischoco.tts.remote_engine import RemoteEngine
 from audio_helpers import file_output
 from peers.speech_server import SpeechServer, Status
@@ -39,7 +40,7 @@ async def test_an_always_503_server_costs_one_retry_per_turn_and_ends_text_only(
                 stats = LatencyStats()
                 runner = TurnRunner(Stages(ScriptedLLM(ANSWER), engine, audio, StillAnimator()),
                                     stats, segmenter=SegmenterConfig(min_chars=2),
-                                    on_answer=lambda answer, batch: None)
+                                    events=TurnEvents())
                 caplog.set_level("INFO")
                 await runner.run([ChatMessage(user="민수", message="안녕")], TurnMarks(1))
                 await asyncio.sleep(0)
@@ -93,7 +94,7 @@ def _runner(tts: StartingTTS, audio: object, stats: LatencyStats, *, starting: l
             wait_s: float) -> TurnRunner:
     return TurnRunner(Stages(ScriptedLLM(ANSWER), tts, audio, StillAnimator()),  # type: ignore[arg-type]
                       stats, segmenter=SegmenterConfig(min_chars=2),
-                      on_answer=lambda answer, batch: None,
+                      events=TurnEvents(),
                       voice_starting=lambda: starting[0], voice_wait_s=wait_s)
 
 
@@ -103,7 +104,7 @@ async def test_a_turn_waits_for_a_starting_voice_and_speaks_every_sentence(
     waits: list[bool] = []
     async with file_output(tmp_path / "out.wav") as audio:
         runner = _runner(tts, audio, stats, starting=starting, wait_s=10)
-        runner.on_voice_wait = waits.append
+        runner.events.listen(lambda e: waits.append(e.waiting) if isinstance(e, VoiceWait) else None)
 
         async def finish_loading() -> None:
             await asyncio.sleep(0.3)

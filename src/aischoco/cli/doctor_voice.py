@@ -10,7 +10,7 @@ from pathlib import Path
 from ..audio.devices import AudioDeviceError, find_input
 from .doctor_checks import Check, Level, http_status
 from ..settings.model import Settings
-from ..compose.wiring import VOICE_INSTALL_HINT
+from ..compose.wiring import LISTENER_INSTALL_HINT
 
 MIC = "음성 입력 (마이크)"
 STT = "음성 인식 (STT)"
@@ -48,11 +48,11 @@ def _vad_check() -> Check:
     from ..listen.vad import SileroVad, VadUnavailable
 
     if importlib.util.find_spec("onnxruntime") is None:
-        return Check("음성 감지 (VAD)", Level.ERROR, "onnxruntime이 없습니다", VOICE_INSTALL_HINT)
+        return Check("음성 감지 (VAD)", Level.ERROR, "onnxruntime이 없습니다", LISTENER_INSTALL_HINT)
     try:
         SileroVad.load()
     except VadUnavailable as exc:
-        return Check("음성 감지 (VAD)", Level.ERROR, str(exc), VOICE_INSTALL_HINT)
+        return Check("음성 감지 (VAD)", Level.ERROR, str(exc), LISTENER_INSTALL_HINT)
     return Check("음성 감지 (VAD)", Level.OK, "Silero VAD 모델 로드됨 (ONNX, CPU 1스레드)")
 
 
@@ -62,7 +62,7 @@ async def _stt_check(settings: Settings) -> Check:
                      "GROQ_API_KEY를 넣거나 STT_ENGINE=whisper로 설정하세요")
     if settings.stt_engine == "whisper":
         if importlib.util.find_spec("faster_whisper") is None:
-            return Check(STT, Level.ERROR, "faster-whisper가 설치되지 않았습니다", VOICE_INSTALL_HINT)
+            return Check(STT, Level.ERROR, "faster-whisper가 설치되지 않았습니다", LISTENER_INSTALL_HINT)
         model = settings.stt_model or "auto"
         if Path(model).expanduser().is_dir():
             found = (Path(model).expanduser() / "model.bin").is_file()

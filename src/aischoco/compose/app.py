@@ -18,19 +18,20 @@
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
-    app.py, wiring.py, cli.py, doctor*.py, settings_editor.py, voice_studio.py   composed and started
-    show/     the show: intake, reply queue, director, turn, speech, reply feed, panel controls
-    chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/   the stages (overlay sees the show only
-              through overlay/panel_api.PanelApi)
-    core/     what every stage stands on: messages, stage protocols, status board, supervisor,
-              backoff, metrics, segmenter, worker thread, atomic files; settings.py beside it
+    compose/ cli/   composed and started (this file, wiring, tools, vision) · the commands
+    show/     the show: intake, reply queue, director, turn (+ turn_events), speech, panel controls
+    chat/ ai/ memory/ tts/ audio/ vtuber/ overlay/ listen/ tools/ vision/ voice_studio/ avatar/
+              the parts (overlay sees the show only through overlay/panel_api.PanelApi)
+    core/ settings/   what every part stands on: messages, stage protocols, status board,
+              supervisor, backoff, metrics, segmenter, atomic files; the one settings object
+A turn tells the show what happens on one path: show/turn_events.TurnEvents (AnswerShown,
+SentenceStarted, SentenceEnded, VoiceWait); the overlay and the director listen there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ from ..chat.sources import build_chat_source
 from ..cli.doctor import check_one
 from ..core.error_log import RecentErrors
 from ..core.embedded_server import is_loopback
-from ..core.messages import Kind
 from ..core.metrics import LatencyStats
 from ..core.signals import stop_on_signals
 from ..core.status import State, StatusBoard
@@ -51,18 +51,20 @@ from ..overlay.server import create_app
 from ..overlay.state import OverlayState
 from ..settings.model import Settings
 from ..show.controls import Controls
-from ..show.director import Director
+from ..show.director import Director, Pause
 from ..show.intake import ChatIntake
 from ..show.reply_queue import ReplyQueue
+from ..show.on_overlay import queue_on_overlay, turn_on_overlay
 from ..show.turn import TurnRunner
+from ..show.turn_events import TurnEvents
 from .live_settings import Restarts, live_appliers
 from ..settings.editor import SettingsEditor
 from .tools import build_tools
 from .vision import build_vision
 from ..voice_studio.studio import VoiceStudio
 from ..vtuber.params_feed import ParamsFeed
-from .wiring import (build_idle_talk, build_memory, build_stages, build_voice, filter_config,
-                     segmenter_config, voice_row)
+from .wiring import (build_idle_talk, build_memory, build_stages, build_listener, filter_config,
+                     segmenter_config, listener_row)
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,11 @@ def build(settings: Settings, board: StatusBoard,
 
     params_feed = ParamsFeed()  # animator frames for other renderers (WS /ws/params)
     stages, stage_components = build_stages(settings, board, params_feed)
+    # Every turn's events (answer shown, sentence started/ended, voice wait) go one way: the
+    # overlay listens here, the director when it is built (show/turn_events.py).
+    turn_events = TurnEvents(turn_on_overlay(overlay))
     runner = TurnRunner(
-        stages, stats, segmenter=segmenter_config(settings),
-        on_answer=lambda answer, batch: overlay.add_assistant(
-            answer.response, answer.emotion, reply_to=[m.message_id for m in batch],
-            proactive=batch[0].kind is Kind.IDLE),
+        stages, stats, segmenter=segmenter_config(settings), events=turn_events,
         voice_starting=lambda: any(board.get(name).state is State.STARTING
                                    for name in ("tts", "audio")),
         donation_tiers=settings.donation_tiers,
@@ -88,22 +90,22 @@ def build(settings: Settings, board: StatusBoard,
     memory = build_memory(settings, board, stages.llm)  # viewers: noted at intake, recalled per reply
     tools = build_tools(settings, board, stages.llm, memory)  # built-ins + MCP servers' tools
     # The stream's picture → scene notes for replies and idle talk; paused with the replies.
-    vision = build_vision(settings, board, stages.llm, paused=lambda: director.paused)
-    voice = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
-    runner.on_speech = lambda phase, text: overlay.publish(
-        {"type": "speech", "phase": phase, "text": text})  # the subtitle theme follows the audio
+    pause = Pause()
+    vision = build_vision(settings, board, stages.llm, paused=lambda: pause.on)
+    listener = None  # the streamer's microphone → a voice turn at the top of the queue; barge-in
     director = Director(ReplyQueue(settings.reply_queue_size, settings.reply_max_age_s), runner,
                         batch_size=settings.reply_batch_size,
                         idle=build_idle_talk(settings, memory, vision),
-                        streamer_talking=lambda: voice is not None and voice.talking)
+                        streamer_talking=lambda: listener is not None and listener.talking,
+                        pause=pause, on_change=queue_on_overlay(overlay))
     # The LLM finishing its start-up is the moment to answer what waited, not the next idle tick.
     board.subscribe(lambda item: director.wake() if item.name == "llm" else None)
     intake = ChatIntake(ChatFilter(filter_config(settings)), overlay, director, memory=memory,
                         forget_command=settings.memory_forget_command)
-    row = voice_row(settings)
+    row = listener_row(settings)
     board.register(row.name, row.label, row.state, row.detail, row.hint)
     if row.state is State.STARTING:
-        voice = build_voice(settings, submit=intake.accept, ai_busy=lambda: director.speaking,
+        listener = build_listener(settings, submit=intake.accept, ai_busy=lambda: director.speaking,
                             interrupt=director.skip, audio=stages.audio)
     def llm_info() -> dict[str, Any] | None:  # the LLM may start later (its first key saved)
         snapshot = getattr(stages.llm, "snapshot", None)
@@ -130,7 +132,7 @@ def build(settings: Settings, board: StatusBoard,
                              checks=check_one)
               if env_file is not None else None)
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
-                        voice_info=voice.snapshot if voice else None,
+                        listener_info=listener.snapshot if listener else None,
                         memory=memory,
                         tools_info=tools.registry.snapshot if tools.registry else None,
                         vision=vision,
@@ -141,8 +143,6 @@ def build(settings: Settings, board: StatusBoard,
                         errors=errors.snapshot,
                         overlay_options={"fade_after_s": settings.overlay_fade_s,
                                          "max_messages": settings.overlay_max_messages})
-    director.on_change = _coalesced(lambda: overlay.publish({"type": "queue",
-                                                             "queue": director.snapshot()}))
 
     for component in stage_components:  # LLM, TTS engine, audio out, VTube Studio animator
         supervisor.add(component, board.get(component.name).label)
@@ -162,9 +162,9 @@ def build(settings: Settings, board: StatusBoard,
         supervisor.add(server, f"MCP 도구: {server.spec.name}")
     for close in tools.closers:
         supervisor.on_shutdown("tools", close)
-    if voice is not None:
-        supervisor.add(voice, row.label)
-        supervisor.on_shutdown(voice.name, voice.aclose)
+    if listener is not None:
+        supervisor.add(listener, row.label)
+        supervisor.on_shutdown(listener.name, listener.aclose)
     supervisor.add(overlay_server(settings), "오버레이 서버")
     return supervisor, controls, errors
 
@@ -194,21 +194,3 @@ async def run_daemon(settings: Settings, env_file: Path | None = None) -> int:
         logging.getLogger().removeHandler(errors)
     log.info("aischoco stopped")
     return 0
-
-
-def _coalesced(publish: Callable[[], None], delay_s: float = 0.2) -> Callable[[], None]:
-    """Collapse bursts of changes (a chat flood) into one publish per `delay_s`."""
-    pending = False
-
-    def fire() -> None:
-        nonlocal pending
-        pending = False
-        publish()
-
-    def request() -> None:
-        nonlocal pending
-        if not pending:
-            pending = True
-            asyncio.get_running_loop().call_later(delay_s, fire)
-
-    return request

@@ -237,30 +237,30 @@ def segmenter_config(settings: Settings) -> SegmenterConfig:
                            max_chars=settings.segment_max_chars)
 
 
-VOICE_LABEL = "음성 입력 (마이크)"
-VOICE_INSTALL_HINT = ("pip install -r requirements-voice.txt 후 pip install --no-deps silero-vad==6.2.3 "
+LISTENER_LABEL = "음성 입력 (마이크)"
+LISTENER_INSTALL_HINT = ("pip install -r requirements-voice.txt 후 pip install --no-deps silero-vad==6.2.3 "
                       "(README 참고)")
 
 
-def voice_row(settings: Settings) -> Row:
+def listener_row(settings: Settings) -> Row:
     if not settings.voice_input_on:
-        return Row("voice", VOICE_LABEL, State.OFF, "VOICE_INPUT=off: 채팅으로만 대화합니다",
+        return Row("voice", LISTENER_LABEL, State.OFF, "VOICE_INPUT=off: 채팅으로만 대화합니다",
                    "VOICE_INPUT에 마이크 이름을 적으면 말로도 대화합니다")
     if settings.stt_engine == "off":
-        return Row("voice", VOICE_LABEL, State.NOT_CONFIGURED, "음성 인식(STT) 엔진이 없습니다",
+        return Row("voice", LISTENER_LABEL, State.NOT_CONFIGURED, "음성 인식(STT) 엔진이 없습니다",
                    "GROQ_API_KEY를 넣거나 STT_ENGINE=whisper (로컬)로 설정하세요")
     missing = [name for name in ("silero_vad", "onnxruntime")
                if importlib.util.find_spec(name) is None]
     if settings.stt_engine == "whisper" and importlib.util.find_spec("faster_whisper") is None:
         missing.append("faster_whisper")
     if missing:
-        return Row("voice", VOICE_LABEL, State.NOT_CONFIGURED,
-                   f"음성 입력 패키지가 없습니다: {', '.join(missing)}", VOICE_INSTALL_HINT)
-    return Row("voice", VOICE_LABEL, State.STARTING,
+        return Row("voice", LISTENER_LABEL, State.NOT_CONFIGURED,
+                   f"음성 입력 패키지가 없습니다: {', '.join(missing)}", LISTENER_INSTALL_HINT)
+    return Row("voice", LISTENER_LABEL, State.STARTING,
                f"{settings.voice_input} 준비 중 (STT: {settings.stt_engine})")
 
 
-def build_voice(settings: Settings, *, submit: Callable[[ChatMessage], object],
+def build_listener(settings: Settings, *, submit: Callable[[ChatMessage], object],
                 ai_busy: Callable[[], bool], interrupt: Callable[[], bool],
                 audio: AudioOutputPort) -> VoiceListener:
     """The voice-input component; barge-in acts on the director's turn and the audio output."""

@@ -8,7 +8,7 @@ from .stt import SpeechToText
 
 
 def build_stt(settings: Settings) -> SpeechToText:
-    """The transcriber STT_ENGINE names (voice_row has checked it is installed)."""
+    """The transcriber STT_ENGINE names (listener_row has checked it is installed)."""
     if settings.stt_engine == "whisper":
         from .stt_whisper import WhisperTranscriber
 

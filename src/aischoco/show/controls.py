@@ -44,7 +44,7 @@ class Controls:
     status: StatusBoard
     stats: LatencyStats
     llm_info: Callable[[], dict[str, Any]] | None = None  # rate-limit headroom, usage, memory
-    voice_info: Callable[[], dict[str, Any]] | None = None  # utterances, drops, barge-ins
+    listener_info: Callable[[], dict[str, Any]] | None = None  # the mic: utterances, drops, barge-ins
     errors: Callable[[], list[dict[str, Any]]] = list  # the last warnings/errors
     overlay_options: dict[str, Any] | None = None  # fade time etc. for the pages
     memory: ViewerMemory | None = None  # long-term viewer memory (None: MEMORY_ENABLED=false)
@@ -154,7 +154,7 @@ class Controls:
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected),
                         "hidden": self.intake.hidden},
             "llm": self.llm_info() if self.llm_info else None,
-            "voice": self.voice_info() if self.voice_info else None,
+            "voice": self.listener_info() if self.listener_info else None,
             "memory": self.memory.snapshot() if self.memory else {"enabled": False},
             "tools": self.tools_info() if self.tools_info else {"enabled": False},
             "vision": self.vision.latest() if self.vision else None,  # {"note", "at"} or null

@@ -18,6 +18,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.messages import ChatMessage
@@ -26,12 +27,21 @@ from ..core.status import State, StatusHandle
 from .idle_talk import IdleTalk
 from .reply_queue import ReplyQueue
 from .turn import TurnRunner
+from .turn_events import AnswerShown, TurnEvent, VoiceWait
 
 log = logging.getLogger(__name__)
 
 # How often an idle director wakes to expire stale chat and refresh its status line.
 IDLE_TICK_S = 1.0
 BLOCKED_IDLE_TICK_S = 0.25  # an idle line is due but something holds it back
+
+
+@dataclass(slots=True)
+class Pause:
+    """Replies paused by the streamer: built before the director, so what stops with the
+    replies (the vision component) can read it without waiting for the director to exist."""
+
+    on: bool = False
 
 
 class Director:
@@ -44,17 +54,18 @@ class Director:
         *,
         batch_size: int,
         clock: Callable[[], float] = time.perf_counter,
-        on_change: Callable[[], None] = lambda: None,
+        on_change: Callable[[Director], None] = lambda director: None,
         idle: IdleTalk | None = None,
         streamer_talking: Callable[[], bool] = lambda: False,
+        pause: Pause | None = None,
     ) -> None:
         self.queue = queue
         self.runner = runner
         self.batch_size = batch_size
         self._clock = clock
-        self.on_change = on_change
+        self._on_change = on_change  # the queue or the director's state changed (the panel's row)
         self._wake = asyncio.Event()
-        self._paused = False
+        self._pause = pause or Pause()
         self._current: asyncio.Task[None] | None = None
         self._turn_ids = itertools.count(1)
         self._said = ""  # the status line last reported (each change is logged once)
@@ -64,8 +75,7 @@ class Director:
         self._batch: frozenset[str] = frozenset()  # ids the current turn answers
         self._idle_turn = False  # the current turn is an idle line
         self._shown = False  # the current turn's answer is on screen (an idle line is kept)
-        runner.on_voice_wait = self._voice_wait
-        runner.on_shown = self._on_shown
+        runner.events.listen(self._on_turn_event)
 
     # --- control surface (called from chat sources and the control panel) --------------------
     def submit(self, msg: ChatMessage) -> None:
@@ -110,10 +120,10 @@ class Director:
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._pause.on
 
     def set_paused(self, paused: bool) -> None:
-        self._paused = paused
+        self._pause.on = paused
         log.info("replies %s", "paused" if paused else "resumed")
         self._wake.set()
         self.on_change()
@@ -133,7 +143,7 @@ class Director:
     def snapshot(self) -> dict[str, Any]:
         stats = self.queue.stats
         return {
-            "paused": self._paused,
+            "paused": self._pause.on,
             "speaking": self.speaking,
             "pending": len(self.queue),
             "accepted": stats.accepted,
@@ -161,7 +171,7 @@ class Director:
                     if self.queue.expire(self._clock()):
                         self.on_change()
                 self._wake.clear()
-                while not self._paused and self.runner.ready:
+                while not self._pause.on and self.runner.ready:
                     batch = self.queue.take_batch(self._clock(), self.batch_size)
                     if not batch:
                         break
@@ -183,7 +193,7 @@ class Director:
         return min(IDLE_TICK_S, delay + 0.005)
 
     def _idle_due(self) -> bool:
-        return (self.idle is not None and self.idle.due() and not self._paused
+        return (self.idle is not None and self.idle.due() and not self._pause.on
                 and self.runner.ready and not len(self.queue) and not self.speaking
                 and not self._streamer_talking())
 
@@ -191,7 +201,7 @@ class Director:
         assert self.idle is not None
         decided = self._clock()
         cue, msg = await self.idle.cue()
-        if len(self.queue) or self._paused or self._streamer_talking():
+        if len(self.queue) or self._pause.on or self._streamer_talking():
             return  # something came up while the cue was being chosen
         log.info("idle talk: %s (%s)", cue.kind.value, cue.opening)
         shown = await self._run_turn([msg], status, idle_decided=decided)
@@ -225,8 +235,15 @@ class Director:
         self.on_change()
         return "" if current.cancelled() or current.exception() else current.result()
 
-    def _on_shown(self) -> None:
-        self._shown = True
+    def on_change(self) -> None:
+        self._on_change(self)
+
+    def _on_turn_event(self, event: TurnEvent) -> None:
+        match event:
+            case AnswerShown(first=True):
+                self._shown = True  # an idle line on screen is no longer cancelled by chat
+            case VoiceWait(waiting=waiting):
+                self._voice_wait(waiting)
 
     def _voice_wait(self, waiting: bool) -> None:
         """The turn waits for a TTS engine or audio output that is still starting."""
@@ -242,7 +259,7 @@ class Director:
                             "GROQ_API_KEY를 설정하면 답변을 시작합니다")
         elif not self.runner.ready:
             detail, hint = "LLM 준비 중: 채팅은 모아 두고, 준비되는 즉시 답변합니다", ""
-        elif self._paused:
+        elif self._pause.on:
             detail, hint = "일시정지됨", "컨트롤 패널에서 재개할 수 있습니다"
         else:
             detail, hint = "답변 대기", ""

@@ -27,6 +27,7 @@ from ..core.stages import (AIResponse, Animator, AudioOutputPort, Emotion, Langu
 from .donation import DonationTurn, tier_notice
 from .reply_reader import ReplyFeed
 from .speech import SpeechLog, SpeechPipeline
+from .turn_events import AnswerShown, SentenceEnded, SentenceStarted, TurnEvents, VoiceWait
 
 log = logging.getLogger(__name__)
 
@@ -69,27 +70,22 @@ class TurnRunner:
         stats: LatencyStats,
         *,
         segmenter: SegmenterConfig,
-        on_answer: Callable[[AIResponse, Sequence[ChatMessage]], None],
+        events: TurnEvents,
         voice_starting: Callable[[], bool] = lambda: False,
         voice_wait_s: float = VOICE_WAIT_S,
         donation_tiers: Sequence[int] = DONATION_TIERS,
     ) -> None:
-        """`on_answer` shows the answer. A streamed answer calls it again with the longer text
-        as each sentence starts playing (same batch, so the overlay updates the same message).
-        `voice_starting`: the TTS engine or the audio output is still starting (not failed): a
+        """`events`: what the turn tells the show (turn_events.py). A streamed answer is shown
+        again with the longer text as each sentence starts playing (same batch, so the overlay
+        updates the same message). `voice_starting`: the TTS engine or the audio output is still starting (not failed): a
         turn waits up to `voice_wait_s` for it rather than answer mute."""
         self.stages = stages
         self._voice_starting = voice_starting
         self._voice_wait_s = voice_wait_s
-        self.on_voice_wait: Callable[[bool], None] = lambda waiting: None  # the director's row
-        self.on_shown: Callable[[], None] = lambda: None  # the turn's answer is on screen now
-        # Each spoken sentence as it starts ("start") and ends ("end"; "" when speech stops
-        # early): the overlay's subtitle theme follows the audio with these.
-        self.on_speech: Callable[[str, str], None] = lambda phase, text: None
+        self.events = events
         self.donation_tiers = tuple(donation_tiers)
         self._stats = stats
         self._segmenter = segmenter
-        self._on_answer = on_answer
         self._speech = SpeechPipeline(stages.tts, stages.audio)
 
     def replace_tts(self, engine: SpeechEngine) -> None:
@@ -131,14 +127,14 @@ class TurnRunner:
         if self.can_speak or not self._voice_starting():
             return
         log.info("voice still starting: the answer waits up to %.0f s for it", self._voice_wait_s)
-        self.on_voice_wait(True)
+        self.events.emit(VoiceWait(True))
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._voice_wait_s
             while not self.can_speak and self._voice_starting() and loop.time() < deadline:
                 await asyncio.sleep(0.05)
         finally:
-            self.on_voice_wait(False)
+            self.events.emit(VoiceWait(False))
 
     def _unspoken(self, record: SpeechLog, text: str) -> None:
         """The voice is not there for this sentence: shown, not heard, and why."""
@@ -205,10 +201,9 @@ class TurnRunner:
         return _Special(donation, emotion)
 
     def _show(self, answer: AIResponse, batch: Sequence[ChatMessage], outcome: _Outcome) -> None:
-        if not outcome.shown:
-            self.on_shown()
+        first = not outcome.shown
         outcome.shown = answer.response
-        self._on_answer(answer, batch)
+        self.events.emit(AnswerShown(answer, batch, first))
 
     def _why_silent(self, record: SpeechLog | None) -> str:
         if record is not None:
@@ -344,15 +339,15 @@ class TurnRunner:
             if not speaking:
                 speaking = True
                 self.stages.animator.set_speaking(True)
-            self.on_speech("start", sentence)
+            self.events.emit(SentenceStarted(sentence))
             on_playing(sentence)
 
         try:
             await self._speech.speak(sentences, record, marks=marks, on_playing=playing,
-                                     on_heard=lambda text: self.on_speech("end", text))
+                                     on_heard=lambda text: self.events.emit(SentenceEnded(text)))
         finally:
             if record.cut is not None:  # skipped or cut mid-sentence: the subtitle goes too
-                self.on_speech("end", "")
+                self.events.emit(SentenceEnded(""))
 
     async def _remember(self, batch: Sequence[ChatMessage], outcome: _Outcome) -> None:
         """Only what the viewers heard goes into the history (all of it when shown as text)."""
