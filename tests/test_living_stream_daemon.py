@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -146,3 +147,26 @@ def test_official_donation_tiers_and_subscription(tmp_path: Path) -> None:
     assert said[2:] == ["소소님 천 치즈 고마워요!", "구독 고마워요!"]  # named: no extra line
     first = state["assistant_messages"][0]
     assert first["emotion"] == "excited" and first["proactive"] is False
+
+
+def test_idle_lines_are_min_gap_apart_as_viewers_see_them(tmp_path: Path) -> None:
+    """IDLE_TALK_MIN_GAP_S is counted from the end of the previous idle line (shown and heard),
+    not from when it was decided: a slow first line (1.5 s to its first token) followed by a
+    fast one left only ~2.5 s between them on the overlay before."""
+    wav = tmp_path / "voice.wav"
+    with OpenAIServer() as llm, SpeechServer(ms_per_char=2) as tts:
+        env = voice_env(llm.base_url, tts.base_url, wav, IDLE_TALK_AFTER_S="0.5",
+                        IDLE_TALK_MIN_GAP_S="4")
+        llm.script([Stream({"emotion": "happy", "response": "조용하네요, 뭐 하고 놀까요?"},
+                           ttft_ms=1500),
+                    Stream({"emotion": "neutral", "response": "오늘 날씨가 좋아요."}),
+                    Stream({"emotion": "neutral", "response": "노래 한 곡 어때요?"})])
+        with run_daemon(tmp_path, **env) as daemon:
+            lines = wait_until(lambda: (m := _state(daemon.url)["assistant_messages"])
+                               and len(m) >= 2 and m, timeout=30, what="two idle lines")
+            first, second = (datetime.fromisoformat(m["timestamp"]) for m in lines[:2])
+            assert all(m["proactive"] for m in lines[:2])
+            gap = (second - first).total_seconds()
+            # shown-to-shown covers the first line's speech too, so it is at least the gap
+            assert gap >= 4.0, f"idle lines {gap:.2f} s apart on the overlay"
+            assert _said(tts)[:2] == ["조용하네요, 뭐 하고 놀까요?", "오늘 날씨가 좋아요."]

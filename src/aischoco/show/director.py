@@ -231,7 +231,7 @@ class Director:
         await asyncio.wait({current})
         self._current, self._batch, self._idle_turn = None, frozenset(), False
         if self.idle is not None:
-            self.idle.turn_over()
+            self.idle.turn_over(idle=idle_decided is not None)
         self.on_change()
         return "" if current.cancelled() or current.exception() else current.result()
 

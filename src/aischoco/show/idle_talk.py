@@ -197,9 +197,13 @@ class IdleTalk:
         self._topics_warned = False
 
     # --- schedule ------------------------------------------------------------------------------
-    def turn_over(self) -> None:
-        """A turn (any) just ended: the quiet starts now."""
+    def turn_over(self, *, idle: bool = False) -> None:
+        """A turn just ended: the quiet starts now. After an idle line the gap to the next one
+        starts now too: counted from what viewers saw and heard end, not from the decision
+        (a slow line would otherwise leave less than IDLE_TALK_MIN_GAP_S on screen)."""
         self._quiet_since = self.clock()
+        if idle:
+            self._last_idle = self._quiet_since
 
     def next_at(self) -> float | None:
         """When the next idle line may come (clock time), or None when off."""
