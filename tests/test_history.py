@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 
 from aischoco.ai.history import (
     SUMMARY_PREFIX,
+    HistoryFormatError,
     HistoryWindow,
     summary_prompt,
+    validate_recent_doc,
 )
 from aischoco.ai.tokens import MESSAGE_OVERHEAD_TOKENS, load_counter, message_tokens
 
@@ -313,3 +315,41 @@ def test_context_never_exceeds_the_limit(ops: list[tuple[str, object, object]]) 
         assert w.total_tokens == sum(e.tokens for e in w.entries)
         assert w.needs_summary() <= (w.total_tokens > 700 and not w.summary_in_flight)
     assert context_tokens(w, w.context_messages()) <= 800
+
+
+def test_forget_viewer_drops_their_exchanges_and_keeps_the_rest() -> None:
+    w = window()
+    w.add("user", "고양이 나비", viewers=("u-cat",))
+    w.add("assistant", "나비 귀여워요", viewers=("u-cat",))
+    w.add("user", "떡볶이", viewers=("u-other",))
+    w.add("assistant", "맛있죠", viewers=("u-other",))
+    w.add("user", "둘이 같이", viewers=("u-cat", "u-other"))  # a shared batch goes whole
+    w.add("assistant", "둘 다 안녕", viewers=("u-cat", "u-other"))
+    w.add("assistant", "혼잣말")  # an idle line belongs to no one
+    assert w.forget_viewer("u-cat") == 4
+    assert [e.content for e in w.entries] == ["떡볶이", "맛있죠", "혼잣말"]
+    assert w.total_tokens == sum(e.tokens for e in w.entries)
+    assert w.forget_viewer("u-cat") == 0
+    again = HistoryWindow.from_dict(json.loads(json.dumps(w.to_dict())), CharCounter(), **LIMITS)
+    assert [(e.content, e.viewers) for e in again.entries] == [
+        ("떡볶이", ("u-other",)), ("맛있죠", ("u-other",)), ("혼잣말", ())]
+    assert "viewers" not in w.to_dict()["entries"][2]  # old files and idle lines look the same
+
+
+def test_forget_viewer_refuses_a_summary_in_flight_that_holds_their_lines() -> None:
+    w = window(keep_tokens=10, summarize_at=20, limit_tokens=200)
+    w.add("user", "고양이 이름은 나비" * 3, viewers=("u-cat",))
+    w.add("assistant", "나비 예뻐요" * 3, viewers=("u-cat",))
+    w.add("user", "안녕", viewers=("u-other",))
+    consumed = w.begin_summary()
+    assert consumed and consumed[0].viewers == ("u-cat",)
+    w.forget_viewer("u-cat")
+    assert not w.finish_summary("나비라는 고양이를 키우는 시청자", consumed)
+    assert w.summary == "" and [e.content for e in w.entries] == ["안녕"]
+
+
+def test_recent_json_viewers_must_be_a_list_of_strings() -> None:
+    doc = window().to_dict()
+    doc["entries"] = [{"role": "user", "content": "x", "timestamp": "t", "viewers": "u-1"}]
+    with pytest.raises(HistoryFormatError, match="viewers"):
+        validate_recent_doc(doc)

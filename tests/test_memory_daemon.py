@@ -158,6 +158,35 @@ def test_the_forget_command_erases_the_viewer_and_the_character_confirms(tmp_pat
     assert "생일" not in _user_content(peer.reply_requests()[-1])
 
 
+def test_forget_reaches_the_conversation_window_and_the_history_files(tmp_path: Path) -> None:
+    """A viewer told the character about their cat, asked about it (the reply named it), then
+    typed !잊어줘: the next request must not carry their lines or the answers to them, and the
+    saved history must not hold them either; another viewer's exchange stays."""
+    peer = MemoryPeer([])
+    with peer, run_daemon(tmp_path, **_env(peer, MEMORY_DISTILL_INTERVAL_S="3600")) as d:
+        wait_until(lambda: _running(d.url, "llm") and _running(d.url, "memory"), what="start")
+        _chat(d.url, "냥집사", "우리 고양이 이름은 나비예요", user_id="u-cat")
+        _answered(d.url, 1)
+        _chat(d.url, "냥집사", "제 고양이 이름 기억해요?", user_id="u-cat")
+        _answered(d.url, 2)
+        _chat(d.url, "구경꾼", "떡볶이 먹고 싶다", user_id="u-other")
+        _answered(d.url, 3)
+        asked = peer.reply_requests()[-1].body["messages"]
+        assert "나비" in json.dumps(asked, ensure_ascii=False)  # the window held it before
+        _chat(d.url, "냥집사", "!잊어줘", user_id="u-cat")
+        _answered(d.url, 4)
+        _chat(d.url, "구경꾼", "오늘 뭐 해요?", user_id="u-other")
+        _answered(d.url, 5)
+        d.stop(signal.SIGTERM)
+    for request in peer.reply_requests()[-2:]:  # the forget turn's own request and the next
+        history = json.dumps(request.body["messages"][:-1], ensure_ascii=False)
+        assert "나비" not in history and "고양이" not in history
+    assert "떡볶이" in json.dumps(peer.reply_requests()[-1].body["messages"], ensure_ascii=False)
+    saved = (tmp_path / "history" / "recent.json").read_text(encoding="utf-8")
+    assert "나비" not in saved and "고양이" not in saved and "떡볶이" in saved
+    assert "u-cat" not in saved  # nor the forget turn itself
+
+
 def test_fact_extraction_backs_off_on_429_and_resumes(tmp_path: Path) -> None:
     peer = MemoryPeer(["떡볶이를 좋아한다"])
     peer.distill_script = [RateLimited(retry_after=0.1, try_again_in="0.1s")]

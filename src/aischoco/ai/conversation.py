@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .history import HistoryWindow, summary_prompt
 log = logging.getLogger(__name__)
 
 Summarizer = Callable[[list[dict[str, str]]], Awaitable[str]]
+FORGOTTEN_KEPT = 1000  # recent forgets remembered, to refuse a turn already under way for them
 
 
 class ConversationMemory:
@@ -27,6 +30,8 @@ class ConversationMemory:
         self._summarize_with = summarizer
         self._save_lock = asyncio.Lock()  # one writer at a time, in order
         self._summary_task: asyncio.Task[None] | None = None
+        self._forgotten: OrderedDict[str, float] = OrderedDict()  # key → perf_counter of forget
+        self._scrubs: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, directory: Path, summarizer: Summarizer, **limits: int) -> ConversationMemory:
@@ -47,11 +52,17 @@ class ConversationMemory:
                         self.window.last_dropped)
         return messages
 
-    async def record_turn(self, user_text: str | None, assistant_text: str) -> None:
-        """One exchange; `user_text` None: a line the character said on its own (idle talk)."""
+    async def record_turn(self, user_text: str | None, assistant_text: str, *,
+                          viewers: tuple[str, ...] = (), asked_at: float | None = None) -> None:
+        """One exchange; `user_text` None: a line the character said on its own (idle talk).
+        `viewers` took part; a turn asked (`asked_at`, perf_counter) before one of them said
+        "forget me" is not kept: it was under way when they asked."""
+        if asked_at is not None and any(self._forgotten.get(v, -1.0) >= asked_at for v in viewers):
+            log.info("history: a turn for a viewer who asked to be forgotten is not kept")
+            return
         if user_text is not None:
-            self.window.add("user", user_text)
-        self.window.add("assistant", assistant_text)
+            self.window.add("user", user_text, viewers=viewers)
+        self.window.add("assistant", assistant_text, viewers=viewers)
         if self.window.needs_summary() and self._summary_task is None:
             self._summary_task = asyncio.create_task(self._summarize(), name="history-summary")
         await self.save()
@@ -61,6 +72,26 @@ class ConversationMemory:
         snapshot = self._snapshot()
         async with self._save_lock:
             await asyncio.to_thread(history_store.save, self._directory, snapshot)
+
+    def forget_viewer(self, key: str) -> int:
+        """Out of the window now (the next request no longer carries them), then out of the
+        saved files in the background. Returns the messages dropped from the window."""
+        self._forgotten[key] = time.perf_counter()
+        self._forgotten.move_to_end(key)
+        while len(self._forgotten) > FORGOTTEN_KEPT:
+            self._forgotten.popitem(last=False)
+        dropped = self.window.forget_viewer(key)
+        task = asyncio.get_running_loop().create_task(self._scrub_files(key),
+                                                      name="history-forget")
+        self._scrubs.add(task)
+        task.add_done_callback(self._scrubs.discard)
+        log.info("history: a viewer asked to be forgotten: %d messages dropped", dropped)
+        return dropped
+
+    async def _scrub_files(self, key: str) -> None:
+        await self.save()
+        async with self._save_lock:
+            await asyncio.to_thread(history_store.forget_in_backups, self._directory, key)
 
     async def summarize_now(self) -> bool:
         """Summarise the part beyond HISTORY_KEEP_TOKENS now (the `history summarize` command)."""
@@ -77,6 +108,8 @@ class ConversationMemory:
             done, _ = await asyncio.wait({self._summary_task}, timeout=1.0)
             if not done:
                 self._summary_task.cancel()
+        if self._scrubs:
+            await asyncio.wait(set(self._scrubs), timeout=1.0)
         await self.save()
 
     async def _summarize(self) -> None:

@@ -40,6 +40,9 @@ class Entry:
     content: str
     tokens: int  # what this message costs in a request, framing included (tokens.message_tokens)
     timestamp: str  # ISO 8601
+    # Who took part (ChatMessage.memory_key of the batch), on the line and on the answer to it:
+    # what lets a viewer's "forget me" reach the conversation. () for idle lines and old files.
+    viewers: tuple[str, ...] = ()
 
 
 class HistoryWindow:
@@ -104,11 +107,12 @@ class HistoryWindow:
         return len(self._entries)
 
     # --- writing ------------------------------------------------------------------------------
-    def add(self, role: Role, content: str, timestamp: str | None = None) -> Entry:
+    def add(self, role: Role, content: str, timestamp: str | None = None,
+            viewers: tuple[str, ...] = ()) -> Entry:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         entry = Entry(role, content, message_tokens(role, content, self._counter),
-                      timestamp or now_iso())
+                      timestamp or now_iso(), viewers)
         self._entries.append(entry)
         self._total += entry.tokens
         return entry
@@ -121,6 +125,20 @@ class HistoryWindow:
         self._retry_above = 0
         self._set_summary("", "", 0)
         self.last_dropped = 0
+
+    def forget_viewer(self, key: str) -> int:
+        """Drop every exchange `key` took part in: their lines and the answers to them (a batch
+        they shared with others goes whole: its answer may quote them). A summary in flight that
+        was given one of those lines is refused when it comes back. Returns messages dropped."""
+        kept = deque(e for e in self._entries if key not in e.viewers)
+        dropped = len(self._entries) - len(kept)
+        if not dropped:
+            return 0
+        if self._pending is not None and any(key in e.viewers for e in self._pending):
+            self._pending = None  # finish_summary will see it as stale
+        self._entries = kept
+        self._total = sum(e.tokens for e in kept)
+        return dropped
 
     # --- summarising --------------------------------------------------------------------------
     def needs_summary(self) -> bool:
@@ -221,8 +239,7 @@ class HistoryWindow:
             "encoding": self._counter.name,
             "message_overhead": MESSAGE_OVERHEAD_TOKENS,
             "summary": summary_doc(self) if self.summary else None,
-            "entries": [{"role": e.role, "content": e.content, "tokens": e.tokens,
-                         "timestamp": e.timestamp} for e in self._entries],
+            "entries": [entry_doc(e) for e in self._entries],
         }
 
     @classmethod
@@ -247,10 +264,19 @@ class HistoryWindow:
                 tokens = item.get("tokens")
                 if not reuse or tokens is None:
                     tokens = message_tokens(item["role"], item["content"], counter)
-                entry = Entry(item["role"], item["content"], tokens, item["timestamp"])
+                entry = Entry(item["role"], item["content"], tokens, item["timestamp"],
+                              tuple(item.get("viewers") or ()))
                 window._entries.append(entry)
                 window._total += entry.tokens
         return window
+
+
+def entry_doc(entry: Entry) -> dict[str, Any]:
+    doc: dict[str, Any] = {"role": entry.role, "content": entry.content, "tokens": entry.tokens,
+                           "timestamp": entry.timestamp}
+    if entry.viewers:
+        doc["viewers"] = list(entry.viewers)
+    return doc
 
 
 def summary_doc(window: HistoryWindow) -> dict[str, Any]:
@@ -298,6 +324,10 @@ def validate_recent_doc(doc: object) -> list[Mapping[str, Any]]:
             raise HistoryFormatError(f"entry {i}: content and timestamp must be strings")
         if item.get("tokens") is not None and not _is_count(item["tokens"]):
             raise HistoryFormatError(f"entry {i}: tokens must be a non-negative integer")
+        viewers = item.get("viewers")
+        if viewers is not None and not (isinstance(viewers, list)
+                                        and all(isinstance(v, str) for v in viewers)):
+            raise HistoryFormatError(f"entry {i}: viewers must be a list of strings")
     return entries
 
 

@@ -55,6 +55,23 @@ def save(directory: Path, window: HistoryWindow) -> None:
     atomic_write_json(directory / RECENT_FILE, recent)
 
 
+def forget_in_backups(directory: Path, key: str) -> int:
+    """`key`'s exchanges out of every backup's recent.json too (rewritten atomically); entries
+    saved before viewers were recorded cannot be told apart and stay. Returns messages dropped."""
+    dropped = 0
+    for path in sorted((Path(directory) / BACKUPS_DIR).glob(f"*/{RECENT_FILE}")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            entries = validate_recent_doc(doc)
+        except (OSError, ValueError):
+            continue  # a damaged backup is left for `history` to report, not rewritten here
+        kept = [e for e in entries if key not in (e.get("viewers") or ())]
+        if len(kept) != len(entries):
+            dropped += len(entries) - len(kept)
+            atomic_write_json(path, {**doc, "entries": kept})
+    return dropped
+
+
 def write_summary_copy(directory: Path, window: HistoryWindow) -> Path | None:
     """Keep a timestamped copy of the current summary in summaries/ (None: no summary)."""
     if not window.summary:

@@ -315,7 +315,16 @@ class GroqResponder:
             self.viewers.note_answer(batch, heard)
         # An idle line is the character's own: no one asked, so the history keeps only the line.
         own = bool(batch) and batch[0].kind is Kind.IDLE
-        await self.memory.record_turn(None if own else format_batch(batch), heard)
+        if own:
+            await self.memory.record_turn(None, heard)
+            return
+        viewers = tuple(sorted({m.memory_key for m in batch}))
+        await self.memory.record_turn(format_batch(batch), heard, viewers=viewers,
+                                      asked_at=min(m.received_at for m in batch))
+
+    def forget_viewer(self, key: str) -> int:
+        """A viewer's "forget me": their lines and the answers to them leave the conversation."""
+        return self.memory.forget_viewer(key) if self.memory is not None else 0
 
     async def summarize(self, prompt: list[dict[str, str]]) -> str:
         completion = await self.client.complete_text(prompt)

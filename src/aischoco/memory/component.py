@@ -245,13 +245,17 @@ class ViewerMemory:
     # --- the streamer's controls (CLI, panel, forget command) -----------------------------------
     async def forget(self, who: str) -> int:
         """Forget every viewer `who` names (user id or any nickname they used). Returns how many."""
-        def job(store: MemoryStore) -> int:
-            return sum(store.forget(v.user_id) for v in store.find(who))
-        count = await self._call(job)
-        self.stats["forgotten"] += count
+        return len(await self.forget_viewers(who))
+
+    async def forget_viewers(self, who: str) -> list[str]:
+        """`forget`, returning the forgotten viewers' keys (the conversation drops them too)."""
+        def job(store: MemoryStore) -> list[str]:
+            return [v.user_id for v in store.find(who) if store.forget(v.user_id)]
+        keys = await self._call(job)
+        self.stats["forgotten"] += len(keys)
         for key in [k for k, f in self._rows.items() if f.done()]:
             self._rows.pop(key, None)  # their row ids are gone
-        return count
+        return keys
 
     def unnote(self, message_id: str) -> None:
         """A message the platform hid is not remembered (its row, if it was written)."""

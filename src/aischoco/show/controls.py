@@ -176,7 +176,12 @@ class Controls:
         return {"enabled": True, "viewers": viewers}
 
     async def memory_forget(self, who: str) -> int:
-        return await self.memory.forget(who) if self.memory else 0
+        if self.memory is None:
+            return 0
+        keys = await self.memory.forget_viewers(who)
+        for key in keys:
+            self.director.forget_viewer(key)
+        return len(keys)
 
     async def memory_delete_fact(self, fact_id: int) -> bool:
         return await self.memory.delete_fact(fact_id) if self.memory else False

@@ -105,6 +105,10 @@ class Director:
             self.on_change()
         return count
 
+    def forget_viewer(self, key: str) -> int:
+        """The viewer asked to be forgotten: out of the conversation before the next request."""
+        return self.runner.forget_viewer(key)
+
     def set_idle_talk(self, enabled: bool) -> bool:
         if self.idle is None:
             return False

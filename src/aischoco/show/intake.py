@@ -71,6 +71,7 @@ class ChatIntake:
         if forgetting:
             assert self._memory is not None
             self._memory.forget_sender(msg)  # first: whatever the filters say next
+            self._director.forget_viewer(msg.memory_key)  # and out of the conversation window
             msg.notice = FORGOTTEN_NOTICE
         if msg.platform_key:
             self._keys[msg.platform_key] = msg.message_id

@@ -102,6 +102,11 @@ class TurnRunner:
         await self._speech.speak([text], record)
         return "" if not record.nothing_heard else (record.error or "TTS produced no audio")
 
+    def forget_viewer(self, key: str) -> int:
+        """A viewer's "forget me" reaches the conversation window (an LLM without one: 0)."""
+        forget = getattr(self.stages.llm, "forget_viewer", None)  # only the real LLM keeps one
+        return forget(key) if forget is not None else 0
+
     @property
     def ready(self) -> bool:
         """Without an LLM there is nothing to say: the director leaves messages queued."""
