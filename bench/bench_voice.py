@@ -92,7 +92,7 @@ from peers.speech_server import Ok, SpeechServer  # noqa: E402
 from peers.transcription_server import Transcribe, TranscriptionServer  # noqa: E402
 from voice_fixtures.speech import MixedAudio, espeak_problem, mix, write_wav  # noqa: E402
 
-from aischoco import app  # noqa: E402
+from aischoco.compose import app  # noqa: E402
 from aischoco.audio.output import AudioOutput  # noqa: E402
 from aischoco.core.messages import ChatMessage  # noqa: E402
 from aischoco.core.metrics import TurnMarks, percentile  # noqa: E402

@@ -50,7 +50,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from aischoco import app  # noqa: E402
+from aischoco.compose import app  # noqa: E402
 from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402

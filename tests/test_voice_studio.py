@@ -21,7 +21,7 @@ from peers.transcription_server import Transcribe, TranscriptionServer
 from voice_fixtures.speech import require_espeak
 from voice_fixtures.studio import MIC_RATE, SCRIPT, best_match, encode, espeak_clip
 
-from aischoco import voice_studio
+from aischoco.voice_studio import studio as voice_studio
 from aischoco.settings.model import Settings
 from aischoco.tts.audio_decode import MAX_BYTES, MAX_SECONDS, AudioDecodeError, decode_audio
 from aischoco.tts.remote_engine import CloneReference, RemoteEngine
@@ -357,12 +357,14 @@ async def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[
     from aischoco.core.status import StatusBoard
     from aischoco.overlay.server import create_app
     from aischoco.settings.model import load_settings
+    from aischoco.voice_studio.routes import voice_routes
 
     monkeypatch.chdir(tmp_path)
     for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false"}.items():
         monkeypatch.setenv(key, value)
     _, controls, _ = build(load_settings(None), StatusBoard())
-    app = create_app(controls, token="t", panel_password="초코 비밀%")
+    app = create_app(controls, token="t", panel_password="초코 비밀%",
+                     routers=[voice_routes(controls)])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://127.0.0.1:8000") as client:
         yield client

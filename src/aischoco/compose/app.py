@@ -61,6 +61,7 @@ from .live_settings import Restarts, live_appliers
 from ..settings.editor import SettingsEditor
 from .tools import build_tools
 from .vision import build_vision
+from ..voice_studio.routes import voice_routes
 from ..voice_studio.studio import VoiceStudio
 from ..vtuber.params_feed import ParamsFeed
 from .wiring import (build_idle_talk, build_memory, build_stages, build_listener, filter_config,
@@ -117,7 +118,8 @@ def build(settings: Settings, board: StatusBoard,
     def overlay_server(s: Settings) -> OverlayServer:  # again when OVERLAY_HOST/PORT change
         app = create_app(controls, bind_host=s.overlay_host, params_feed=params_feed,
                          panel_password=s.panel_password.get_secret_value()
-                         if s.panel_password else None)
+                         if s.panel_password else None,
+                         routers=[voice_routes(controls)])
         return OverlayServer(app, s.overlay_host, s.overlay_port, public_url=s.overlay_base_url,
                              on_stop=lambda: (overlay.close_subscribers(), params_feed.close()))
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..overlay.panel_api import PanelApi, Refused, VoiceStudioApi
+from ..overlay.routes.pages import html_endpoint, page
 
 MAX_CLIP_BYTES = 30 * 1024 * 1024 + 1  # tts.audio_decode refuses more with a clear message
 NO_STORE = {"Cache-Control": "no-store"}
@@ -41,16 +42,26 @@ class BackupIn(BaseModel):
     name: str = Field(..., min_length=1, max_length=64)
 
 
-def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
-                     password_ok: Callable[[Request], bool]) -> None:
+def voice_routes(controls: PanelApi) -> Callable[[str, Callable[..., None]], APIRouter]:
+    """The studio's router for create_app(routers=…): the page, and its API behind the password."""
+    def build(token: str, require_password: Callable[..., None]) -> APIRouter:
+        router = APIRouter()
+        router.add_api_route("/voice", html_endpoint(page("voice.html", token)), methods=["GET"],
+                             response_class=HTMLResponse, include_in_schema=False)
+        router.include_router(_api(controls, require_password))
+        return router
+    return build
+
+
+def _api(controls: PanelApi, require_password: Callable[..., None]) -> APIRouter:
+    app = APIRouter(dependencies=[Depends(require_password)])
+
     def studio() -> VoiceStudioApi:
         if controls.voice_studio is None:
             raise Refused("이 실행에서는 목소리 스튜디오를 쓸 수 없습니다.")
         return controls.voice_studio
 
-    async def answer(request: Request, work: Callable[[], Awaitable[Any]]) -> Response:
-        if not password_ok(request):
-            return JSONResponse({"error": "PANEL_PASSWORD가 필요합니다"}, 401, headers=NO_STORE)
+    async def answer(work: Callable[[], Awaitable[Any]]) -> Response:
         try:
             result = await work()
         except Refused as exc:
@@ -59,13 +70,9 @@ def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
             return result
         return JSONResponse(result, headers=NO_STORE)
 
-    @app.get("/voice", response_class=HTMLResponse)
-    async def voice_page() -> HTMLResponse:
-        return HTMLResponse(page, headers=NO_STORE)
-
     @app.get("/api/voice")
-    async def voice_info(request: Request) -> Response:
-        return await answer(request, lambda: studio().info())
+    async def voice_info() -> Response:
+        return await answer(lambda: studio().info())
 
     @app.post("/api/voice/clip")
     async def voice_clip(request: Request) -> Response:
@@ -79,41 +86,43 @@ def add_voice_routes(app: FastAPI, controls: PanelApi, page: str,
                 if len(body) > MAX_CLIP_BYTES:
                     raise Refused(TOO_BIG)
             return await studio().add_clip(bytes(body))
-        return await answer(request, work)
+        return await answer(work)
 
     @app.post("/api/voice/trim")
-    async def voice_trim(request: Request, body: TrimIn) -> Response:
-        return await answer(request, lambda: studio().trim(body.draft, body.start_s, body.end_s))
+    async def voice_trim(body: TrimIn) -> Response:
+        return await answer(lambda: studio().trim(body.draft, body.start_s, body.end_s))
 
     @app.post("/api/voice/transcribe")
-    async def voice_transcribe(request: Request, body: DraftIn) -> Response:
-        return await answer(request, lambda: studio().transcribe(body.draft))
+    async def voice_transcribe(body: DraftIn) -> Response:
+        return await answer(lambda: studio().transcribe(body.draft))
 
     @app.post("/api/voice/preview")
-    async def voice_preview(request: Request, body: PreviewIn) -> Response:
+    async def voice_preview(body: PreviewIn) -> Response:
         async def work() -> Response:
             wav = await studio().preview(body.draft, body.text, body.sentence)
             return Response(wav, media_type="audio/wav", headers=NO_STORE)
-        return await answer(request, work)
+        return await answer(work)
 
     @app.post("/api/voice/save")
-    async def voice_save(request: Request, body: TextIn) -> Response:
-        return await answer(request, lambda: studio().save(body.draft, body.text))
+    async def voice_save(body: TextIn) -> Response:
+        return await answer(lambda: studio().save(body.draft, body.text))
 
     @app.post("/api/voice/restore")
-    async def voice_restore(request: Request, body: BackupIn) -> Response:
-        return await answer(request, lambda: studio().draft_from_backup(body.name))
+    async def voice_restore(body: BackupIn) -> Response:
+        return await answer(lambda: studio().draft_from_backup(body.name))
 
     @app.get("/api/voice/draft.wav")
-    async def voice_draft(request: Request, draft: str) -> Response:
+    async def voice_draft(draft: str) -> Response:
         async def work() -> Response:
             wav = await studio().draft_wav(draft)
             return Response(wav, media_type="audio/wav", headers=NO_STORE)
-        return await answer(request, work)
+        return await answer(work)
 
     @app.get("/api/voice/sample.wav")
-    async def voice_sample(request: Request, backup: str | None = None) -> Response:
+    async def voice_sample(backup: str | None = None) -> Response:
         async def work() -> Response:
             wav = studio().backup_wav(backup) if backup else studio().current_wav()
             return FileResponse(wav, media_type="audio/wav", headers=NO_STORE)
-        return await answer(request, work)
+        return await answer(work)
+
+    return app
