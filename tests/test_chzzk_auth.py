@@ -437,3 +437,54 @@ async def test_a_login_while_waiting_is_picked_up_without_a_restart(tmp_path: Pa
     save_tokens(path, TokenSet("new-access", "new-refresh", "Bearer", time.time() + 86400))
     assert await tokens.access_token() == "new-access"
     await tokens.aclose()
+
+
+async def test_localhost_redirect_is_served_on_every_address_it_names(
+        api: ChzzkOpenApiServer, tmp_path: Path) -> None:
+    # "localhost" may be 127.0.0.1 and ::1: the browser may try either, so both must answer.
+    import socket
+
+    port = free_port()
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", port,
+                                                           type=socket.SOCK_STREAM)}
+    settings = auth_settings(api, tmp_path, port,
+                             chzzk_redirect_uri=f"http://localhost:{port}/auth/chzzk/callback")
+    task, _ = await start_auth(settings)
+    async with httpx.AsyncClient() as client:
+        for address in addresses:
+            host = f"[{address}]" if ":" in address else address
+            page = await client.get(f"http://{host}:{port}/auth/chzzk/callback",
+                                    params={"code": "c", "state": "forged"})
+            assert page.status_code == 400 and "state" in page.text, address
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_other_requests_get_a_page_and_a_finished_login_says_so(
+        api: ChzzkOpenApiServer, tmp_path: Path) -> None:
+    settings = auth_settings(api, tmp_path, free_port())
+    api.expect_code("the-code")
+    task, url = await start_auth(settings)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    async with httpx.AsyncClient() as client:
+        missing = await client.get(settings.chzzk_redirect_uri.replace("callback", "favicon.ico"))
+        assert missing.status_code == 404 and missing.text.startswith("<!doctype html>")
+        posted = await client.post(settings.chzzk_redirect_uri)
+        assert posted.status_code == 405 and "GET only" in posted.text
+        good = await client.get(settings.chzzk_redirect_uri,
+                                params={"code": "the-code", "state": state})
+        assert good.status_code == 200 and good.headers["cache-control"] == "no-store"
+        assert good.headers["content-type"] == "text/html; charset=utf-8"
+        assert await asyncio.wait_for(task, 10) == 0
+    assert api.count("authorization_code") == 1
+
+
+def test_result_page_is_the_panels_with_or_without_the_way_back() -> None:
+    from aischoco.chat.chzzk_auth import result_page
+
+    page = result_page("치지직 <로그인>", "a & b", ok=True)
+    assert "<h1 style='color:#1a7f37'>치지직 &lt;로그인&gt;</h1><p>a &amp; b</p>" in page
+    assert "/settings" not in page  # the terminal login's server has no settings page
+    back = result_page("실패", "왜", ok=False, back_to_settings=True)
+    assert "color:#cf222e" in back and "<a href='/settings'>설정으로 돌아가기</a>" in back

@@ -13,8 +13,9 @@ Three parts:
   anyone uses it: CHZZK refresh tokens are single use, so a crash after a refresh must never
   leave only the spent one on disk.
 * ``run_auth`` — ``python -m aischoco auth chzzk``: prints/opens the authorize URL, serves the
-  redirect on the host/port/path of ``CHZZK_REDIRECT_URI``, checks ``state``, exchanges the code
-  and saves the tokens.
+  redirect on the host/port/path of ``CHZZK_REDIRECT_URI`` (uvicorn in this loop, as the panel
+  serves the same callback), checks ``state``, exchanges the code and saves the tokens. The code
+  exchange and the result page are shared with the panel's login (``chzzk_web_login``).
 
 Tokens never appear in logs, reprs or error messages.
 """
@@ -22,24 +23,33 @@ Tokens never appear in logs, reprs or error messages.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import html
 import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import time
 import webbrowser
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from ..core.atomic_file import atomic_write_json, quarantine
+from ..core.embedded_server import EmbeddedServer, ListenError, bind_socket
 
 if TYPE_CHECKING:
     from ..settings.model import Settings
@@ -303,181 +313,244 @@ class ChzzkTokens:
             return new.access_token
 
 
-# --- `python -m aischoco auth chzzk` ------------------------------------------------------------
+# --- logging in: shared by `auth chzzk` and the panel's button (chzzk_web_login) ----------------
 def authorize_url(client_id: str, redirect_uri: str, state: str,
                   base: str = AUTHORIZE_URL) -> str:
     query = urlencode({"clientId": client_id, "redirectUri": redirect_uri, "state": state})
     return f"{base}?{query}"
 
 
-def _page(title: str, text: str, ok: bool) -> bytes:
-    colour = "#2e7d32" if ok else "#c62828"
-    return (
-        "<!doctype html><html lang=ko><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title></head>"
-        "<body style='font-family:sans-serif;text-align:center;margin-top:15vh'>"
-        f"<h1 style='color:{colour}'>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
-        "</body></html>"
-    ).encode()
+async def exchange_code(http: httpx.AsyncClient, settings: Settings, code: str,
+                        state: str) -> TokenSet:
+    """The code CHZZK sent the browser back with → a token pair, saved (0600) before it is
+    returned. Raises ``ChzzkApiError``, ``ValueError`` (an unusable answer) or ``OSError`` (saving)."""
+    secret = settings.chzzk_client_secret
+    body = {"grantType": "authorization_code", "clientId": settings.chzzk_client_id,
+            "clientSecret": secret.get_secret_value() if secret else "", "code": code,
+            "state": state}
+    now = time.time()  # before the request: the lifetime counts from when CHZZK issued it
+    content = await token_request(http, settings.chzzk_openapi_url.rstrip("/") + TOKEN_PATH, body)
+    tokens = TokenSet.from_response(content, now=now)
+    await asyncio.to_thread(save_tokens, Path(settings.chzzk_token_path), tokens)
+    return tokens
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 502: "Bad Gateway"}
+def result_page(title: str, text: str, *, ok: bool, back_to_settings: bool = False) -> str:
+    """The page the browser lands on after CHZZK sends it back (terminal or panel login)."""
+    colour = "#1a7f37" if ok else "#cf222e"
+    back = "<p><a href='/settings'>설정으로 돌아가기</a></p>" if back_to_settings else ""
+    return ("<!doctype html><html lang=ko><head><meta charset=utf-8>"
+            f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif;"
+            f"text-align:center;margin-top:15vh'><h1 style='color:{colour}'>{html.escape(title)}</h1>"
+            f"<p>{html.escape(text)}</p>{back}</body></html>")
 
 
-async def _send(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
-    head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-            "Content-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode("ascii")
-    writer.write(head + body)
+# --- `python -m aischoco auth chzzk` ------------------------------------------------------------
+async def run_auth(settings: Settings, *, open_browser: bool = True, timeout_s: float = 300,
+                   authorize_base: str = AUTHORIZE_URL,
+                   on_authorize_url: Callable[[str], None] | None = None,
+                   http: httpx.AsyncClient | None = None) -> int:
+    """Log in to CHZZK in the browser and save the tokens. Exit code: 0 ok, 1 failed, 2 settings."""
+    problem = _settings_problem(settings)
+    if problem is not None:
+        _err(problem)
+        return 2
+    redirect = urlsplit(settings.chzzk_redirect_uri)
+    host, port = redirect.hostname or "", redirect.port or 80
     try:
-        await writer.drain()
-    except ConnectionError:
-        pass
+        sockets = _listen(host, port)
+    except ListenError as err:
+        _err(_cannot_listen(host, port, err))
+        return 1
+    state = secrets.token_urlsafe(24)
+    async with _http_client(http) as client:
+        callback = _LoginCallback(settings, state, client)
+        async with _serving(_callback_app(redirect.path or "/", callback.page), sockets):
+            url = authorize_url(settings.chzzk_client_id or "", settings.chzzk_redirect_uri,
+                                state, authorize_base)
+            await _send_streamer_to(url, settings.chzzk_redirect_uri, timeout_s,
+                                    on_authorize_url, open_browser)
+            return await _wait_for_login(callback.exit_code, timeout_s)
 
 
 def _err(*parts: str) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-async def run_auth(settings: Settings, *, open_browser: bool = True, timeout_s: float = 300,
-                   authorize_base: str = AUTHORIZE_URL,
-                   on_authorize_url: Callable[[str], None] | None = None,
-                   http: httpx.AsyncClient | None = None) -> int:
-    """Log in to CHZZK in the browser and save the tokens. Exit code: 0 ok, 1 failed, 2 settings."""
-    client_id = settings.chzzk_client_id
-    secret = settings.chzzk_client_secret.get_secret_value() if settings.chzzk_client_secret else ""
-    if not client_id or not secret:
-        _err("aischoco auth chzzk: CHZZK_CLIENT_ID 와 CHZZK_CLIENT_SECRET 을 .env 에 설정하세요 "
-             "(치지직 개발자 센터에서 발급) — set CHZZK_CLIENT_ID and CHZZK_CLIENT_SECRET first")
-        return 2
-    redirect_uri = settings.chzzk_redirect_uri
-    parts = urlsplit(redirect_uri)
-    if parts.scheme != "http" or not parts.hostname:
-        _err(f"aischoco auth chzzk: CHZZK_REDIRECT_URI={redirect_uri} 는 이 컴퓨터의 http:// 주소여야 "
-             "합니다 — the redirect URI must be a local http:// address")
-        return 2
-    host, port, path = parts.hostname, parts.port or 80, parts.path or "/"
-    state = secrets.token_urlsafe(24)
-    token_url = settings.chzzk_openapi_url.rstrip("/") + TOKEN_PATH
-    token_path = Path(settings.chzzk_token_path)
-    loop = asyncio.get_running_loop()
-    outcome: asyncio.Future[int] = loop.create_future()
-    own_http = http is None
-    client = http if http is not None else httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
-    exchanging = asyncio.Lock()
+def _settings_problem(settings: Settings) -> str | None:
+    """Why `auth chzzk` cannot start with these settings (one line), or None."""
+    secret = settings.chzzk_client_secret
+    if not settings.chzzk_client_id or secret is None or not secret.get_secret_value():
+        return ("aischoco auth chzzk: CHZZK_CLIENT_ID 와 CHZZK_CLIENT_SECRET 을 .env 에 설정하세요 "
+                "(치지직 개발자 센터에서 발급) — set CHZZK_CLIENT_ID and CHZZK_CLIENT_SECRET first")
+    redirect = urlsplit(settings.chzzk_redirect_uri)
+    if redirect.scheme != "http" or not redirect.hostname:
+        return (f"aischoco auth chzzk: CHZZK_REDIRECT_URI={settings.chzzk_redirect_uri} 는 이 "
+                "컴퓨터의 http:// 주소여야 합니다 — the redirect URI must be a local http:// address")
+    return None
 
-    decided: list[int] = []  # the exit code, once known; `outcome` is set after the page is sent
 
-    def finish(code: int) -> None:
-        if not decided:
-            decided.append(code)
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """A listening socket for every address the redirect host names: "localhost" is 127.0.0.1
+    and ::1, and the browser may try either. A family this PC lacks (no IPv6) is skipped."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise ListenError(f"cannot listen on {host}:{port}: {err.strerror or err}", None) from None
+    sockets: list[socket.socket] = []
+    try:
+        for address in dict.fromkeys(str(info[4][0]) for info in infos):
+            try:
+                sockets.append(bind_socket(address, port))
+            except ListenError as err:
+                if err.errno != errno.EADDRNOTAVAIL:
+                    raise
+    except ListenError:
+        for sock in sockets:
+            sock.close()
+        raise
+    if not sockets:
+        raise ListenError(f"cannot listen on {host}:{port}: no usable address", None)
+    return sockets
 
-    async def exchange(code: str) -> tuple[int, bytes]:
-        now = time.time()
-        body = {"grantType": "authorization_code", "clientId": client_id, "clientSecret": secret,
-                "code": code, "state": state}
+
+def _cannot_listen(host: str, port: int, err: ListenError) -> str:
+    if err.port_in_use:  # most often the daemon itself: the default redirect is its port
+        return (f"aischoco auth chzzk: 포트 {port} 가 이미 사용 중입니다. 실행 중인 데몬"
+                f"(python -m aischoco run)을 먼저 종료하거나 CHZZK_REDIRECT_URI 의 포트를 바꾸세요 "
+                f"— port {port} is busy: stop the daemon or change CHZZK_REDIRECT_URI")
+    return f"aischoco auth chzzk: {host}:{port} 에서 기다릴 수 없습니다 — {err}"
+
+
+@contextlib.asynccontextmanager
+async def _http_client(given: httpx.AsyncClient | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The caller's client (left open), or our own for this login (closed after it)."""
+    if given is not None:
+        yield given
+        return
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as own:
+        yield own
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Starlette, sockets: list[socket.socket]) -> AsyncIterator[None]:
+    """uvicorn in this loop, as the panel runs it; stopped (answers in flight sent) on the way out."""
+    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           lifespan="off", timeout_graceful_shutdown=1))
+    serving = asyncio.create_task(server.serve(sockets=sockets), name="chzzk-auth-callback")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(serving, 2.5)
+        for sock in sockets:
+            sock.close()
+
+
+async def _send_streamer_to(url: str, redirect_uri: str, timeout_s: float,
+                            on_authorize_url: Callable[[str], None] | None,
+                            open_browser: bool) -> None:
+    print("아래 주소를 브라우저에서 열고 치지직 계정으로 로그인한 뒤 권한을 허용하세요 — "
+          "open this URL, log in to CHZZK and allow access:", flush=True)
+    print(url, flush=True)
+    print(f"({redirect_uri} 로 돌아오는 응답을 {timeout_s:.0f}초 동안 기다립니다)", flush=True)
+    if on_authorize_url is not None:
+        on_authorize_url(url)
+    if open_browser:
         try:
-            tokens = TokenSet.from_response(await token_request(client, token_url, body), now=now)
-            await asyncio.to_thread(save_tokens, token_path, tokens)
+            await asyncio.to_thread(webbrowser.open, url)
+        except (webbrowser.Error, OSError) as err:  # no browser: the printed URL will do
+            log.debug("could not open a browser: %s", err)
+
+
+async def _wait_for_login(exit_code: asyncio.Future[int], timeout_s: float) -> int:
+    try:
+        return await asyncio.wait_for(asyncio.shield(exit_code), timeout=timeout_s)
+    except TimeoutError:
+        _err(f"aischoco auth chzzk: {timeout_s:.0f}초 안에 로그인이 끝나지 않았습니다. 다시 "
+             "실행하세요 — timed out waiting for the CHZZK login; run the command again")
+        return 1
+
+
+def _callback_app(path: str, page: Callable[[Request], Awaitable[Response]]) -> Starlette:
+    """One route, the redirect URI's path; anything else gets a page too, not JSON."""
+    async def not_found(_request: Request, _exc: Exception) -> Response:
+        return _html(404, "404", "Not found", ok=False)
+
+    async def not_allowed(_request: Request, _exc: Exception) -> Response:
+        return _html(405, "405", "GET only", ok=False)
+
+    return Starlette(routes=[Route(path, page, methods=["GET"])],
+                     exception_handlers={404: not_found, 405: not_allowed})
+
+
+def _html(status: int, title: str, text: str, *, ok: bool) -> HTMLResponse:
+    return HTMLResponse(result_page(title, text, ok=ok), status,
+                        headers={"Cache-Control": "no-store"})
+
+
+class _LoginCallback:
+    """Where CHZZK sends the browser back: checks ``state``, trades the code once, and settles
+    ``exit_code`` only after that page has gone out, so the browser sees it before we exit."""
+
+    def __init__(self, settings: Settings, state: str, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._state = state
+        self._http = http
+        self._exchanging = asyncio.Lock()  # two tabs coming back at once: one exchange
+        self._decided: int | None = None  # the exit code, once known
+        self.exit_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def page(self, request: Request) -> Response:
+        # parse_qs, not Starlette's query_params: first values and no blank ones, as before
+        query = {k: v[0] for k, v in parse_qs(request.url.query).items()}
+        response = await self._answer(query)
+        if self._decided is not None:
+            response.background = BackgroundTask(self._settle)
+        return response
+
+    async def _answer(self, query: dict[str, str]) -> Response:
+        if self._decided is not None:
+            return self._already_done()
+        if query.get("state") != self._state:
+            _err("aischoco auth chzzk: state 값이 맞지 않는 요청을 거부했습니다 (다른 탭의 오래된 "
+                 "로그인?) — rejected a redirect with a wrong state; still waiting")
+            return _html(400, "잘못된 요청",
+                         "state 값이 맞지 않습니다. 터미널에 표시된 주소로 다시 로그인하세요.", ok=False)
+        if "error" in query:
+            detail = (query.get("error_description") or query["error"])[:120]
+            _err(f"aischoco auth chzzk: 치지직이 로그인을 거부했습니다 — authorization failed: {detail}")
+            self._decided = 1
+            return _html(400, "로그인 실패", f"치지직 오류: {detail}", ok=False)
+        code = query.get("code")
+        if not code:
+            return _html(400, "잘못된 요청", "code 값이 없습니다.", ok=False)
+        async with self._exchanging:
+            if self._decided is not None:
+                return self._already_done()
+            return await self._exchange(code)
+
+    async def _exchange(self, code: str) -> Response:
+        token_path = Path(self._settings.chzzk_token_path)
+        try:
+            await exchange_code(self._http, self._settings, code, self._state)
         except (ChzzkApiError, ValueError, OSError) as err:
             why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             _err(f"aischoco auth chzzk: 토큰 발급 실패 — token exchange failed: {why}")
-            finish(1)
-            return 502, _page("로그인 실패", f"토큰을 받지 못했습니다: {why}. 터미널을 확인하세요.",
-                              ok=False)
+            self._decided = 1
+            return _html(502, "로그인 실패", f"토큰을 받지 못했습니다: {why}. 터미널을 확인하세요.",
+                         ok=False)
         print(f"치지직 로그인 완료! 토큰을 {token_path} 에 저장했습니다 — "
               f"CHZZK login OK, tokens saved to {token_path}", flush=True)
-        finish(0)
-        return 200, _page("치지직 로그인 완료",
-                          "aischoco 가 채팅을 읽을 수 있게 되었습니다. 이 창을 닫아도 됩니다.", ok=True)
+        self._decided = 0
+        return _html(200, "치지직 로그인 완료",
+                     "aischoco 가 채팅을 읽을 수 있게 되었습니다. 이 창을 닫아도 됩니다.", ok=True)
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-            request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            method, target, *_ = request_line.split(" ") + ["", ""]
-            url = urlsplit(target)
-            if method not in ("GET", "HEAD"):
-                await _send(writer, 405, _page("405", "GET only", ok=False))
-                return
-            if url.path.rstrip("/") != path.rstrip("/"):
-                await _send(writer, 404, _page("404", "Not found", ok=False))
-                return
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            if decided:
-                await _send(writer, 200 if decided[0] == 0 else 400,
-                            _page("이미 처리됨", "이 로그인 요청은 이미 처리되었습니다.", ok=True))
-                return
-            if query.get("state") != state:
-                _err("aischoco auth chzzk: state 값이 맞지 않는 요청을 거부했습니다 (다른 탭의 오래된 "
-                     "로그인?) — rejected a redirect with a wrong state; still waiting")
-                await _send(writer, 400, _page(
-                    "잘못된 요청", "state 값이 맞지 않습니다. 터미널에 표시된 주소로 다시 로그인하세요.",
-                    ok=False))
-                return
-            if "error" in query:
-                detail = (query.get("error_description") or query["error"])[:120]
-                _err(f"aischoco auth chzzk: 치지직이 로그인을 거부했습니다 — authorization "
-                     f"failed: {detail}")
-                finish(1)
-                await _send(writer, 400, _page("로그인 실패", f"치지직 오류: {detail}", ok=False))
-                return
-            code = query.get("code")
-            if not code:
-                await _send(writer, 400, _page("잘못된 요청", "code 값이 없습니다.", ok=False))
-                return
-            async with exchanging:
-                if decided:
-                    status, page = 200, _page("이미 처리됨", "이미 처리되었습니다.", ok=True)
-                else:
-                    status, page = await exchange(code)
-            await _send(writer, status, page)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
-                ConnectionError):
-            pass
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-            if decided and not outcome.done():
-                outcome.set_result(decided[0])
+    def _already_done(self) -> Response:
+        return _html(200 if self._decided == 0 else 400, "이미 처리됨",
+                     "이 로그인 요청은 이미 처리되었습니다.", ok=True)
 
-    try:
-        try:
-            server = await asyncio.start_server(handle, host, port)
-        except OSError as err:
-            if err.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)) or \
-                    "in use" in str(err).lower():
-                _err(f"aischoco auth chzzk: 포트 {port} 가 이미 사용 중입니다. 실행 중인 데몬"
-                     f"(python -m aischoco run)을 먼저 종료하거나 CHZZK_REDIRECT_URI 의 포트를 "
-                     f"바꾸세요 — port {port} is busy: stop the daemon or change CHZZK_REDIRECT_URI")
-            else:
-                _err(f"aischoco auth chzzk: {host}:{port} 에서 기다릴 수 없습니다 — cannot listen on "
-                     f"{host}:{port}: {err.strerror or err}")
-            return 1
-        async with server:
-            url = authorize_url(client_id, redirect_uri, state, authorize_base)
-            print("아래 주소를 브라우저에서 열고 치지직 계정으로 로그인한 뒤 권한을 허용하세요 — "
-                  "open this URL, log in to CHZZK and allow access:", flush=True)
-            print(url, flush=True)
-            print(f"({redirect_uri} 로 돌아오는 응답을 {timeout_s:.0f}초 동안 기다립니다)", flush=True)
-            if on_authorize_url is not None:
-                on_authorize_url(url)
-            if open_browser:
-                try:
-                    await asyncio.to_thread(webbrowser.open, url)
-                except (webbrowser.Error, OSError) as err:  # no browser: the printed URL will do
-                    log.debug("could not open a browser: %s", err)
-            try:
-                return await asyncio.wait_for(asyncio.shield(outcome), timeout=timeout_s)
-            except TimeoutError:
-                _err(f"aischoco auth chzzk: {timeout_s:.0f}초 안에 로그인이 끝나지 않았습니다. 다시 "
-                     "실행하세요 — timed out waiting for the CHZZK login; run the command again")
-                return 1
-    finally:
-        if own_http:
-            await client.aclose()
+    def _settle(self) -> None:
+        if self._decided is not None and not self.exit_code.done():
+            self.exit_code.set_result(self._decided)

@@ -37,6 +37,7 @@ import httpx
 import socketio  # type: ignore[import-untyped]
 
 from ..core.backoff import backoff_delay
+from ..core.log_limit import LimitedWarnings
 from ..core.status import State, StatusHandle
 from .chzzk_auth import AUTH_COMMAND, AuthRequired, ChzzkApiError, ChzzkTokens
 from .chzzk_parse import PayloadError, parse_official, parse_system
@@ -118,26 +119,6 @@ class _SocketIOClient(socketio.AsyncClient):
         return await super()._trigger_event(event, namespace, *args)
 
 
-class _WarnLimiter:
-    """At most one warning per ``interval_s``; the next one says how many were held back."""
-
-    def __init__(self, interval_s: float = PAYLOAD_WARN_INTERVAL_S) -> None:
-        self._interval = interval_s
-        self._last = -float("inf")
-        self._held = 0
-        self.total = 0
-
-    def warn(self, fmt: str, *args: object) -> None:
-        self.total += 1
-        now = time.monotonic()
-        if now - self._last < self._interval:
-            self._held += 1
-            return
-        held, self._held, self._last = self._held, 0, now
-        suffix = f" (+{held} more skipped in the last {self._interval:.0f} s)" if held else ""
-        log.warning(fmt + "%s", *args, suffix)
-
-
 def _seconds(delay: float) -> str:
     return f"{delay:.1f}" if delay < 10 else f"{delay:.0f}"
 
@@ -163,7 +144,7 @@ class ChzzkOfficialChat:
         self._max_backoff = max_backoff_s
         self._heartbeat_timeout = heartbeat_timeout_s
         self._sleep = sleep
-        self._payload_warnings = _WarnLimiter()
+        self._payload_warnings = LimitedWarnings(log, PAYLOAD_WARN_INTERVAL_S)
         self._sio_logger = _library_logger("socketio")
         self._eio_logger = _library_logger("engineio")
         self._last_log = ""
@@ -374,14 +355,14 @@ class ChzzkOfficialChat:
 
     def _on_unknown(self, event: str) -> None:
         self._last_activity = time.monotonic()
-        self._payload_warnings.warn("CHZZK: ignored unknown socket event %r", str(event)[:40])
+        self._payload_warnings.warning("CHZZK: ignored unknown socket event %r", str(event)[:40])
 
     def _on_system(self, payload: Any = None, *_: Any) -> None:
         self._last_activity = time.monotonic()
         try:
             event = parse_system(payload)
         except PayloadError as err:
-            self._payload_warnings.warn("CHZZK SYSTEM payload skipped: %s", err)
+            self._payload_warnings.warning("CHZZK SYSTEM payload skipped: %s", err)
             return
         if event.type == "connected":
             if self._session_key is not None and not self._session_key.done():
@@ -409,7 +390,7 @@ class ChzzkOfficialChat:
             try:
                 msg = parse_official(event, payload, channel_id=self._channel_id)
             except PayloadError as err:
-                self._payload_warnings.warn("CHZZK %s payload skipped: %s", event, err)
+                self._payload_warnings.warning("CHZZK %s payload skipped: %s", event, err)
                 return
             self.delivered += 1
             try:

@@ -27,6 +27,7 @@ Any error or disconnect → wait :func:`backoff_delay` (with jitter) and start a
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -40,6 +41,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ..core.backoff import backoff_delay
+from ..core.log_limit import LimitedWarnings
 from ..core.status import State, StatusHandle
 from ..core.messages import Blind, ChatMessage
 from .chzzk_parse import (
@@ -105,27 +107,8 @@ class _Reconnect(Exception):
         self.immediate = immediate  # not a failure (e.g. a new broadcast): no backoff wait
 
 
-class _RateLimitedWarning:
-    """At most one log line per ``every_s``; the next line says how many were suppressed."""
-
-    def __init__(self, every_s: float = WARN_EVERY_S) -> None:
-        self._every_s = every_s
-        self._last = -float("inf")
-        self.suppressed = 0
-        self.total = 0
-
-    def __call__(self, text: str) -> None:
-        self.total += 1
-        now = time.monotonic()
-        if now - self._last < self._every_s:
-            self.suppressed += 1
-            return
-        extra = (
-            f" (+{self.suppressed} more skipped since the last warning)" if self.suppressed else ""
-        )
-        log.warning("chzzk web chat: %s%s", text, extra)
-        self._last = now
-        self.suppressed = 0
+# The web chat's malformed-frame warnings; a name of its own because tests/test_chzzk_web.py uses it.
+_RateLimitedWarning = functools.partial(LimitedWarnings, log, prefix="chzzk web chat: ")
 
 
 class ChzzkWebChat:
@@ -163,7 +146,7 @@ class ChzzkWebChat:
         self._dead_after_s = 3 * idle_ping_s
         self._live_poll_s = live_poll_s
         self._max_backoff_s = max_backoff_s
-        self._warn = _RateLimitedWarning()
+        self._warn = _RateLimitedWarning(every_s=WARN_EVERY_S)
         self.chat_channel_id: str | None = None  # the one currently connected (for tests/doctor)
         self.connections = 0  # successful handshakes so far
 

@@ -5,7 +5,6 @@ terminal. The chat source picks the file up on its next (backed-off) start. Logo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -15,8 +14,7 @@ from pathlib import Path
 import httpx
 
 from ..settings.model import Settings
-from .chzzk_auth import (AUTHORIZE_URL, HTTP_TIMEOUT_S, TOKEN_PATH, ChzzkApiError, TokenSet,
-                         authorize_url, save_tokens, token_request)
+from .chzzk_auth import AUTHORIZE_URL, HTTP_TIMEOUT_S, ChzzkApiError, authorize_url, exchange_code
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +48,9 @@ class ChzzkWebLogin:
         if "error" in query or not code:
             return False, f"치지직이 로그인을 거절했습니다 ({query.get('error', '코드 없음')})"
         s = self._settings()
-        assert s.chzzk_client_id and s.chzzk_client_secret is not None
-        body = {"grantType": "authorization_code", "clientId": s.chzzk_client_id,
-                "clientSecret": s.chzzk_client_secret.get_secret_value(), "code": code,
-                "state": state}
         try:
             async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
-                content = await token_request(http, s.chzzk_openapi_url.rstrip("/") + TOKEN_PATH,
-                                               body)
-            tokens = TokenSet.from_response(content, now=time.time())
-            await asyncio.to_thread(save_tokens, Path(s.chzzk_token_path), tokens)
+                await exchange_code(http, s, code, state)
         except (ChzzkApiError, ValueError, OSError) as exc:
             log.warning("CHZZK login from the panel failed: %s", exc)
             return False, f"토큰을 받지 못했습니다: {exc}"

@@ -26,7 +26,8 @@ from ..core.segmenter import SegmenterConfig
 from ..audio.output import AudioOutput
 from ..core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
                           UnavailableAudio, UnavailableLLM, UnavailableSpeech)
-from ..core.status import State, StatusBoard, StatusHandle
+from ..core.status import State, StatusBoard
+from ..core.supervisor import ClosableComponent  # the stages' parts have aclose()
 from ..show.idle_talk import IdleTalk, IdleTalkConfig
 from ..show.turn import Stages
 from ..settings.model import Settings
@@ -40,15 +41,7 @@ if TYPE_CHECKING:  # the voice-input modules load numpy/onnx parts only when voi
 
 log = logging.getLogger(__name__)
 
-class Component(Protocol):
-    name: str
-
-    async def run(self, status: StatusHandle) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-
-class SpeechComponent(SpeechEngine, Component, Protocol):
+class SpeechComponent(SpeechEngine, ClosableComponent, Protocol):
     """A TTS engine that is also a supervised component (it loads or probes in `run`)."""
 
 
@@ -188,7 +181,7 @@ def build_vts(settings: Settings, feed: ParamsFeed | None = None) -> VtsAnimator
 
 
 def build_stages(settings: Settings, board: StatusBoard,
-                 params_feed: ParamsFeed | None = None) -> tuple[Stages, list[Component]]:
+                 params_feed: ParamsFeed | None = None) -> tuple[Stages, list[ClosableComponent]]:
     """The stages for the turn runner, plus the components the supervisor must run for them
     (each has `name`, `run(status)` and `aclose()`). `params_feed`: where animator frames go
     besides VTube Studio (/ws/params)."""
@@ -196,7 +189,7 @@ def build_stages(settings: Settings, board: StatusBoard,
     for row in rows:
         board.register(row.name, row.label, row.state, row.detail, row.hint)
     llm_info, tts_info, audio_info, vts_info = rows
-    components: list[Component] = []
+    components: list[ClosableComponent] = []
     llm: LanguageModel = UnavailableLLM(llm_info.detail)
     if settings.groq_api_key is not None:
         llm_component = build_llm(settings)

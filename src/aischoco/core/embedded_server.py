@@ -4,12 +4,29 @@ handlers of uvicorn's own. Used by the overlay/panel server and `tts-server`."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import ipaddress
 import socket
 from collections.abc import Iterator
 
 import uvicorn
 
 from .supervisor import ComponentError
+
+
+class ListenError(ComponentError):
+    """``bind_socket`` could not listen; ``errno`` says why, for callers that explain it."""
+
+    def __init__(self, message: str, code: int | None) -> None:
+        super().__init__(message)
+        self.errno = code
+
+    @property
+    def port_in_use(self) -> bool:
+        """Another program (often our own daemon) has the port."""
+        return self.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)) or \
+            "in use" in str(self).lower()
+
 
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the caller owns Ctrl-C and SIGTERM."""
@@ -33,12 +50,19 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ComponentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          exc.errno) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
 
 
 def is_loopback(host: str) -> bool:
-    """Only this PC can reach a server bound here."""
-    return host.strip("[]") in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    """Only this PC can reach a server bound here. Addresses are judged by ``ipaddress``; of the
+    names only ``localhost`` counts (``127.evil.example`` or ``localhost.evil.com`` are anyone's)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

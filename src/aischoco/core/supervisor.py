@@ -31,6 +31,12 @@ class Component(Protocol):
         """Run until cancelled. Raising means "failed, restart me"; returning means "done"."""
 
 
+class ClosableComponent(Component, Protocol):
+    """A component holding clients or devices that shutdown (or a restart) must release."""
+
+    async def aclose(self) -> None: ...
+
+
 class ComponentError(Exception):
     """A failure with a message meant for the streamer (no traceback needed)."""
 

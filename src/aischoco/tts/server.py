@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import hmac
 import io
-import ipaddress
 import logging
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..core.stages import AudioChunk, StageError, StageUnavailable
 from ..core.status import StatusBoard, StatusHandle
-from ..core.embedded_server import EmbeddedServer, bind_socket
+from ..core.embedded_server import EmbeddedServer, bind_socket, is_loopback
 from .audio_decode import AudioDecodeError, decode_audio
 from .voice_sample import Reference, VoiceSampleError, prepare_reference
 
@@ -313,15 +312,6 @@ def _reference(ref_audio: str, ref_text: str) -> Reference:
         return prepare_reference(samples, rate, ref_text, source="ref_audio")
     except (binascii.Error, AudioDecodeError, VoiceSampleError) as exc:
         raise ApiError(400, f"ref_audio/ref_text cannot be used: {exc}") from None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def serve_tts(engine: ServableEngine, host: str, port: int, *, model_name: str,

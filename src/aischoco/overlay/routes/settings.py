@@ -3,24 +3,15 @@ devices, and the CHZZK login it starts (the OAuth callback itself needs no passw
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ...chat.chzzk_auth import result_page
 from ..guard import NO_STORE
 from ..panel_api import PanelApi
 from ..requests import SettingsIn, TestIn
-
-
-def result_page(title: str, text: str, *, ok: bool) -> str:
-    """The plain page a browser lands on after the CHZZK login (also `auth chzzk`'s callback)."""
-    colour = "#1a7f37" if ok else "#cf222e"
-    return ("<!doctype html><html lang=ko><head><meta charset=utf-8>"
-            f"<title>{html.escape(title)}</title></head><body style='font-family:sans-serif;"
-            f"text-align:center;margin-top:15vh'><h1 style='color:{colour}'>{html.escape(title)}</h1>"
-            f"<p>{html.escape(text)}</p><p><a href='/settings'>설정으로 돌아가기</a></p></body></html>")
 
 
 def settings_router(controls: PanelApi, require_password: Callable[..., None], *,
@@ -52,14 +43,16 @@ def settings_router(controls: PanelApi, require_password: Callable[..., None], *
     async def chzzk_login() -> Response:
         url, why = controls.chzzk_login_start()
         if url is None:
-            return HTMLResponse(result_page("치지직 로그인", why, ok=False), 400, headers=NO_STORE)
+            page = result_page("치지직 로그인", why, ok=False, back_to_settings=True)
+            return HTMLResponse(page, 400, headers=NO_STORE)
         return Response(status_code=302, headers={"Location": url, **NO_STORE})
 
     @router.get("/auth/chzzk/callback")
     async def chzzk_callback(request: Request) -> HTMLResponse:
         ok, text = await controls.chzzk_login_complete(dict(request.query_params))
-        return HTMLResponse(result_page("치지직 로그인 완료" if ok else "치지직 로그인 실패", text, ok=ok),
-                            200 if ok else 400, headers=NO_STORE)
+        page = result_page("치지직 로그인 완료" if ok else "치지직 로그인 실패", text, ok=ok,
+                           back_to_settings=True)
+        return HTMLResponse(page, 200 if ok else 400, headers=NO_STORE)
 
     @router.get("/api/devices")
     async def devices() -> JSONResponse:
