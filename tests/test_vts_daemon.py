@@ -43,6 +43,11 @@ def test_daemon_drives_vts_and_streams_params_to_other_renderers(tmp_path: Path)
         assert frames[-1]["t"] > frames[0]["t"]
         assert {"FaceAngleX", "MouthOpen", "AIsChocoBrowLAngle"} <= set(frames[-1]["params"])
         assert frames[-1]["params"]["MouthOpen"] == 0  # silence: the mouth is shut
+        with connect(ws_url + "?avatar=1") as ws:  # the built-in avatar's view of the same frames
+            rich = [json.loads(ws.recv(timeout=2)) for _ in range(5)]
+        assert set(rich[-1]) == {"t", "params", "emotion", "speaking", "pose"}
+        assert rich[-1]["emotion"] == "neutral" and rich[-1]["speaking"] is False
+        assert rich[-1]["pose"]["mouth"] == 0 and 0 <= rich[-1]["pose"]["eyes"] <= 1
         with pytest.raises(InvalidStatus):  # a foreign web page may not read the stream
             connect(ws_url, origin="http://evil.example").close()
         sent = len(vts.snapshot())

@@ -1,5 +1,9 @@
 """The avatar animator: supervised component "vts" and the turn's Animator.
 
+Its motion (the ticker and the mapping watcher) runs whenever something draws it: as component
+"vts" with VTube Studio on (plus the link, sender and actions), or under the built-in avatar's
+component with VTube Studio off (`run_motion`). Both get the same frames.
+
 Four tasks: the link (connect/auth/reconnect), the ticker (VTS_FPS, drift-free, computes one
 frame of every parameter), the sender (newest frame wins: while an injection is in flight, ticks
 only replace the pending frame, so a slow VTS never causes a pile-up) and the action worker
@@ -22,6 +26,7 @@ from ..core.stages import Emotion, tier_emotion
 from ..core.status import State, StatusHandle
 from .params_feed import ParamsFeed
 from .link import LinkState, Rejected, VtsLink
+from .avatar_pose import avatar_pose
 from .lipsync import LipSync
 from .mapping import DonationReaction, Expression, MappingError, MappingWatcher, PoseMapping
 from .pose import PoseEngine
@@ -34,6 +39,7 @@ FOREIGN_RETRY_S = 5.0  # a parameter another plugin holds (454) is tried again a
 ACTION_SPACING_S = 0.2  # VTS runs one hotkey per 5 frames: never outrun it
 ACTION_QUEUE = 32  # VTS's own hotkey queue length
 STUCK_AFTER_TIMEOUTS = 3
+EMOTION_HOLD_S = 2.0  # after a turn, its face lingers this long before the neutral pose
 
 
 Action = tuple[str, dict[str, object]]  # (VTS request type, its data)
@@ -72,6 +78,7 @@ class VtsAnimator:
         self._link_state = LinkState("connecting")
         self._status: StatusHandle | None = None
         self._emotion, self._speaking = "neutral", False
+        self._relax_at: float | None = None  # when the finished turn's emotion gives way
         self._unknown: set[str] = set()
         self._foreign: dict[str, float] = {}
         self._latest: dict[str, float] = {}
@@ -84,6 +91,7 @@ class VtsAnimator:
     # --- the turn's Animator ---------------------------------------------------------------------
     def set_emotion(self, emotion: str) -> None:
         previous, self._emotion = self._emotion, emotion
+        self._relax_at = None
         if self.engine is None:
             return
         self.engine.set_emotion(emotion, self._clock())
@@ -103,6 +111,8 @@ class VtsAnimator:
 
     def set_speaking(self, speaking: bool) -> None:
         self._speaking = speaking
+        # The answer's emotion is held for the turn; once it is over, back to neutral.
+        self._relax_at = None if speaking else self._clock() + EMOTION_HOLD_S
         if self.engine is not None:
             self.engine.set_speaking(speaking, self._clock())
 
@@ -192,6 +202,15 @@ class VtsAnimator:
             group.create_task(self._send_loop(), name="vts-sender")
             group.create_task(self._action_loop(), name="vts-actions")
 
+    async def run_motion(self) -> None:
+        """The motion alone (VTube Studio off): mapping watcher and ticker, for /ws/params."""
+        self._watcher.check()
+        if self.engine is None and self.mapping_error is not None:
+            log.error("animator waits for a valid pose mapping: %s", self.mapping_error)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._watcher.run(), name="motion-mapping")
+            group.create_task(self._tick_loop(), name="motion-ticker")
+
     async def _tick_loop(self) -> None:
         period = 1.0 / self.fps
         next_at = last = self._clock()
@@ -212,14 +231,28 @@ class VtsAnimator:
             return None
         self._foreign = {n: t for n, t in self._foreign.items() if t > now}
         self.engine.disabled = self._unknown | set(self._foreign)
-        frame = self.engine.frame(now)
+        if self._relax_at is not None and now >= self._relax_at:
+            self._relax()
+        engine = self.engine
+        frame = engine.frame(now)
         self.ticks += 1
-        self.feed.publish(time.time(), frame)
+        self.feed.publish(time.time(), frame, lambda: {
+            "emotion": engine.emotion, "speaking": engine.speaking,
+            "pose": avatar_pose(frame, engine.mapping, mouth=engine.mouth_open,
+                                eyes=engine.eyes_open)})
         if self._frame_ready.is_set():
             self.replaced += 1  # the sender is still busy with an older frame
         self._latest = frame
         self._frame_ready.set()
         return frame
+
+    def _relax(self) -> None:
+        self._relax_at = None
+        if self._emotion == "neutral" or self.engine is None:
+            return
+        previous, self._emotion = self._emotion, "neutral"
+        self.engine.relax(self._clock())
+        self._queue_actions(previous, "neutral")
 
     async def _send_loop(self) -> None:
         while True:

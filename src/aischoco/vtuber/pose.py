@@ -26,6 +26,8 @@ class PoseEngine:
         self._last_now = now
         self._tweens: dict[str, Tween] = {}
         self.disabled: set[str] = set()  # unknown to VTS, or owned by another plugin for now
+        self.mouth_open = 0.0  # the last frame's lip-sync (0..1) and eye opening (1 = open),
+        self.eyes_open = 1.0  # whatever parameters the mapping drives with them (avatar pose)
         self.apply_mapping(mapping, now)
 
     # --- configuration -------------------------------------------------------------------------
@@ -68,6 +70,12 @@ class PoseEngine:
             self._look_away_until = now + look.max_s
         self._retarget(now)
 
+    def relax(self, now: float) -> None:
+        """The turn is over: back to the neutral pose (no look-away: nothing new was said)."""
+        self.emotion = "neutral"
+        self._look_away_until = None
+        self._retarget(now)
+
     def set_speaking(self, speaking: bool, now: float) -> None:
         if speaking == self.speaking:
             return
@@ -103,13 +111,15 @@ class PoseEngine:
             for name, wave in self._sways:
                 values[name] += weight * wave.advance(dt)
         blink = m.idle.blink
+        shut = 0.0
         if self._blinker is not None and blink and (blink.while_speaking or weight > 0.0):
             shut = self._blinker.closure(now) * (1.0 if blink.while_speaking else weight)
             for name in blink.parameters:
                 values[name] *= 1.0 - shut
+        self.eyes_open = 1.0 - shut
+        opened = self.mouth_open = self.lipsync.value(now)  # only speech is played; 0 in silence
         mouth = self.mouth_parameter
         if mouth is not None:
-            opened = self.lipsync.value(now)  # only speech is ever played; 0 in silence
             values[mouth] = m.parameters[mouth].min + opened * (
                 m.parameters[mouth].max - m.parameters[mouth].min)
             lip = m.speaking.lipsync

@@ -54,14 +54,15 @@ def live_router(controls: PanelApi, params_feed: ParamsFeed | None) -> APIRouter
         if params_feed is None:
             await websocket.close(code=1013, reason="no animator")
             return
-        await _stream_params(websocket, params_feed)
+        avatar = websocket.query_params.get("avatar") == "1"
+        await _stream_params(websocket, params_feed, avatar=avatar)
 
     return router
 
 
-async def _stream_params(websocket: WebSocket, feed: ParamsFeed) -> None:
+async def _stream_params(websocket: WebSocket, feed: ParamsFeed, *, avatar: bool) -> None:
     """Newest frame only: a slow client skips frames rather than lagging behind the avatar."""
-    slot = feed.subscribe()
+    slot = feed.subscribe(avatar=avatar)
 
     async def until_disconnect() -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
