@@ -139,7 +139,7 @@ def test_the_graph_is_read_for_real() -> None:
     assert "aischoco.show.director" in GRAPH["aischoco.compose.app"]
     assert "aischoco.core.messages" in GRAPH["aischoco.show.turn"]
     assert "aischoco.ai.history_store" in GRAPH["aischoco.cli.history"]  # `from .ai import x`
-    assert "aischoco.cli.doctor_voice" in GRAPH["aischoco.cli.doctor"]
+    assert "aischoco.cli.doctor_listen" in GRAPH["aischoco.cli.doctor"]
 
 
 def test_the_top_floor_holds_only_packages() -> None:

@@ -14,7 +14,7 @@ import httpx
 from ..audio.devices import AudioDeviceError, find_output
 from ..chat.sources import missing_chzzk_settings
 from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
-from .doctor_voice import voice_checks
+from .doctor_listen import voice_checks
 from ..settings.model import Settings
 from ..compose.wiring import QWEN_INSTALL_HINT
 
