@@ -14,7 +14,7 @@ import httpx
 from ..audio.devices import AudioDeviceError, find_output
 from ..chat.sources import missing_chzzk_settings
 from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
-from .doctor_listen import voice_checks
+from .doctor_listen import listen_checks
 from ..settings.model import Settings
 from ..compose.wiring import QWEN_INSTALL_HINT
 
@@ -27,7 +27,7 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
         *await _tts(settings),
         *await asyncio.to_thread(_audio, settings),
         await _vts(settings),
-        *await voice_checks(settings),
+        *await listen_checks(settings),
         _overlay(settings),
         *await _running_daemon(settings),
         *_files(settings),

@@ -16,7 +16,7 @@ MIC = "음성 입력 (마이크)"
 STT = "음성 인식 (STT)"
 
 
-async def voice_checks(settings: Settings) -> list[Check]:
+async def listen_checks(settings: Settings) -> list[Check]:
     spec = settings.voice_input.strip()
     if not settings.voice_input_on:
         return [Check(MIC, Level.OFF, "VOICE_INPUT=off: 채팅으로만 대화",
