@@ -60,6 +60,7 @@ from ..show.turn_events import TurnEvents
 from .live_settings import Restarts, live_appliers
 from ..settings.editor import SettingsEditor
 from .tools import build_tools
+from .avatar import build_avatar
 from .vision import build_vision
 from ..voice_studio.routes import voice_routes
 from ..voice_studio.studio import VoiceStudio
@@ -119,7 +120,7 @@ def build(settings: Settings, board: StatusBoard,
         app = create_app(controls, bind_host=s.overlay_host, params_feed=params_feed,
                          panel_password=s.panel_password.get_secret_value()
                          if s.panel_password else None,
-                         routers=[voice_routes(controls)])
+                         routers=[voice_routes(controls), avatar.routes])
         return OverlayServer(app, s.overlay_host, s.overlay_port, public_url=s.overlay_base_url,
                              on_stop=lambda: (overlay.close_subscribers(), params_feed.close()))
 
@@ -133,6 +134,11 @@ def build(settings: Settings, board: StatusBoard,
                              live=live_appliers(stages, intake, director, runner, restarts),
                              checks=check_one)
               if env_file is not None else None)
+    # The avatar drawn in OBS without VTube Studio (/avatar): the animator's frames, an image set
+    # or a VRM model; its row says what is wrong with a broken set.
+    avatar = build_avatar(lambda: editor.settings if editor else settings, stages.animator,
+                          editor.save if editor else None, say=runner.say,
+                          busy=lambda: director.speaking)
     controls = Controls(intake, director, overlay, board, stats, llm_info=llm_info,
                         listener_info=listener.snapshot if listener else None,
                         memory=memory,
@@ -167,6 +173,8 @@ def build(settings: Settings, board: StatusBoard,
     if listener is not None:
         supervisor.add(listener, row.label)
         supervisor.on_shutdown(listener.name, listener.aclose)
+    supervisor.add(avatar.component, "아바타")
+    supervisor.on_shutdown(avatar.component.name, avatar.component.aclose)
     supervisor.add(overlay_server(settings), "오버레이 서버")
     return supervisor, controls, errors
 

@@ -40,6 +40,8 @@ CHAT_KEYS = frozenset({"CHAT_SOURCE", "CHZZK_CLIENT_ID", "CHZZK_CLIENT_SECRET", 
 TTS_KEYS = frozenset({"TTS_ENGINE", "TTS_REMOTE_URL", "TTS_REMOTE_MODEL", "TTS_REMOTE_VOICE",
                       "TTS_REMOTE_API_KEY", "TTS_REMOTE_SEND_REFERENCE", "TTS_REMOTE_TIMEOUT_S"})
 OVERLAY_KEYS = frozenset({"OVERLAY_HOST", "OVERLAY_PORT", "PANEL_PASSWORD"})
+# The avatar component reads AVATAR / AVATAR_PATH from the live settings every second.
+AVATAR_KEYS = frozenset({"AVATAR", "AVATAR_PATH"})
 MOVE_AFTER_S = 0.5  # the overlay server moves this long after it answered the save
 
 
@@ -121,5 +123,5 @@ def live_appliers(stages: Stages, intake: ChatIntake, director: Director, runner
 
     return [(LLM_KEYS, llm), (AUDIO_KEYS, audio), (FILTER_KEYS, filters), (QUEUE_KEYS, queue),
             (IDLE_KEYS, idle), (frozenset({"DONATION_TIERS"}), tiers), (CHAT_KEYS, chat),
-            (TTS_KEYS, tts), (OVERLAY_KEYS, overlay)]
+            (TTS_KEYS, tts), (OVERLAY_KEYS, overlay), (AVATAR_KEYS, lambda new: True)]
 

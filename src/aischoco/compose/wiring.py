@@ -24,8 +24,7 @@ from ..core.messages import ChatMessage
 from ..chat.text_safety import load_banned_words
 from ..core.segmenter import SegmenterConfig
 from ..audio.output import AudioOutput
-from ..core.stages import (Animator, AudioOutputPort, LanguageModel, SpeechEngine, StillAnimator,
-                          UnavailableAudio, UnavailableLLM, UnavailableSpeech)
+from ..core.stages import (AudioOutputPort, LanguageModel, SpeechEngine, UnavailableAudio, UnavailableLLM, UnavailableSpeech)
 from ..core.status import State, StatusBoard
 from ..core.supervisor import ClosableComponent  # the stages' parts have aclose()
 from ..show.idle_talk import IdleTalk, IdleTalkConfig
@@ -172,12 +171,14 @@ def vts_row(settings: Settings) -> Row:
                "VTS_ENABLED=false로 끌 수 있습니다")
 
 
-def build_vts(settings: Settings, feed: ParamsFeed | None = None) -> VtsAnimator:
-    """The VTube Studio animator (component "vts"); its frames also go to `feed` (/ws/params)."""
+def build_animator(settings: Settings, feed: ParamsFeed | None = None) -> VtsAnimator:
+    """The animator: component "vts" with VTube Studio on; its motion also runs for the built-in
+    avatar (components "avatar"); its frames go to `feed` (/ws/params) either way."""
     return VtsAnimator(url=settings.vts_url, token_path=settings.vts_token_path,
                        mapping_path=settings.pose_mapping_path, fps=settings.vts_fps,
                        timeout_s=settings.vts_request_timeout_s,
-                       reconnect_max_s=settings.vts_reconnect_max_s, feed=feed)
+                       reconnect_max_s=settings.vts_reconnect_max_s, feed=feed,
+                       vts_enabled=settings.vts_enabled)
 
 
 def build_stages(settings: Settings, board: StatusBoard,
@@ -203,12 +204,12 @@ def build_stages(settings: Settings, board: StatusBoard,
     if audio_info.state is State.STARTING:
         audio = build_audio(settings)
         components.append(audio)
-    animator: Animator = StillAnimator()
+    # Built even with VTube Studio off: the built-in avatar may be switched on at any time.
+    animator = build_animator(settings, params_feed)
     if vts_info.state is State.STARTING:
-        animator = vts = build_vts(settings, params_feed)
-        components.append(vts)
-        if isinstance(audio, AudioOutput):
-            audio.add_tap(vts.audio_tap)  # lip-sync from the blocks as they are heard
+        components.append(animator)
+    if isinstance(audio, AudioOutput):
+        audio.add_tap(animator.audio_tap)  # lip-sync from the blocks as they are heard
     return Stages(llm=llm, tts=tts, audio=audio, animator=animator), components
 
 

@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     segment_max_chars: int = Field(150, ge=0, le=5000)
 
     # --- VTube Studio ------------------------------------------------------------------------
+    # The avatar the daemon draws itself on /avatar (no VTube Studio or Live2D model needed).
+    avatar: Literal["off", "png", "vrm", "live2d"] = "off"
+    avatar_path: Path = Path("assets/avatar/")  # the image-set folder, or the .vrm file
     vts_enabled: bool = True
     vts_url: str = "ws://localhost:8001"
     vts_token_path: Path = Path("config/vts_token.txt")

@@ -98,8 +98,9 @@ class Controls:
 
     async def test_setting(self, what: str) -> dict[str, Any]:
         if what == "vts_allow":  # VTube Studio's allow popup, through the running animator
-            ask = getattr(self.director.runner.stages.animator, "request_access", None)
-            if ask is None:
+            animator = self.director.runner.stages.animator
+            ask = getattr(animator, "request_access", None)
+            if ask is None or not getattr(animator, "vts_enabled", False):
                 return {"level": "error", "detail": "VTube Studio 연결이 꺼져 있습니다 (VTS_ENABLED)",
                         "todo": ""}
             await ask()

@@ -64,8 +64,9 @@ class VtsAnimator:
     def __init__(self, *, url: str, token_path: Path, mapping_path: Path, fps: int = 30,
                  timeout_s: float = 3.0, reconnect_max_s: float = 30.0,
                  feed: ParamsFeed | None = None, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, vts_enabled: bool = True) -> None:
         self.fps = fps
+        self.vts_enabled = vts_enabled  # False: only the motion runs (the built-in avatar)
         self.feed = feed or ParamsFeed()
         self.lipsync = LipSync()
         self._clock, self._rng = clock, rng or random.Random()
