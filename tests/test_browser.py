@@ -466,7 +466,9 @@ def test_overlay_and_panel_reconnect_after_a_daemon_restart(tmp_path: Path, cont
                                 timeout=15_000)
         panel.locator("#clear").click()
         overlay.wait_for_function("document.querySelectorAll('.item').length === 0")
-        assert panel.locator("#action-result").text_content() == "오버레이를 비웠습니다"
+        # the overlay's SSE event may arrive before the panel's own answer to its click
+        panel.wait_for_function(
+            "document.getElementById('action-result').textContent === '오버레이를 비웠습니다'")
 
 
 # --------------------------------------------------------------------------------------------
