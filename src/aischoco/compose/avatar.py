@@ -102,8 +102,11 @@ def try_router(animator: Animator, require_password: Callable[..., None], *,
                 await _mouth_only(animator)
         finally:
             animator.set_speaking(False)
+        if why:
+            log.info("avatar try: no voice (%s): the mouth moved alone", why)
         return JSONResponse({"ok": True, "spoken": not why,
-                             "note": f"목소리가 준비되지 않아 입 모양만 움직였어요 ({why})" if why
+                             "note": "목소리(TTS·오디오 출력)가 준비되지 않아 입 모양만 움직였어요. "
+                                     "컨트롤 패널의 상태 줄에서 TTS와 오디오를 확인하세요." if why
                              else ""})
 
     return router
