@@ -174,6 +174,14 @@ def test_an_idle_cue_fences_the_viewer_text_it_is_about(text: str) -> None:
         '물론이죠! 답변입니다: {"response": "안녕하세요!", "emotion": "HAPPY"} 끝.',
         '{"note": "draft"} {"response": "안녕하세요!", "emotion": "happy"}',
         '{broken {"response": "안녕하세요!", "emotion": " happy "}',
+        # Python-style dicts, as small local models write them: read leniently
+        "{'response': '안녕하세요!', 'emotion': 'happy'}",
+        "네! {'emotion': 'happy', 'response': '안녕하세요!'} 이상입니다",
+        "{'response': \"안녕하세요!\", 'emotion': 'happy', 'extra': None, 'ok': True}",
+        # reasoning before the answer (qwen3, deepseek-r1); a draft inside it is not the answer
+        ('<think>초안은 {"response": "초안", "emotion": "sad"} 정도?</think>\n'
+         '{"emotion": "happy", "response": "안녕하세요!"}'),
+        'thinking opened by the template</think>{"emotion": "happy", "response": "안녕하세요!"}',
     ],
 )
 def test_parse_answer_variants(content: str) -> None:
@@ -192,11 +200,39 @@ def test_unknown_or_missing_emotion_is_neutral(emotion: str | None) -> None:
     assert parse_answer(f'{{"response": "음"{field}}}').emotion == "neutral"
 
 
+@pytest.mark.parametrize(("content", "said"), [
+    ("그냥 텍스트 답변이에요.", "그냥 텍스트 답변이에요."),
+    ("  안녕하세요! 오늘도 반가워요.  \n", "안녕하세요! 오늘도 반가워요."),
+    ("<think>JSON으로 답해야 하는데...</think>\n안녕하세요!", "안녕하세요!"),
+    ("```\n코드 블록 속 답이에요\n```", "코드 블록 속 답이에요"),
+    ('"JSON 문자열로만 답했어요"', "JSON 문자열로만 답했어요"),
+    ("안녕! {웃음} 반가워요", "안녕! {웃음} 반가워요"),  # braces, but no try at the object
+])
+def test_an_answer_with_no_object_is_said_as_plain_text(content: str, said: str) -> None:
+    answer = parse_answer(content)
+    assert (answer.response, answer.emotion, answer.plain) == (said, "neutral", True)
+    with pytest.raises(AnswerError):  # where the caller wants the object or nothing
+        parse_answer(content, plain=False)
+
+
+def test_a_long_plain_answer_is_cut_like_any_other() -> None:
+    answer = parse_answer("첫 문장이에요. 두 번째 문장이에요. 세 번째는 아주 길어서 잘려요.",
+                          max_chars=20)
+    assert answer.plain and answer.cut and answer.response == "첫 문장이에요. 두 번째 문장이에요."
+
+
 @pytest.mark.parametrize(
     "content",
     [
         "",
-        "그냥 텍스트 답변",
+        "   \n  ",
+        "<think>생각만 하다 끝났어요",  # reasoning that never ended: nothing to say
+        "<think>생각</think>",
+        "!!! ... ???",  # no letter or digit
+        "{'response': '잘린",  # a broken try at the object is not plain text
+        "{response: 안녕, emotion: happy}",
+        "null",
+        "42",
         '["response", "x"]',
         '{"emotion": "happy"}',
         '{"response": "", "emotion": "happy"}',

@@ -233,7 +233,8 @@ async def test_invalid_json_at_the_end_after_a_sentence_keeps_it(
 async def test_a_failed_stream_with_nothing_said_fails_the_turn(
         tmp_path: Path, peers: tuple[OpenAIServer, SpeechServer]) -> None:
     llm, tts = peers
-    llm.script([Stream("그냥 글이에요. JSON이 아니에요.")] * 2)
+    # (plain text would be said as is: tests/test_local_models.py) nothing sayable at all
+    llm.script([Stream("<think>JSON으로 답해야 하는데 생각만 하다 끝")] * 2)
     async with rig(tmp_path, llm, tts) as r:
         marks = await r.turn()
     assert len(llm.requests) == 2 and marks.outcome == "error"

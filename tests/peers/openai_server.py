@@ -59,6 +59,9 @@ __all__ = [
     "OpenAIServer",
     "RateLimited",
     "Recorded",
+    "RefuseJsonMode",
+    "RefuseTools",
+    "TOOLS_REFUSALS",
     "Reply",
     "ServerError",
     "Slow",
@@ -187,8 +190,29 @@ class ToolCalls:
     interleave: bool = True
 
 
+@dataclass(frozen=True)
+class RefuseTools:
+    """A local server whose model takes no tools: a request offering `tools` gets ``server``'s
+    own refusal (TOOLS_REFUSALS: status, headers and body bytes as that server sends them,
+    streamed or not, since each refuses before any output); any other request gets ``then``.
+    As the default behaviour (``OpenAIServer(default=RefuseTools("ollama"))``) every request
+    is answered that way."""
+
+    server: str = "ollama"  # a key of TOOLS_REFUSALS
+    then: Behaviour = field(default_factory=Echo)
+
+
+@dataclass(frozen=True)
+class RefuseJsonMode:
+    """LM Studio: a request with ``response_format`` json_object gets its 400
+    ``{"error": "'response_format.type' must be 'json_schema' or 'text'"}`` (the words its users
+    report, lmstudio-ai/lmstudio-bug-tracker#189); any other request gets ``then``."""
+
+    then: Behaviour = field(default_factory=Echo)
+
+
 Behaviour = (Reply | Stream | Echo | InvalidJson | RateLimited | ServerError | Status | Slow
-             | ToolCalls)
+             | ToolCalls | RefuseTools | RefuseJsonMode)
 
 
 @dataclass
@@ -256,6 +280,45 @@ def _completion_body(model: str, content: str, reply: Reply) -> dict[str, Any]:
         "system_fingerprint": "fp_peer",
         "x_groq": {"id": f"req_{uuid.uuid4().hex[:12]}"},
     }
+
+
+def _ollama_name(model: str) -> str:
+    """The name Ollama's refusal uses: registry, namespace and tag filled in (model.Name)."""
+    name = model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+    return name if "/" in name else f"registry.ollama.ai/library/{name}"
+
+
+def _vllm_message() -> str:
+    return '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+
+
+# (status, content type, body for the requested model) of each server's refusal of `tools`, as
+# their sources write them (json.dumps spacing differs from theirs: the bytes below match them).
+# - Ollama: server/routes.go ChatHandler → handleScheduleError (model.Name + " does not support
+#   tools", from server/images.go CheckCapabilities), rewritten by middleware/openai.go writeError
+#   into openai.NewError (type invalid_request_error for a 400; Go's json.Encoder ends with "\n").
+# - llama.cpp llama-server started without --jinja: tools/server/server-common.cpp
+#   oaicompat_chat_params_parse throws std::runtime_error("tools param requires --jinja flag"),
+#   which ex_wrapper answers as ERROR_TYPE_SERVER: 500, {"code", "message", "type"} in that order.
+# - vLLM started without --enable-auto-tool-choice: renderers/online_renderer.py render_chat →
+#   create_error_response (BadRequestError, 400), ErrorResponse(error=ErrorInfo(...)).
+# - vllm-legacy: older vLLM, the same ErrorResponse fields flat, with "object": "error".
+TOOLS_REFUSALS: dict[str, Any] = {
+    "ollama": lambda model: (400, "application/json", json.dumps(
+        {"error": {"message": f"{_ollama_name(model)} does not support tools",
+                   "type": "invalid_request_error", "param": None, "code": None}},
+        ensure_ascii=False, separators=(",", ":")) + "\n"),
+    "llamacpp": lambda model: (500, "application/json; charset=utf-8", json.dumps(
+        {"error": {"code": 500, "message": "tools param requires --jinja flag",
+                   "type": "server_error"}}, separators=(",", ":"))),
+    "vllm": lambda model: (400, "application/json", json.dumps(
+        {"error": {"message": _vllm_message(), "type": "BadRequestError", "param": None,
+                   "code": 400}})),
+    "vllm-legacy": lambda model: (400, "application/json", json.dumps(
+        {"object": "error", "message": _vllm_message(), "type": "BadRequestError",
+         "param": None, "code": 400})),
+}
+_SERVER_HEADERS = {"llamacpp": {"server": "llama.cpp"}}
 
 
 def _content_text(content: dict[str, Any] | str) -> str:
@@ -405,6 +468,17 @@ async def _respond(behaviour: Behaviour, body: Any, record: Recorded) -> Respons
     if isinstance(behaviour, Slow):
         await asyncio.sleep(behaviour.seconds)
         return await _respond(behaviour.then, body, record)
+    if isinstance(behaviour, RefuseTools):
+        if not body.get("tools"):
+            return await _respond(behaviour.then, body, record)
+        status, content_type, text = TOOLS_REFUSALS[behaviour.server](model)
+        return Response(text.encode(), status_code=status, media_type=content_type,
+                        headers=_SERVER_HEADERS.get(behaviour.server))
+    if isinstance(behaviour, RefuseJsonMode):
+        if (body.get("response_format") or {}).get("type") != "json_object":
+            return await _respond(behaviour.then, body, record)
+        return JSONResponse({"error": "'response_format.type' must be 'json_schema' or 'text'"},
+                            status_code=400)
     if isinstance(behaviour, Stream) and not streamed:
         behaviour = Reply(behaviour.content, usage=behaviour.usage, headers=behaviour.headers)
     if isinstance(behaviour, Echo):

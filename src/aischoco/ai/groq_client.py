@@ -10,12 +10,19 @@ each gap between events, never to the whole answer. Failures before the first co
 retried like any request; after it they raise StreamBroken, since the caller may already have
 used the text. Only ``delta.content`` is yielded (``delta.reasoning`` is dropped), and the usage
 comes from the final chunk (``x_groq.usage``, or ``usage`` on other servers).
+
+A server that refuses the `tools` a request offers (a local model without tool support:
+groq_wire.tools_refusal) raises ToolsRefused at once, never retried, streamed or not: the caller
+asks again without tools. A server that refuses JSON mode (LM Studio takes only json_schema or
+text) is asked the same without it, by this client from then on: the prompt still asks for the
+JSON answer, and prompts.parse_answer reads it from the text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -29,8 +36,11 @@ from aischoco.core.backoff import backoff_delay
 from aischoco.core.stages import StageError
 
 from .groq_wire import (RateLimits, chunk_delta, chunk_tool_calls, chunk_usage, error_fields,
-                        int_usage, parse_duration, parse_rate_limits, rate_limit_wait)
+                        int_usage, parse_duration, parse_rate_limits, rate_limit_wait,
+                        tools_refusal)
 from .tool_calls import ToolCall, ToolCallAssembler, parse_tool_calls
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Completion",
@@ -41,6 +51,7 @@ __all__ = [
     "StreamDelta",
     "StreamDone",
     "StreamToolCalls",
+    "ToolsRefused",
     "parse_duration",
     "parse_rate_limits",
     "rate_limit_wait",
@@ -118,12 +129,30 @@ class StreamBroken(LLMError):
     as it may already have used (spoken) part of the answer."""
 
 
+class ToolsRefused(LLMError):
+    """The server will not take `tools` for this model (Ollama, llama.cpp, vLLM each say so in
+    their own words). The same request without tools works; ``hint`` says (Korean) how to get
+    tools from this server."""
+
+    def __init__(self, message: str, *, status: int | None, hint: str) -> None:
+        super().__init__(message, retryable=False, status=status)
+        self.hint = hint
+
+
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
 
 
 _STREAMING_WORDS = re.compile(r"stream|event-stream|\bsse\b", re.IGNORECASE)
+# LM Studio's refusal of response_format json_object (400, {"error": "'response_format.type' must
+# be 'json_schema' or 'text'"}; older versions: "... must be 'json_schema'"), as its users report it
+# (lmstudio-ai/lmstudio-bug-tracker#189, #169).
+_JSON_MODE_REFUSED = re.compile(r"response_format\.type'? must be", re.IGNORECASE)
+
+
+class _JsonModeRefused(Exception):
+    """The server will not take response_format json_object: ask without it."""
 
 
 def _about_streaming(message: str) -> bool:
@@ -172,7 +201,8 @@ class GroqClient:
         if not timeout_s > 0:
             raise ValueError("timeout_s must be > 0")
         self._api_key = api_key
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._base_url = base_url.rstrip("/")
+        self._url = self._base_url + "/chat/completions"
         self._model = model
         self._reasoning_effort = reasoning_effort
         self._timeout_s = timeout_s
@@ -180,6 +210,7 @@ class GroqClient:
         self._on_status = on_status
         self._sleep = sleep
         self.rate_limits = RateLimits()
+        self._json_mode = True  # False once the server refused JSON mode
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=httpx.Timeout(timeout_s),
@@ -189,6 +220,10 @@ class GroqClient:
     def model(self) -> str:
         return self._model
 
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
     async def complete_json(
         self,
         messages: list[dict[str, str]],
@@ -196,9 +231,16 @@ class GroqClient:
         max_tokens: int = 512,
         temperature: float = 0.8,
     ) -> Completion:
-        """A JSON-mode completion; ``content`` is the raw JSON text (parse it with prompts.py)."""
+        """A JSON-mode completion; ``content`` is the raw JSON text (parse it with prompts.py).
+        Without JSON mode where the server refuses it: then the text may be anything."""
         body = self._body(messages, max_tokens, temperature)
-        body["response_format"] = {"type": "json_object"}
+        if self._json_mode:
+            try:
+                return await self._complete({**body, "response_format": {"type": "json_object"}})
+            except _JsonModeRefused as refused:
+                self._json_mode = False
+                log.warning("%s refused JSON mode (%s); asking without it from now on",
+                            self._url, refused)
         return await self._complete(body)
 
     async def complete_tools(
@@ -326,14 +368,22 @@ class GroqClient:
         self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
         if response.status_code == 200:
             return self._completion(response)
-        return self._failure(response)
+        return self._failure(response, tools=bool(body.get("tools")),
+                             json_mode="response_format" in body)
 
-    def _failure(self, response: httpx.Response) -> _Attempt:
+    def _failure(self, response: httpx.Response, *, tools: bool,
+                 json_mode: bool = False) -> _Attempt:
         """Why a non-200 answer should be retried; raises LLMError when retrying is futile."""
         status = response.status_code
         message, code = error_fields(response)
         detail = self._redact(message)
         suffix = f": {detail}" if detail else ""
+        # Before the status rules: llama.cpp refuses with a 500, which would be retried.
+        if tools and (hint := tools_refusal(message)) is not None:
+            raise ToolsRefused(f"the server refused tools for {self._model!r} ({status}){suffix}",
+                               status=status, hint=hint)
+        if json_mode and status == 400 and _JSON_MODE_REFUSED.search(message):
+            raise _JsonModeRefused(detail)
         if status == 429:
             return self._rate_limited(response, message)
         if status in _RETRYABLE_STATUS:
@@ -360,7 +410,8 @@ class GroqClient:
             self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
             if response.status_code != 200 or "text/event-stream" not in response.headers.get(
                     "content-type", ""):
-                for event in await self._whole_body(response, started):
+                for event in await self._whole_body(response, started,
+                                                    tools=bool(body.get("tools"))):
                     yield event
                 return
             async for event in self._read_events(response, started):
@@ -368,7 +419,8 @@ class GroqClient:
         finally:
             await response.aclose()
 
-    async def _whole_body(self, response: httpx.Response, started: float) -> list[StreamEvent]:
+    async def _whole_body(self, response: httpx.Response, started: float, *,
+                          tools: bool) -> list[StreamEvent]:
         """A non-streamed answer: an error, or a server that ignored ``stream`` and sent JSON."""
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -379,9 +431,10 @@ class GroqClient:
             raise _Retry(self._connection_failed(err)) from None
         if response.status_code != 200:
             try:
-                raise _Retry(self._failure(response))
+                raise _Retry(self._failure(response, tools=tools))
             except LLMError as err:
-                if err.status not in (400, 422) or not _about_streaming(str(err)):
+                if (isinstance(err, ToolsRefused) or err.status not in (400, 422)
+                        or not _about_streaming(str(err))):
                     raise  # a wrong model name or key is not fixed by GROQ_STREAM=false
                 # Servers that cannot stream say so with 400/422; name the switch for that.
                 raise LLMError(f"{err} (GROQ_STREAM=false if this server cannot stream)",

@@ -20,6 +20,7 @@ __all__ = [
     "parse_duration",
     "parse_rate_limits",
     "rate_limit_wait",
+    "tools_refusal",
 ]
 
 DEFAULT_RATE_LIMIT_WAIT_S = 1.0  # a 429 that says nothing about when to come back
@@ -113,7 +114,45 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
         return str(error.get("message") or ""), str(error.get("code") or "")
     if isinstance(error, str):
         return error, ""
+    if isinstance(body, dict) and body.get("object") == "error":
+        # older vLLM sent its ErrorResponse flat: {"object": "error", "message", ...}
+        return str(body.get("message") or ""), ""
     return "", ""
+
+
+# How OpenAI-compatible servers refuse a request that offers `tools`, read from their source:
+# - Ollama (server/routes.go ChatHandler → handleScheduleError, middleware/openai.go writeError):
+#   400 {"error": {"message": "registry.ollama.ai/library/gemma3:4b does not support tools",
+#   "type": "invalid_request_error", "param": null, "code": null}} for a model whose template has
+#   no tools (gemma3, llava, phi3...). Streamed or not: the check comes before any output.
+# - llama.cpp llama-server without --jinja (tools/server/server-common.cpp
+#   oaicompat_chat_params_parse throws std::runtime_error, which ex_wrapper answers as a server
+#   error): 500 {"error": {"code": 500, "message": "tools param requires --jinja flag",
+#   "type": "server_error"}}; "tool_choice param requires --jinja flag" for a tool_choice.
+# - vLLM without --enable-auto-tool-choice (renderers/online_renderer.py render_chat, older:
+#   serving_chat.py): 400 {"error": {"message": "\"auto\" tool choice requires
+#   --enable-auto-tool-choice and --tool-call-parser to be set", "type": "BadRequestError",
+#   "param": null, "code": 400}} (older vLLM: the same fields flat, with "object": "error").
+# Each maps to what the streamer can do about it (Korean, for the AI row's hint).
+_TOOLS_REFUSALS = (
+    (re.compile(r"does not support tools", re.IGNORECASE),
+     "도구를 쓰려면 도구를 지원하는 모델(예: qwen3, llama3.1)로 GROQ_MODEL을 바꾸세요 (아니면 TOOLS=off)"),
+    (re.compile(r"param requires --jinja", re.IGNORECASE),
+     "도구를 쓰려면 llama-server를 --jinja로 다시 켜고 데몬을 다시 시작하세요 (아니면 TOOLS=off)"),
+    (re.compile(r"requires --enable-auto-tool-choice", re.IGNORECASE),
+     ("도구를 쓰려면 vLLM을 --enable-auto-tool-choice --tool-call-parser <이름>으로 다시 켜고 "
+      "데몬을 다시 시작하세요 (아니면 TOOLS=off)")),
+)
+
+
+def tools_refusal(message: str) -> str | None:
+    """What to do (Korean) if this server error means "this server/model takes no tools", else
+    None. Only these exact refusals count: a bare 400 is as often a malformed request or a long
+    context, and answering without tools would hide that."""
+    for pattern, hint in _TOOLS_REFUSALS:
+        if pattern.search(message):
+            return hint
+    return None
 
 
 def int_usage(usage: object) -> dict[str, int]:

@@ -3,13 +3,17 @@
 Viewer chat is hostile input. ``format_batch`` puts it between fixed fence lines that the system
 prompt declares to be data, and rewrites viewer text (nicknames included) so it can neither contain
 the fence markers nor start a line of its own. ``parse_answer`` accepts the JSON object the prompt
-asks for, tolerates the usual wrapping (code fences, chatter around it), and refuses empty answers.
+asks for, tolerates the usual wrapping (code fences, chatter around it, ``<think>`` reasoning), and
+refuses empty answers. Small local models often ignore the format: a dict written Python-style
+(single quotes) is read as one, and an answer with no object at all is the response itself,
+spoken with emotion neutral. Only a broken try at the object, or nothing sayable, is refused.
 The prompt asks for the emotion before the response, so a streamed answer (answer_stream.py) knows
 the emotion before its first sentence.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import unicodedata
@@ -87,6 +91,15 @@ _CLOSE_RUN_RE = re.compile(r"[>＞﹥›〉⟩》»]+")
 _NICK_QUOTES = str.maketrans({"「": "'", "」": "'"})
 # Only the first few '{' are tried: a reply is short, and this keeps a '{'-flood linear.
 _MAX_OBJECT_STARTS = 16
+# A Python-style dict longer than this is not an answer; it also bounds ast.literal_eval's work.
+_MAX_LITERAL_CHARS = 8000
+# Reasoning some local models (qwen3, deepseek-r1) write into the content: never said. A template
+# may open the block in the prompt, so a lone closing tag ends reasoning too.
+_THINK_CLOSED_RE = re.compile(r"^.*</think\s*>", re.IGNORECASE | re.DOTALL)
+_THINK_OPEN_RE = re.compile(r"<think\s*>.*", re.IGNORECASE | re.DOTALL)
+_FENCE_LINE_RE = re.compile(r"^[ \t]*```[\w-]*[ \t]*$", re.MULTILINE)
+# A try at the answer object that could not be read (not plain text to be spoken as is).
+_KEY_RE = re.compile(r"""["']?\b(?:response|emotion)\b["']?\s*:""", re.IGNORECASE)
 _SENTENCES = SegmenterConfig(min_chars=0, max_chars=0)  # every sentence boundary, no merging
 
 
@@ -208,6 +221,7 @@ class ParsedAnswer:
     response: str
     emotion: Emotion
     cut: bool  # True if the response was shortened to max_chars
+    plain: bool = False  # no object: the text itself is the response (emotion neutral)
 
 
 def _find_object(content: str) -> dict[str, object] | None:
@@ -258,11 +272,81 @@ def cut_at_sentence(text: str, max_chars: int) -> tuple[str, bool]:
     return truncate(text, max_chars)[0], True
 
 
-def parse_answer(content: str, *, max_chars: int = 300) -> ParsedAnswer:
-    """Read ``{"response": ..., "emotion": ...}``; raise AnswerError if there is nothing to say."""
-    obj = _find_object(content)
+def without_reasoning(content: str) -> str:
+    """``content`` minus ``<think>`` reasoning: up to a closing tag, and from an unclosed one."""
+    return _THINK_OPEN_RE.sub("", _THINK_CLOSED_RE.sub("", content))
+
+
+def _literal_end(text: str, start: int) -> int:
+    """Index of the '}' closing the '{' at ``start`` (quotes of both kinds respected), or -1."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, min(len(text), start + _MAX_LITERAL_CHARS)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _find_python_dict(text: str) -> dict[str, object] | None:
+    """A dict written as a Python literal (``{'response': '…', 'emotion': 'happy'}``) with a
+    "response" key. ``ast.literal_eval`` reads literals only: nothing in it can run."""
+    start = text.find("{")
+    for _ in range(_MAX_OBJECT_STARTS):
+        if start == -1:
+            return None
+        end = _literal_end(text, start)
+        if end != -1:
+            try:
+                obj = ast.literal_eval(text[start:end + 1])
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                obj = None
+            if isinstance(obj, dict) and "response" in obj:
+                return obj
+        start = text.find("{", start + 1)
+    return None
+
+
+def _plain_answer(text: str, max_chars: int) -> ParsedAnswer:
+    """No answer object: the text is the response, if it is sayable and not a broken object."""
+    try:
+        value = json.loads(text)
+    except ValueError:  # not JSON: the usual case
+        response = _FENCE_LINE_RE.sub("", text).strip()
+        if _KEY_RE.search(response):
+            raise AnswerError("model answer is not valid JSON") from None
+    else:
+        if not isinstance(value, str):  # [..], 42, null: not something to say
+            raise AnswerError("model answer is JSON but not an object")
+        response = value.strip()
+    if not any(ch.isalnum() for ch in response):
+        raise AnswerError("model answer has nothing to say")
+    response, cut = cut_at_sentence(response, max_chars)
+    return ParsedAnswer(response=response, emotion="neutral", cut=cut, plain=True)
+
+
+def parse_answer(content: str, *, max_chars: int = 300, plain: bool = True) -> ParsedAnswer:
+    """Read ``{"response": ..., "emotion": ...}`` (or the same dict written Python-style); raise
+    AnswerError if there is nothing to say. With ``plain``, text with no object at all is the
+    response itself, emotion neutral; without it, that is an AnswerError too."""
+    text = without_reasoning(content)
+    obj = _find_object(text) or _find_python_dict(text)
     if obj is None:
-        raise AnswerError("model answer is not a JSON object")
+        if not plain:
+            raise AnswerError("model answer is not a JSON object")
+        return _plain_answer(text.strip(), max_chars)
     response = obj.get("response")
     if not isinstance(response, str):
         raise AnswerError("model answer has no string 'response'")

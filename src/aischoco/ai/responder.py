@@ -9,6 +9,14 @@ calls of a round together), their results go back as `tool` messages and the mod
 again, at most TOOL_MAX_CALLS rounds; then it must answer without tools. The whole-answer way
 cannot use JSON mode while tools are offered (Groq refuses the pair): the prompt's JSON is read
 from plain text, and only if that fails is the answer asked for once more in JSON mode.
+
+A server that refuses tools for its model (a local model: Ollama, llama.cpp without --jinja,
+vLLM without --enable-auto-tool-choice) gets the same turn again without them, and that base URL
+and model are offered no tools for the rest of the run; the AI row says so.
+
+An answer that is not the JSON object (small local models ignore the format) is read leniently
+(prompts.parse_answer): a Python-style dict, or plain text spoken with emotion neutral. A streamed
+one can only be known for plain text once it ended, so it is spoken then, not sentence by sentence.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from ..core.status import State, StatusHandle
 from .answer_stream import AnswerParser
 from .character import CharacterPrompt
 from .groq_client import (GroqClient, LLMError, StreamBroken, StreamDelta, StreamDone,
-                          StreamToolCalls)
+                          StreamToolCalls, ToolsRefused)
 from .conversation import ConversationMemory
 from .prompts import AnswerError, OutputFilter, ParsedAnswer, format_batch, parse_answer
 from .sentence_stream import SentenceStream
@@ -47,6 +55,7 @@ FAILURES_BEFORE_DEGRADED = 2
 # handed out is asked for again, this many times in all. The client has already retried
 # failures that came before the first token.
 STREAM_ATTEMPTS = 2
+TOOLLESS_NOTE = "이 모델은 도구를 지원하지 않아 도구 없이 답합니다"
 
 
 class ViewerMemoryPort(Protocol):
@@ -70,11 +79,11 @@ class ToolPort(Protocol):
         """One round, concurrently; one `tool` message per call (errors included)."""
 
 
-def _tool_scope(tools: ToolPort | None,
-                batch: Sequence[ChatMessage]) -> tuple[list[dict[str, Any]], bool]:
+def _tool_scope(tools: ToolPort | None, batch: Sequence[ChatMessage],
+                offer: bool = True) -> tuple[list[dict[str, Any]], bool]:
     """(tools offered, streamer?): the streamer's voice turn may use every tool."""
     streamer = bool(batch) and all(m.kind is Kind.VOICE for m in batch)
-    return (tools.specs(streamer=streamer) if tools is not None else []), streamer
+    return (tools.specs(streamer=streamer) if tools is not None and offer else []), streamer
 
 
 class GroqResponder:
@@ -94,15 +103,42 @@ class GroqResponder:
         self.usage: dict[str, int] = {}  # summed over the run, for the control panel
         self.status: StatusHandle | None = None
         self._failures = 0  # turns failed in a row
+        # (base URL, model) pairs whose server refused tools: never offered them again this run,
+        # and the hint (Korean) for how to get tools there.
+        self._toolless: dict[tuple[str, str], str] = {}
 
     def report_rate_limit(self, text: str) -> None:
         """GroqClient's on_status: a 429 made us wait."""
         if self.status is not None:
             self.status.set(State.DEGRADED, text, "Groq 요청 한도에 걸려 잠시 기다립니다 (자동으로 이어짐)")
 
+    @property
+    def _server(self) -> tuple[str, str]:
+        return self.client.base_url, self.client.model
+
+    @property
+    def offers_tools(self) -> bool:
+        """False once this server refused tools for this model."""
+        return self._server not in self._toolless
+
+    def _tools_refused(self, exc: ToolsRefused) -> None:
+        """Remember the refusal for this server and model; the turn goes on without tools."""
+        if self._server not in self._toolless:
+            log.warning("%s; answering without tools for %s at %s from now on", exc,
+                        self.client.model, self.client.base_url)
+        self._toolless[self._server] = exc.hint
+
     def _report_ok(self) -> None:
         self._failures = 0
-        if self.status is not None and self.status.current.state is not State.RUNNING:
+        if self.status is None:
+            return
+        current = self.status.current
+        hint = self._toolless.get(self._server)
+        if hint is not None:
+            detail = f"{self.client.model} 준비됨 — {TOOLLESS_NOTE}"
+            if current.state is not State.RUNNING or current.detail != detail:
+                self.status.set(State.RUNNING, detail, hint)
+        elif current.state is not State.RUNNING:
             self.status.set(State.RUNNING, f"{self.client.model} 준비됨")
             log.info("LLM answering again (%s)", self.client.model)
 
@@ -147,15 +183,21 @@ class GroqResponder:
     async def _reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         started = time.perf_counter()
         messages = await self._messages(batch)
-        specs, streamer = _tool_scope(self.tools, batch)
+        specs, streamer = _tool_scope(self.tools, batch, self.offers_tools)
         tools_at: tuple[float, float] | None = None
         for _ in range(self.tools.max_rounds if specs and self.tools else 0):
-            completion = await self.client.complete_tools(messages, specs,
-                                                          max_tokens=ANSWER_MAX_TOKENS)
+            try:
+                completion = await self.client.complete_tools(messages, specs,
+                                                              max_tokens=ANSWER_MAX_TOKENS)
+            except ToolsRefused as exc:
+                self._tools_refused(exc)
+                break  # this turn is answered below, in JSON mode, without tools
             self._add_usage(completion.usage)
             if not completion.tool_calls:
                 try:  # no JSON mode with tools: the prompt's JSON, read from the text
-                    answer = parse_answer(completion.content, max_chars=self._max_answer_chars)
+                    # (plain text here is asked for again in JSON mode, which gives an emotion)
+                    answer = parse_answer(completion.content, max_chars=self._max_answer_chars,
+                                          plain=False)
                 except AnswerError as exc:
                     log.info("answer with tools offered was not the JSON asked for (%s); asking "
                              "again in JSON mode", exc)
@@ -178,6 +220,9 @@ class GroqResponder:
 
     def _whole(self, answer: ParsedAnswer, started: float,
                tools_at: tuple[float, float] | None) -> AIResponse:
+        if answer.plain:
+            log.info("the answer was plain text, not the JSON asked for: said as is, emotion "
+                     "neutral")
         if answer.cut:
             log.info("answer longer than %d characters: cut at a sentence boundary",
                      self._max_answer_chars)
@@ -212,14 +257,21 @@ class GroqResponder:
                             segmenter: SegmenterConfig) -> AsyncGenerator[ReplyEvent, None]:
         started = time.perf_counter()
         messages = await self._messages(batch)
-        specs, streamer = _tool_scope(self.tools, batch)
+        specs, streamer = _tool_scope(self.tools, batch, self.offers_tools)
         rounds = 0
         while True:
             # After the last round the model must answer: no tools offered any more.
             offer = specs if specs and self.tools and rounds < self.tools.max_rounds else None
             calls: list[ToolCall] = []
-            async for event in self._stream_attempts(messages, segmenter, started, offer, calls):
-                yield event
+            try:
+                async for event in self._stream_attempts(messages, segmenter, started, offer,
+                                                         calls):
+                    yield event
+            except ToolsRefused as exc:
+                # Refused before any output: the same round again, without tools.
+                self._tools_refused(exc)
+                specs = []
+                continue
             if not calls:
                 self._report_ok()
                 return
@@ -262,6 +314,9 @@ class GroqResponder:
                                    output_filter=self._filter)
         emotion: str | None = None
         first = True
+        raw: list[str] = []  # the whole content, for the lenient reading
+        broken: AnswerError | None = None  # not the JSON object: read whole at the end
+        handed = False  # a sentence went out: the answer can no longer be read another way
         events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS, tools=tools)
         async with contextlib.aclosing(events):
             async for event in events:
@@ -278,11 +333,21 @@ class GroqResponder:
                 if first:
                     first = False
                     yield FirstToken(time.perf_counter())
-                fed = parser.feed(event.text)
+                raw.append(event.text)
+                if broken is not None:
+                    continue
+                try:
+                    fed = parser.feed(event.text)
+                except AnswerError as exc:
+                    if handed:
+                        raise
+                    broken = exc
+                    continue
                 if fed.emotion is not None:
                     emotion = normalize_emotion(fed.emotion)
                     yield EmotionReady(emotion)
                 for sentence in sentences.push(fed.text):
+                    handed = True
                     yield SentenceReady(sentence.shown, sentence.spoken)
                 if parser.complete and not sentences.closed:
                     # The object closed: the last sentence is final (the rest of the stream is
@@ -290,11 +355,32 @@ class GroqResponder:
                     if not parser.response.strip():
                         raise AnswerError("model answer has an empty 'response'")
                     for sentence in sentences.finish():
+                        handed = True
                         yield SentenceReady(sentence.shown, sentence.spoken)
         if calls:
             return
-        parser.close()
-        if not parser.response.strip():
+        if broken is None:
+            try:
+                parser.close()
+            except AnswerError as exc:
+                if handed:
+                    raise
+                broken = exc
+        if broken is not None:
+            # Not the object (plain text, a Python-style dict) and nothing said yet: the whole
+            # text, read leniently. AnswerError here means nothing sayable: asked again.
+            answer = parse_answer("".join(raw), max_chars=self._max_answer_chars)
+            log.info("the streamed answer was not the JSON asked for (%s): %s", broken,
+                     "said as plain text, emotion neutral" if answer.plain
+                     else "read as a Python-style dict")
+            sentences = SentenceStream(segmenter, max_chars=self._max_answer_chars,
+                                       output_filter=self._filter)
+            if emotion is None:
+                emotion = answer.emotion
+                yield EmotionReady(emotion)
+            for sentence in [*sentences.push(answer.response), *sentences.finish()]:
+                yield SentenceReady(sentence.shown, sentence.spoken)
+        elif not parser.response.strip():
             raise AnswerError("model answer has an empty 'response'")
         if emotion is None:
             emotion = "neutral"
