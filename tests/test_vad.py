@@ -23,7 +23,8 @@ from aischoco.listen.utterances import (
     VadConfig,
     VadEvent,
 )
-from aischoco.listen.vad import FRAME, SileroVad, VadUnavailable, packaged_model_path
+from aischoco.listen.vad import (FAST_MODEL_FILE, FRAME, SileroVad, VadUnavailable,
+                                 packaged_model_path)
 
 FRAME_S = FRAME / RATE
 SENTENCES = ["안녕하세요 여러분, 오늘 방송에 와 주셔서 감사합니다.",
@@ -132,6 +133,20 @@ def test_matches_the_packaged_sequence_model(vad: SileroVad, sentences_track: Mi
     (expected, *_) = session.run(["speech_probs"], {
         "input": np.concatenate([context, frames], axis=1), "h": zeros, "c": zeros})
     np.testing.assert_allclose(probabilities(vad, audio), expected.reshape(-1), atol=1e-5)
+
+
+def test_the_faster_16k_file_gives_the_general_models_probabilities(
+        vad: SileroVad, sentences_track: MixedAudio) -> None:
+    """SileroVad.load() runs the wheel's 16 kHz sequence file (less CPU at real time,
+    bench/README.md); the general silero_vad.onnx (input/state/sr) must agree with it frame by
+    frame, so the measured VAD behaviour is the same whichever file is used."""
+    if not (packaged_model_path().parent / FAST_MODEL_FILE).is_file():
+        pytest.skip(f"{FAST_MODEL_FILE} is not in this silero-vad version")
+    general = SileroVad.load(packaged_model_path())
+    assert vad.model_name == FAST_MODEL_FILE and general.model_name == "silero_vad.onnx"
+    audio = sentences_track.audio
+    np.testing.assert_allclose(probabilities(vad, audio), probabilities(general, audio),
+                               atol=1e-5)
 
 
 def test_rejects_other_frame_sizes(vad: SileroVad) -> None:

@@ -38,7 +38,8 @@ def _components(url: str) -> dict[str, str]:
     return {c["name"]: c["state"] for c in _state(url)["components"]}
 
 
-def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path) -> None:
+@pytest.mark.parametrize("turn_detection", ["silence", "smart"])
+def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path, turn_detection: str) -> None:
     require_espeak()
     mic = write_wav(tmp_path / "mic.wav", mix([3.0, SPOKEN, 2.0], noise_db=-50).audio)
     out = tmp_path / "ai.wav"
@@ -48,7 +49,8 @@ def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path) -> None:
             TranscriptionServer(default=Transcribe(SPOKEN.replace(",", ""), delay_ms=200)) as stt:
         llm.script([Reply({"response": answer, "emotion": "happy"})])
         env = voice_env(llm.base_url, tts.base_url, out, VOICE_INPUT=f"file:{mic}",
-                        STT_BASE_URL=stt.base_url, VOICE_BARGE_IN="interrupt")
+                        STT_BASE_URL=stt.base_url, VOICE_BARGE_IN="interrupt",
+                        VOICE_TURN_DETECTION=turn_detection)
         with run_daemon(tmp_path, **env) as daemon:
             # The recording starts playing when the voice component runs: chat right then, so
             # the AI is mid-sentence when the streamer starts talking 3 s in.
@@ -66,7 +68,11 @@ def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path) -> None:
     assert metrics["outcomes"] == {"skipped": 1, "ok": 1}, log
     latency = metrics["latency_ms"]
     assert latency["end_of_turn"]["count"] == 1
-    assert 550 <= latency["end_of_turn"]["last_ms"] <= 750  # VOICE_END_SILENCE_MS=600
+    if turn_detection == "silence" or state["voice"]["turn_detection"] == "silence":
+        assert 550 <= latency["end_of_turn"]["last_ms"] <= 750  # VOICE_END_SILENCE_MS=600
+    else:  # the model's verdict (~0.3 s) or, if it says "not yet", the 2 s cap
+        assert 200 <= latency["end_of_turn"]["last_ms"] <= 2300
+        assert state["voice"]["turn_checks"] >= 1
     assert latency["stt"]["last_ms"] >= 200  # the peer's delay
     assert latency["voice_to_voice"]["count"] == 1
     assert state["voice"]["interrupted"] == 1 and state["voice"]["turns"] == 1
@@ -93,6 +99,62 @@ def test_the_streamer_cuts_in_and_is_answered_next(tmp_path: Path) -> None:
     assert first.startswith(assistant[0].rstrip("…").strip()[:10])
     users = [e["content"] for e in entries if e["role"] == "user"]
     assert "[음성]" in users[-1] and "잠깐만" in users[-1]
+
+
+UNFINISHED, REST = "그러니까 내 말은", "오늘은 일찍 끝내자는 거야."
+
+
+@pytest.mark.parametrize("turn_detection", ["silence", "smart"])
+def test_a_pause_inside_an_unfinished_sentence(tmp_path: Path, turn_detection: str) -> None:
+    """"그러니까 내 말은 … (1 s) … 오늘은 일찍 끝내자는 거야." while the AI is quiet. `silence`
+    (600 ms) takes the pause for the end and answers half a sentence, then the rest as a second
+    turn; `smart` asks the model after 200 ms of silence, hears that the words are unfinished
+    (this fragment: P(finished) 0.01, bench/README.md) and keeps listening: one turn, the whole
+    sentence in one upload, taken by the model's "finished" after the last word."""
+    require_espeak()
+    if turn_detection == "smart":
+        from aischoco.listen.turn_end import TurnEndUnavailable, packaged_model_path
+
+        try:
+            packaged_model_path()
+        except TurnEndUnavailable as exc:
+            pytest.skip(str(exc))
+    mic = write_wav(tmp_path / "mic.wav", mix([1.5, UNFINISHED, 1.0, REST, 3.0], noise_db=-50).audio)
+    out = tmp_path / "ai.wav"
+    with OpenAIServer(default=Reply({"response": "응, 알겠어!", "emotion": "happy"})) as llm, \
+            SpeechServer(ms_per_char=20) as tts, \
+            TranscriptionServer(default=Transcribe("그러니까 내 말은 오늘은 일찍 끝내자는 거야",
+                                                   delay_ms=100)) as stt:
+        env = voice_env(llm.base_url, tts.base_url, out, VOICE_INPUT=f"file:{mic}",
+                        STT_BASE_URL=stt.base_url, VOICE_TURN_DETECTION=turn_detection)
+        with run_daemon(tmp_path, **env) as daemon:
+            wait_until(lambda: _components(daemon.url)["voice"] == "running",
+                       what="voice input listening")
+            expected = 2 if turn_detection == "silence" else 1
+            metrics = wait_until(
+                lambda: (m := httpx.get(f"{daemon.url}/api/metrics").json())["outcomes"]
+                .get("ok", 0) >= expected and m, timeout=25, what="the voice turns answered")
+            wait_until(lambda: "파일 끝까지" in _state(daemon.url)["components"][
+                [c["name"] for c in _state(daemon.url)["components"]].index("voice")]["detail"],
+                timeout=15, what="the mic file to end")
+            state = _state(daemon.url)
+            code, _, log = daemon.stop(signal.SIGTERM)
+            assert code == 0, log
+    voice = state["voice"]
+    assert voice["turn_detection"] == turn_detection
+    eot = metrics["latency_ms"]["end_of_turn"]
+    if turn_detection == "silence":
+        assert voice["turns"] == 2 and len(stt.requests) == 2  # cut in after "내 말은"
+        assert voice["turn_checks"] == 0
+    else:
+        assert voice["turns"] == 1 and len(stt.requests) == 1
+        assert voice["turn_not_finished"] >= 1 and voice["turn_finished"] == 1
+        # the model (~0.3 s of silence + its inference), not the 2 s cap
+        assert eot["count"] == 1 and eot["last_ms"] < 1600
+        # The upload holds both parts and the pause: ≈ 1 + 1 + 1.4 s of speech plus pads.
+        seconds = (len(stt.requests[0].data) - 44) / 32000
+        assert seconds > 3.0
+    assert metrics["outcomes"] == {"ok": voice["turns"]}
 
 
 def test_voice_input_without_stt_says_what_is_missing(tmp_path: Path) -> None:

@@ -124,18 +124,23 @@ async def test_a_failed_transcription_loses_one_utterance_and_says_so(tmp_path: 
     assert listener.stats.stt_errors == 1 and len(peer.requests) == 3
 
 
-async def test_barge_in_fires_once_per_utterance_while_the_ai_is_busy(tmp_path: Path, peer) -> None:
+@pytest.mark.parametrize("turn_detection", ["silence", "smart"])
+async def test_barge_in_fires_once_per_utterance_while_the_ai_is_busy(tmp_path: Path, peer,
+                                                                      turn_detection: str) -> None:
     require_espeak()
-    track = mix([1.0, FIRST, 1.5, SECOND, 1.0])
+    track = mix([1.0, FIRST, 2.5, SECOND, 1.0])
     wav = write_wav(tmp_path / "mic.wav", track.audio)
     recorder = Recorder()
     listener, _ = await _listen(f"file:{wav}", peer, recorder, barge_in_min_ms=300,
-                                until=lambda: len(recorder.messages) == 2)
+                                until=lambda: len(recorder.messages) == 2,
+                                turn_detection=turn_detection)
     assert len(recorder.interrupts) == 2
     assert listener.barge_in.stats.interrupted == 2
 
 
-async def test_echo_gate_keeps_the_ais_own_voice_out(tmp_path: Path, peer) -> None:
+@pytest.mark.parametrize("turn_detection", ["silence", "smart"])
+async def test_echo_gate_keeps_the_ais_own_voice_out(tmp_path: Path, peer,
+                                                    turn_detection: str) -> None:
     """VOICE_BARGE_IN=ignore: while our audio is audible, the microphone is not listened to."""
     require_espeak()
     wav = write_wav(tmp_path / "mic.wav", mix([0.5, FIRST, 1.0]).audio)
@@ -143,9 +148,11 @@ async def test_echo_gate_keeps_the_ais_own_voice_out(tmp_path: Path, peer) -> No
     # Our audio output says: sound is playing for the next minute (the mic hears the speakers).
     audible.note_block(np.ones(16000 * 60, np.float32), 16000, time.monotonic())
     recorder = Recorder()
-    listener, _ = await _listen(f"file:{wav}", peer, recorder, mode="ignore", audible=audible)
+    listener, _ = await _listen(f"file:{wav}", peer, recorder, mode="ignore", audible=audible,
+                                turn_detection=turn_detection)
     assert recorder.messages == [] and peer.requests == [] and recorder.interrupts == []
     assert listener.stats.gated_frames > 0 and listener.stats.vad_frames == 0
+    assert listener.stats.turn_checks == 0
 
 
 class ScriptedVad:

@@ -4,19 +4,28 @@ speech to text → a `streamer`/`voice` chat message, plus barge-in while the AI
 Threads: the capture's own thread (PortAudio callback or file pacer) only queues blocks; one VAD
 worker thread resamples, runs Silero frame by frame and posts events to the loop. The loop only
 reacts: barge-in, then transcription (one utterance at a time, in order) and the message.
+
+End of turn (VOICE_TURN_DETECTION): `silence` — VOICE_END_SILENCE_MS of silence. `smart` — after
+SmartTurnConfig.check_after_ms of silence the VAD worker hands the utterance to the turn-end model
+on its own thread ("voice-turn-end"); its verdict comes back through the worker's queue, and
+"finished" ends the utterance at once, while "not yet" keeps listening up to the cap. Without the
+model file or onnxruntime, `silence` with the reason in the status row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -30,8 +39,10 @@ from .barge_in import AudibleWindow, BargeIn
 from .capture import Capture, DeviceCapture, FileCapture
 from .stt import SAMPLE_RATE, SpeechToText, SttError
 from .transcript_filter import TranscriptRules, screen
-from .utterances import (SpeechDiscarded, SpeechStarted, Utterance, UtteranceDetector, VadConfig,
-                         VadEvent)
+from .turn_end import INSTALL_HINT as TURN_END_INSTALL_HINT
+from .turn_end import SmartTurnModel, TurnEndJudge, TurnEndUnavailable, TurnVerdict
+from .utterances import (EndCheck, SpeechDiscarded, SpeechStarted, Utterance, UtteranceDetector,
+                         VadConfig, VadEvent)
 from .vad import SileroVad
 
 log = logging.getLogger(__name__)
@@ -58,6 +69,16 @@ class ListenerStats:
     gated_frames: int = 0  # echo gate: heard while the AI's voice was audible
     level_db: float | None = None  # the last frame's level (dBFS), for the panel's meter
     speech_prob: float | None = None  # the last frame's Silero speech probability
+    # VOICE_TURN_DETECTION=smart: the turn-end model's checks and what came of them
+    turn_checks: int = 0
+    turn_finished: int = 0  # "finished": the utterance ended at once
+    turn_not_finished: int = 0  # "not yet": kept listening
+    turn_stale: int = 0  # "finished", but speech had come back meanwhile
+    turn_failed: int = 0  # the model raised
+    turn_cpu_s: float = 0.0  # the judge thread's CPU (features + inference)
+    turn_wall_ms: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=200))  # per check, newest last
+    turn_last_probability: float | None = None
 
 
 class VadWorker:
@@ -66,7 +87,11 @@ class VadWorker:
     def __init__(self, vad: SileroVad, detector: UtteranceDetector, *, in_rate: int,
                  post: Callable[[list[object]], None], barge_in_min_s: float,
                  gate: Callable[[float], bool] | None, stats: ListenerStats,
-                 lossless: bool = False) -> None:
+                 lossless: bool = False, judge: TurnEndJudge | None = None,
+                 inline_checks: bool = False) -> None:
+        """`judge`: the turn-end model, asked on its own thread at each EndCheck (the detector's
+        config sets when); `inline_checks`: ask it on this thread instead (a file read faster
+        than real time, where the audio would otherwise run ahead of the verdicts)."""
         self._vad = vad
         self._detector = detector
         self._resampler = StreamResampler(in_rate, SAMPLE_RATE)
@@ -83,6 +108,8 @@ class VadWorker:
         self._barge_sent_for: float | None = None  # start of the utterance that got BargeInReady
         self._gated = False
         self.lossless = lossless
+        self._judge = judge
+        self._inline_checks = inline_checks
 
     def feed(self, block: np.ndarray, at: float) -> None:
         """Capture thread: hand a block over. A microphone callback must never wait, so a starved
@@ -96,8 +123,22 @@ class VadWorker:
     def close(self) -> None:
         self._blocks.put(None)
 
+    def _verdict_ready(self, verdict: TurnVerdict | None) -> None:
+        """Judge thread: the verdict joins the audio in the worker's queue (in order with it)."""
+        if verdict is None:
+            self._stats.turn_failed += 1
+            return
+        try:
+            self._blocks.put(verdict, timeout=1.0)
+        except queue.Full:  # the worker is far behind or gone: the cap ends the turn
+            pass
+
     def run(self) -> None:
         while (item := self._blocks.get()) is not None:
+            if isinstance(item, TurnVerdict):
+                # Capture times are time.monotonic() for a microphone or a file in real time.
+                self._apply(item, time.monotonic())
+                continue
             block, at = item
             if self._expected_at is None or abs(at - self._expected_at) > 0.25:
                 # First block, or a gap (device reopened, stall): time restarts from this block.
@@ -125,11 +166,18 @@ class VadWorker:
             self._gated = False
             self._vad.reset()
         started = time.thread_time()
-        rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float32)))) if chunk.size else 0.0
-        self._stats.level_db = round(20 * np.log10(max(rms, 1e-5)), 1)
+        # One dot product: the panel's meter runs on every frame, and numpy's square/mean/sqrt
+        # chain cost ~0.15 ms per frame at real time (cold caches), a fifth of the VAD's CPU.
+        power = float(np.dot(chunk, chunk)) / chunk.size if chunk.size else 0.0
+        self._stats.level_db = round(10 * math.log10(max(power, 1e-10)), 1)
         prob = self._vad.probability(chunk)
-        self._stats.speech_prob = round(float(prob), 3)
-        events: list[object] = list(self._detector.push(chunk, prob, at))
+        self._stats.speech_prob = round(prob, 3)
+        events: list[object] = []
+        for event in self._detector.push(chunk, prob, at):
+            if isinstance(event, EndCheck):
+                self._ask(event)
+            else:
+                events.append(event)
         self._stats.vad_cpu_s += time.thread_time() - started
         self._stats.vad_frames += 1
         start = self._detector.speech_started_at  # None once this frame closed the utterance
@@ -141,6 +189,40 @@ class VadWorker:
         if events:
             self._post(events)
 
+    def _ask(self, check: EndCheck) -> None:
+        if self._judge is None:
+            return
+        self._stats.turn_checks += 1
+        if self._inline_checks:
+            verdict = self._judge.judge(check.check, check.audio)
+            self._apply(verdict, check.at + verdict.wall_ms / 1000)
+        else:
+            self._judge.submit(check.check, check.audio, self._verdict_ready)
+
+    def _apply(self, verdict: TurnVerdict, at: float) -> None:
+        s = self._stats
+        s.turn_cpu_s += verdict.cpu_ms / 1000
+        s.turn_wall_ms.append(verdict.wall_ms)
+        s.turn_last_probability = round(verdict.probability, 3)
+        if not verdict.finished:
+            s.turn_not_finished += 1
+            return
+        events = self._detector.finish(verdict.check, at)
+        if events:
+            s.turn_finished += 1
+            self._post(list(events))
+        else:
+            s.turn_stale += 1
+
+
+@dataclass(frozen=True, slots=True)
+class SmartTurnConfig:
+    """VOICE_TURN_DETECTION=smart. Measured in bench/bench_turn_end.py (README): the check after
+    ~200 ms of silence, the model's "finished" at FINISHED_AT, otherwise at most cap_ms."""
+
+    check_after_ms: int = 200
+    cap_ms: int = 2000  # never below VOICE_END_SILENCE_MS
+
 
 @dataclass(frozen=True, slots=True)
 class ListenerConfig:
@@ -149,6 +231,15 @@ class ListenerConfig:
     user_name: str = "방장"
     rules: TranscriptRules = TranscriptRules()
     file_realtime: bool = True
+    turn_detection: Literal["smart", "silence"] = "silence"
+    smart: SmartTurnConfig = SmartTurnConfig()
+
+    def smart_vad(self) -> VadConfig:
+        """`vad` with the turn-end model's check and cap (VOICE_TURN_DETECTION=smart)."""
+        check = self.smart.check_after_ms
+        return dataclasses.replace(self.vad, check_after_ms=check,
+                                   pad_ms=min(self.vad.pad_ms, check),
+                                   cap_ms=max(self.smart.cap_ms, self.vad.end_silence_ms))
 
 
 class VoiceListener:
@@ -157,7 +248,8 @@ class VoiceListener:
     def __init__(self, spec: str, stt: SpeechToText, barge_in: BargeIn,
                  submit: Callable[[ChatMessage], object], *,
                  config: ListenerConfig = ListenerConfig(), audible: AudibleWindow | None = None,
-                 load_vad: Callable[[], SileroVad] = SileroVad.load) -> None:
+                 load_vad: Callable[[], SileroVad] = SileroVad.load,
+                 load_turn_model: Callable[[], SmartTurnModel] = SmartTurnModel.load) -> None:
         self.spec = spec
         self.stt = stt
         self.barge_in = barge_in
@@ -165,6 +257,10 @@ class VoiceListener:
         self._config = config
         self._audible = audible
         self._load_vad = load_vad
+        self._load_turn_model = load_turn_model
+        self._judge: TurnEndJudge | None = None
+        # Why VOICE_TURN_DETECTION=smart runs as silence (None: it does not, or was not asked).
+        self.turn_fallback: str | None = None
         self.stats = ListenerStats()
         self._utterances: asyncio.Queue[Utterance] = asyncio.Queue()
         self._speech_started: float | None = None  # SpeechStarted, until its utterance ends
@@ -177,6 +273,15 @@ class VoiceListener:
         self._status = status
         status.set(State.STARTING, "음성 인식 준비 중 (Silero VAD, STT)")
         vad = await asyncio.to_thread(self._load_vad)
+        if self._config.turn_detection == "smart" and self._judge is None:
+            try:
+                self._judge = TurnEndJudge(await asyncio.to_thread(self._load_turn_model))
+                self.turn_fallback = None
+            except TurnEndUnavailable as exc:
+                self.turn_fallback = str(exc)
+                log.warning("voice input: VOICE_TURN_DETECTION=smart without its model, the end "
+                            "of a turn is %d ms of silence: %s",
+                            self._config.vad.end_silence_ms, exc)
         try:
             await self.stt.load()
         except SttError as exc:
@@ -199,12 +304,15 @@ class VoiceListener:
                 continue
             vad.reset()
             cfg = self._config
+            realtime = not isinstance(capture, FileCapture) or cfg.file_realtime
             worker = VadWorker(
-                vad, UtteranceDetector(cfg.vad), in_rate=capture.rate,
+                vad, UtteranceDetector(cfg.smart_vad() if self._judge else cfg.vad),
+                in_rate=capture.rate,
                 post=lambda events: loop.call_soon_threadsafe(self._on_events, events),
                 barge_in_min_s=cfg.barge_in_min_ms / 1000,
                 gate=self._audible.covers if self._audible and self.barge_in.gates_echo else None,
-                stats=self.stats, lossless=isinstance(capture, FileCapture))
+                stats=self.stats, lossless=isinstance(capture, FileCapture),
+                judge=self._judge, inline_checks=not realtime)
             thread = threading.Thread(target=worker.run, name="voice-vad", daemon=True)
             thread.start()
             try:
@@ -302,13 +410,27 @@ class VoiceListener:
                                               _perf(utterance.decided_at))))
         self._report()
 
+    @property
+    def turn_detection(self) -> str:
+        """What decides the end of a turn: `smart` (the model) or `silence` (asked for, or the
+        model could not be loaded)."""
+        smart = self._config.turn_detection == "smart" and self.turn_fallback is None
+        return "smart" if smart else "silence"
+
     def _report(self) -> None:
         if self._status is None:
             return
         s = self.stats
         dropped = sum(s.dropped.values())
+        silence = f"말 끝: 침묵 {self._config.vad.end_silence_ms} ms"
+        turn = "말 끝: 모델(smart-turn)" if self._judge is not None else silence
+        hint = ""
+        if self.turn_fallback is not None:
+            turn = f"{silence} ({self.turn_fallback.split(' / ')[0]})"
+            hint = (f"VOICE_TURN_DETECTION=smart에는 모델이 필요합니다: {TURN_END_INSTALL_HINT} "
+                    "(또는 VOICE_TURN_DETECTION=silence)")
         self._status.set(State.RUNNING, f"듣는 중: {self._label} · 발화 {s.utterances} · 턴 {s.turns}"
-                         + (f" · 버림 {dropped}" if dropped else ""))
+                         + (f" · 버림 {dropped}" if dropped else "") + f" · {turn}", hint)
 
     def snapshot(self) -> dict[str, object]:
         s, b = self.stats, self.barge_in.stats
@@ -316,10 +438,20 @@ class VoiceListener:
                 "stt_errors": s.stt_errors, "vad_frames": s.vad_frames,
                 "vad_cpu_ms_per_s": round(1000 * s.vad_cpu_s / max(s.vad_frames * 0.032, 1e-9), 3),
                 "gated_frames": s.gated_frames, "barge_in": self.barge_in.mode,
+                "turn_detection": self.turn_detection, "turn_fallback": self.turn_fallback,
+                "turn_checks": s.turn_checks, "turn_finished": s.turn_finished,
+                "turn_not_finished": s.turn_not_finished, "turn_stale": s.turn_stale,
+                "turn_failed": s.turn_failed,
+                "turn_check_ms": round(sorted(s.turn_wall_ms)[len(s.turn_wall_ms) // 2], 1)
+                if s.turn_wall_ms else None,
+                "turn_probability": s.turn_last_probability,
                 "level_db": s.level_db, "speech_prob": s.speech_prob,
                 "interrupted": b.interrupted, "ducked": b.ducked}
 
     async def aclose(self) -> None:
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None  # a later run() loads it again
         await self.stt.aclose()
 
 

@@ -22,6 +22,14 @@ Events, in the order they can happen for one stretch of speech:
     frame that completed ``end_silence_ms`` (or the flush time). ``audio`` runs from ``pad_ms``
     before ``started_at`` (less if the stream began later) to ``pad_ms`` after ``ended_at``.
 
+With ``check_after_ms`` set (VOICE_TURN_DETECTION=smart), the end is not the silence alone:
+once confirmed speech has been followed by ``check_after_ms`` of silence, an
+``EndCheck(check, audio, at)`` asks the caller (the turn-end model) whether the speaker has
+finished; ``finish(check, at)`` then closes the utterance at once, as long as no speech came
+since (a verdict for a silence that speech already broke is stale and does nothing). Without a
+``finish`` the utterance ends after ``cap_ms`` of silence. One check per run of silence.
+Unconfirmed speech is dropped after ``end_silence_ms`` in both modes.
+
 An utterance that reaches ``max_utterance_s`` (counted from ``started_at``) is cut and sent at
 once. If the next frame is still voiced (>= neg_threshold) it starts the next utterance, with
 SpeechStarted and SpeechConfirmed together (it continues confirmed speech) and no pre-roll, so the
@@ -39,10 +47,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SpeechConfirmed", "SpeechDiscarded", "SpeechStarted", "Utterance",
+__all__ = ["EndCheck", "SpeechConfirmed", "SpeechDiscarded", "SpeechStarted", "Utterance",
            "UtteranceDetector", "VadConfig", "VadEvent"]
 
 _EMPTY = np.zeros(0, dtype=np.float32)
+CHECK_AUDIO_S = 8.0  # an EndCheck carries at most this much of the utterance (the model's window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,11 @@ class VadConfig:
     # The model's own delay: its probability stays high for a few frames after speech stops, so
     # the reported end (ended_at) is moved back by this much (SileroVad.END_LAG_MS for Silero).
     end_lag_ms: int = 0
+    # VOICE_TURN_DETECTION=smart: silence after confirmed speech that triggers an EndCheck; None =
+    # the silence alone decides (end_silence_ms). cap_ms: the silence that ends a confirmed
+    # utterance when no check said "finished" (None = end_silence_ms).
+    check_after_ms: int | None = None
+    cap_ms: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -71,10 +85,21 @@ class VadConfig:
         if self.pad_ms > self.end_silence_ms:
             raise ValueError(f"pad_ms ({self.pad_ms}) must not exceed end_silence_ms "
                              f"({self.end_silence_ms})")
+        if self.cap_ms is not None and self.cap_ms <= 0:
+            raise ValueError(f"cap_ms must be > 0, got {self.cap_ms}")
+        if self.check_after_ms is not None and not (
+                self.pad_ms <= self.check_after_ms < self.end_after_ms):
+            raise ValueError(f"check_after_ms ({self.check_after_ms}) must be at least pad_ms "
+                             f"({self.pad_ms}) and below the cap ({self.end_after_ms})")
         # Guarantees a cut utterance is always a confirmed one (see UtteranceDetector.push).
         if self.max_utterance_s * 1000 <= self.min_speech_ms + self.end_silence_ms:
             raise ValueError(f"max_utterance_s ({self.max_utterance_s}) must be longer than "
                              "min_speech_ms + end_silence_ms")
+
+    @property
+    def end_after_ms(self) -> int:
+        """The silence that ends a confirmed utterance without a check's verdict."""
+        return self.cap_ms if self.cap_ms is not None else self.end_silence_ms
 
     @property
     def silence_below(self) -> float:
@@ -109,7 +134,16 @@ class Utterance:
     decided_at: float
 
 
-VadEvent = SpeechStarted | SpeechConfirmed | SpeechDiscarded | Utterance
+@dataclass(frozen=True, slots=True, eq=False)
+class EndCheck:
+    """Has the speaker finished? Answer with `UtteranceDetector.finish(check, at)` if so."""
+
+    check: int  # identifies this run of silence
+    audio: np.ndarray = field(repr=False)  # the utterance so far (its last CHECK_AUDIO_S)
+    at: float  # end time of the frame that completed check_after_ms
+
+
+VadEvent = SpeechStarted | SpeechConfirmed | SpeechDiscarded | Utterance | EndCheck
 
 
 class UtteranceDetector:
@@ -123,6 +157,13 @@ class UtteranceDetector:
         self._silence = config.silence_below
         self._min_speech = round(config.min_speech_ms * sample_rate / 1000)
         self._end_silence = round(config.end_silence_ms * sample_rate / 1000)
+        self._cap = round(config.end_after_ms * sample_rate / 1000)
+        self._check = (round(config.check_after_ms * sample_rate / 1000)
+                       if config.check_after_ms is not None else None)
+        self._check_frames = math.ceil(CHECK_AUDIO_S * sample_rate / frame)
+        self._checks = 0  # EndCheck ids handed out
+        self._open_check: int | None = None  # the id asked in the current run of silence
+        self._heard_until = 0.0  # end time of the last frame pushed
         self._pad = round(config.pad_ms * sample_rate / 1000)
         self._end_lag = config.end_lag_ms / 1000
         self._max = round(config.max_utterance_s * sample_rate)
@@ -156,6 +197,7 @@ class UtteranceDetector:
         # Copy: capture callbacks usually hand out a buffer they reuse.
         frame = np.array(frame, dtype=np.float32)
         end = at + self._frame_s
+        self._heard_until = end
         events: list[VadEvent] = []
         if self._started_at is None:
             continues, self._continues = self._continues, False
@@ -177,20 +219,36 @@ class UtteranceDetector:
         if prob >= self._silence:
             self._voiced = self._samples  # the audio for STT still keeps the trailing frames
             self._silent = 0
+            self._open_check = None  # speech again: a verdict on the silence before is stale
             if not self._confirmed and self._voiced >= self._min_speech:
                 self._confirmed = True
                 events.append(SpeechConfirmed(self._started_at, end))
         else:
             self._silent += self._frame
         self._ring.append(frame)
-        if self._silent >= self._end_silence:
+        if self._silent >= (self._cap if self._confirmed else self._end_silence):
             events.append(self._close(end))
         elif self._samples >= self._max:
             # Unconfirmed speech cannot get here: VadConfig requires max > min_speech + end_silence.
             events.append(self._close(end))
             self._ring.clear()  # a next piece continues this one: no audio twice
             self._continues = True
+        elif (self._check is not None and self._confirmed and self._open_check is None
+              and self._silent >= self._check):
+            self._checks += 1
+            self._open_check = self._checks
+            tail = self._frames[-self._check_frames:]
+            audio = np.concatenate([self._pre, *tail] if len(tail) == len(self._frames) else tail)
+            events.append(EndCheck(self._checks, audio, end))
         return events
+
+    def finish(self, check: int, at: float) -> list[VadEvent]:
+        """EndCheck `check` was answered "finished": close the utterance, decided at `at` (never
+        before the last frame heard). [] when that silence is over (speech came since, or the
+        utterance already ended or was reset)."""
+        if self._started_at is None or check != self._open_check:
+            return []
+        return [self._close(max(at, self._heard_until))]
 
     def flush(self, at: float) -> list[VadEvent]:
         """The input ended: close an open utterance (decided at `at`) and start over."""
@@ -206,6 +264,7 @@ class UtteranceDetector:
         self._clear_turn()
 
     def _clear_turn(self) -> None:
+        self._open_check = None
         self._started_at = None
         self._ended_at = 0.0
         self._confirmed = False
