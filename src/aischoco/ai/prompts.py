@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aischoco.chat.platforms import platform_tag
 from aischoco.chat.text_safety import mask_banned, truncate
 from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.segmenter import SegmenterConfig, split_spans
@@ -144,6 +145,8 @@ def _tags(msg: ChatMessage) -> list[str]:
     tags = [_ROLE_TAGS[msg.role]] if msg.role in _ROLE_TAGS else []
     if msg.kind is Kind.DONATION:
         amount = f" {msg.amount:,}치즈" if msg.amount else ""
+        if msg.gift is not None:  # balloons, a Super Chat: the platform's words (+ won)
+            amount = f" {msg.gift.label}" + (f" (약 {msg.amount:,}원)" if msg.amount else "")
         tags.append(f"[💰{amount} 후원]")
     elif msg.kind is Kind.SUBSCRIPTION:
         tags.append(_subscription_tag(msg))
@@ -176,9 +179,11 @@ def quoted_nickname(user: str) -> str:
 
 
 def format_line(msg: ChatMessage) -> str:
-    """``[tags] 「nick」: text`` on one line; the nickname brackets cannot be faked by the nick."""
+    """``[platform] [tags] 「nick」: text`` on one line; the nickname brackets cannot be faked by
+    the nick. The platform ([YouTube], [SOOP], [치지직]) is the daemon's: one room, many platforms."""
     text = sanitize_untrusted(msg.text_for_llm()) or "(메시지 없음)"
-    return " ".join([*_tags(msg), f"{quoted_nickname(msg.user)}: {text}"])
+    platform = [tag] if (tag := platform_tag(msg)) else []
+    return " ".join([*platform, *_tags(msg), f"{quoted_nickname(msg.user)}: {text}"])
 
 
 def format_idle(msg: ChatMessage) -> str:

@@ -271,7 +271,7 @@ def _clean_text(text: str) -> str:
 def _role(sender_id: str | None, role_code: object, channel_id: str) -> Role:
     if (sender_id and sender_id == channel_id) or role_code == _STREAMER_CODE:
         return Role.STREAMER
-    if role_code in _MANAGER_CODES:
+    if isinstance(role_code, str) and role_code in _MANAGER_CODES:  # a list is not a role code
         return Role.MANAGER
     return Role.VIEWER
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from aischoco.core.messages import ChatMessage, Kind, Role
+from aischoco.chat.platforms import viewer_key
 from aischoco.chat.text_safety import (clean_for_llm, contains_banned, contains_normalized,
                                        has_char_run, is_too_short, load_banned_words, mask_banned,
                                        normalize_for_matching, normalize_words, truncate)
@@ -176,7 +177,7 @@ class ChatFilter:
 
         horizon = self._horizon(cfg)
         self._expire_users(now, horizon)
-        key = msg.user_id or msg.user
+        key = viewer_key(msg)  # namespaced: two platforms' 민수 are rate-limited apart
         history = self._users.get(key)
         if history is not None:
             while history and now - history[0][0] >= horizon:

@@ -64,6 +64,28 @@ class Blind:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Gift:
+    """A gift counted in another unit than cheese: SOOP balloons, a YouTube Super Chat in any
+    currency. ``label`` is the platform's own words ("별풍선 10개", "5달러 슈퍼챗"): shown, said
+    and checked by the thank-you guarantee; ``count`` is the number in that unit (10 balloons,
+    4.99 dollars), ``unit`` its name in DONATION_KRW_RATES (``soop_balloon``, ``USD``, …).
+    ``ChatMessage.amount`` holds the same gift counted in won (None when there is no rate)."""
+
+    label: str
+    count: float | None = None
+    unit: str = ""
+
+
+# Which platform (chzzk | youtube | soop | local) each source belongs to.
+_SOURCE_PLATFORM = {"chzzk": "chzzk", "chzzk-web": "chzzk", "youtube": "youtube",
+                    "youtube-api": "youtube", "soop": "soop"}
+
+
+def platform_of_source(source: str) -> str:
+    return _SOURCE_PLATFORM.get(source, "local")
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -99,6 +121,12 @@ class ChatMessage:
     notice: str | None = None  # the daemon's own note to the LLM about this message (trusted)
     subscription: SubscriptionInfo | None = None  # kind SUBSCRIPTION: months, tier, gift
     platform_key: str = ""  # how the platform names this message again later (a blind)
+    platform: str = ""  # chzzk | youtube | soop | local; "" = derived from `source`
+    gift: Gift | None = None  # kind DONATION in balloons or another currency (amount = won)
+
+    def __post_init__(self) -> None:
+        if not self.platform:
+            self.platform = platform_of_source(self.source)
 
     @property
     def memory_key(self) -> str:
@@ -127,6 +155,10 @@ class ChatMessage:
             "amount": self.amount,
             "source": self.source,
             "subscription": _public_subscription(self.subscription),
+            "platform": self.platform,
+            "gift": None if self.gift is None else {"label": self.gift.label,
+                                                    "count": self.gift.count,
+                                                    "unit": self.gift.unit},
         }
 
 

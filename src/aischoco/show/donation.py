@@ -1,9 +1,12 @@
 """Donations by tier, and the promise that every donor hears their name and amount (pure).
 
 DONATION_TIERS (cheese amounts, ascending) step the reaction up: below the first is tier 0, at or
-above the last is the top tier. The LLM is told the amount and the tier; whatever it writes, the
-text that reaches TTS names the donor and the amount: when the answer does not (the whole answer,
-or a streamed answer's first sentence), the daemon says its own thank-you line first.
+above the last is the top tier. A gift from another platform (SOOP balloons, a Super Chat in any
+currency) has its amount in won (DONATION_KRW_RATES) for the tiers, and is thanked in the
+platform's own words ("별풍선 10개"): the words, the count or the won all count as named.
+The LLM is told the amount and the tier; whatever it writes, the text that reaches TTS names the
+donor and the amount: when the answer does not (the whole answer, or a streamed answer's first
+sentence), the daemon says its own thank-you line first.
 """
 
 from __future__ import annotations
@@ -81,13 +84,19 @@ def names_donation(text: str, msg: ChatMessage) -> bool:
     flat = " ".join(text.split())
     if donor_name(msg).casefold() not in flat.casefold():
         return False
+    gift = msg.gift
+    if gift is not None:
+        said = amounts_in(flat)
+        own = gift.count is not None and gift.count == int(gift.count) and int(gift.count) in said
+        return own or gift.label.casefold() in flat.casefold() or (msg.amount or -1) in said
     return msg.amount is None or msg.amount in amounts_in(flat)
 
 
 def thank_you_line(msg: ChatMessage, tier: int) -> str:
     """The daemon's own line, when the model's answer left out the donor or the amount."""
     who = f"{donor_name(msg)}님" if donor_name(msg) != ANONYMOUS else "익명의 후원자님"
-    what = f"{msg.amount:,}치즈 후원" if msg.amount else "후원"
+    what = (msg.gift.label if msg.gift is not None
+            else f"{msg.amount:,}치즈 후원" if msg.amount else "후원")
     if tier >= 3:
         return f"우와, {who}! {what} 정말 정말 감사합니다!"
     if tier == 2:
@@ -103,8 +112,12 @@ def tier_notice(msg: ChatMessage, tier: int, tiers: Sequence[int]) -> str:
     style = _TIER_STYLE[min(tier, len(_TIER_STYLE) - 1)]
     steps = "/".join(f"{t:,}" for t in tiers)
     amount = f"{msg.amount:,}치즈" if msg.amount else "금액 모름"
+    unit = "치즈"
+    if msg.gift is not None:  # another platform's gift: its own words, and what it is in won
+        won = f" (약 {msg.amount:,}원)" if msg.amount else " (원화 환산 모름)"
+        amount, unit = f"{msg.gift.label}{won}", "원"
     who = "익명의 후원자" if donor_name(msg) == ANONYMOUS else "후원자 닉네임"
-    return (f"후원 {amount}, {tier}단계 (단계 기준 {steps}치즈): {style} 감사하세요. "
+    return (f"후원 {amount}, {tier}단계 (단계 기준 {steps}{unit}): {style} 감사하세요. "
             f"첫 문장에 {who}과 금액을 꼭 말하세요")
 
 
