@@ -35,6 +35,7 @@ from httpx_sse import EventSource, SSEError
 from aischoco.core.backoff import backoff_delay
 from aischoco.core.stages import StageError
 
+from .budget import limit_hit
 from .groq_wire import (RateLimits, chunk_delta, chunk_tool_calls, chunk_usage, error_fields,
                         int_usage, parse_duration, parse_rate_limits, rate_limit_wait,
                         tools_refusal)
@@ -46,7 +47,9 @@ __all__ = [
     "Completion",
     "GroqClient",
     "LLMError",
+    "RateLimited",
     "RateLimits",
+    "RequestTooLarge",
     "StreamBroken",
     "StreamDelta",
     "StreamDone",
@@ -124,6 +127,26 @@ class LLMError(StageError):
         self.status = status
 
 
+class RateLimited(LLMError):
+    """A 429 whose wait is longer than this client sleeps through (a day limit, or a minute
+    limit while another model could answer): ``limit`` is what Groq named (TPD, RPD, TPM, RPM
+    or ""), ``wait_s`` when to come back, ``model`` the model it was for."""
+
+    def __init__(self, message: str, *, wait_s: float, limit: str, model: str) -> None:
+        super().__init__(message, retryable=True, status=429)
+        self.wait_s, self.limit, self.model = wait_s, limit, model
+
+
+class RequestTooLarge(LLMError):
+    """413: the request alone is over the model's tokens per minute. ``limit`` and
+    ``requested`` are Groq's numbers (None when it did not say); a smaller request works."""
+
+    def __init__(self, message: str, *, limit: int | None, requested: int | None,
+                 model: str) -> None:
+        super().__init__(message, retryable=False, status=413)
+        self.limit, self.requested, self.model = limit, requested, model
+
+
 class StreamBroken(LLMError):
     """A stream failed after content had arrived. Not retried by the client: the caller decides,
     as it may already have used (spoken) part of the answer."""
@@ -195,6 +218,7 @@ class GroqClient:
         max_retries: int = 3,
         on_status: Callable[[str], None] = lambda s: None,
         sleep: Sleep = asyncio.sleep,
+        on_headers: Callable[[str, httpx.Headers], None] | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -210,6 +234,11 @@ class GroqClient:
         self._on_status = on_status
         self._sleep = sleep
         self.rate_limits = RateLimits()
+        # Every response's headers, with the model asked (ai/budget.py reads the limits there).
+        self.on_headers = on_headers
+        # A 429 asking for a longer wait fails the call (RateLimited) instead of sleeping: with
+        # fallback models the caller answers with the next one rather than wait.
+        self.max_rate_limit_wait_s = MAX_RATE_LIMIT_WAIT_S
         self._json_mode = True  # False once the server refused JSON mode
         self._http = httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}"},
@@ -230,10 +259,12 @@ class GroqClient:
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
+        model: str | None = None,
     ) -> Completion:
         """A JSON-mode completion; ``content`` is the raw JSON text (parse it with prompts.py).
-        Without JSON mode where the server refuses it: then the text may be anything."""
-        body = self._body(messages, max_tokens, temperature)
+        Without JSON mode where the server refuses it: then the text may be anything.
+        ``model``: another model than the client's for this request (a fallback)."""
+        body = self._body(messages, max_tokens, temperature, model)
         if self._json_mode:
             try:
                 return await self._complete({**body, "response_format": {"type": "json_object"}})
@@ -250,11 +281,12 @@ class GroqClient:
         *,
         max_tokens: int = 512,
         temperature: float = 0.8,
+        model: str | None = None,
     ) -> Completion:
         """A completion that may call `tools` (OpenAI format). Never JSON mode: Groq refuses
         JSON mode together with tools ("json mode cannot be combined with tool/function
         calling"); the prompt still asks for the JSON answer and prompts.parse_answer reads it."""
-        body = self._body(messages, max_tokens, temperature)
+        body = self._body(messages, max_tokens, temperature, model)
         body["tools"], body["tool_choice"] = tools, "auto"
         return await self._complete(body)
 
@@ -264,9 +296,10 @@ class GroqClient:
         *,
         max_tokens: int = 1024,
         temperature: float = 0.3,
+        model: str | None = None,
     ) -> Completion:
         """A plain-text completion (history summaries), same retry policy."""
-        return await self._complete(self._body(messages, max_tokens, temperature))
+        return await self._complete(self._body(messages, max_tokens, temperature, model))
 
     async def stream_chat(
         self,
@@ -275,11 +308,12 @@ class GroqClient:
         max_tokens: int = 512,
         temperature: float = 0.8,
         tools: list[dict[str, Any]] | None = None,
+        model: str | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Content deltas as they arrive, then StreamToolCalls if the model asked for `tools`,
         then one StreamDone. Close it (``aclosing``) if you stop early. Raises LLMError
         (StreamBroken once content was yielded)."""
-        body = self._body(messages, max_tokens, temperature)
+        body = self._body(messages, max_tokens, temperature, model)
         body["stream"] = True
         if tools:
             body["tools"], body["tool_choice"] = tools, "auto"
@@ -304,18 +338,24 @@ class GroqClient:
     # ----------------------------------------------------------------------------------------
 
     def _body(
-        self, messages: list[dict[str, Any]], max_tokens: int, temperature: float
+        self, messages: list[dict[str, Any]], max_tokens: int, temperature: float,
+        model: str | None = None,
     ) -> dict[str, Any]:
+        model = model or self._model
         body: dict[str, Any] = {
-            "model": self._model,
+            "model": model,
             "messages": messages,
             # Groq's current name (max_tokens is deprecated there); it also bounds reasoning tokens.
             "max_completion_tokens": max_tokens,
             "temperature": temperature,
         }
-        if "gpt-oss" in self._model:
+        if "gpt-oss" in model:
             body["reasoning_effort"] = self._reasoning_effort
             body["include_reasoning"] = False  # we never speak it; don't pay to transfer it
+        elif "qwen3" in model and "api.groq.com" in self._base_url:
+            # Groq's qwen3 thinks out loud by default: off (it costs tokens, is never spoken).
+            body["reasoning_effort"] = "none"
+            body["reasoning_format"] = "hidden"
         return body
 
     def _redact(self, text: str) -> str:
@@ -365,14 +405,19 @@ class GroqClient:
         except httpx.RequestError as err:  # connect/read/protocol errors, bad encodings
             return self._connection_failed(err)
 
-        self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
+        self._saw_headers(body, response)
         if response.status_code == 200:
             return self._completion(response)
         return self._failure(response, tools=bool(body.get("tools")),
-                             json_mode="response_format" in body)
+                             json_mode="response_format" in body, model=body.get("model"))
+
+    def _saw_headers(self, body: dict[str, Any], response: httpx.Response) -> None:
+        self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
+        if self.on_headers is not None:
+            self.on_headers(str(body.get("model") or self._model), response.headers)
 
     def _failure(self, response: httpx.Response, *, tools: bool,
-                 json_mode: bool = False) -> _Attempt:
+                 json_mode: bool = False, model: str | None = None) -> _Attempt:
         """Why a non-200 answer should be retried; raises LLMError when retrying is futile."""
         status = response.status_code
         message, code = error_fields(response)
@@ -385,7 +430,11 @@ class GroqClient:
         if json_mode and status == 400 and _JSON_MODE_REFUSED.search(message):
             raise _JsonModeRefused(detail)
         if status == 429:
-            return self._rate_limited(response, message)
+            return self._rate_limited(response, message, model or self._model)
+        if status == 413:
+            kind, limit, requested = limit_hit(message)
+            raise RequestTooLarge(self._fatal_message(status, suffix), limit=limit,
+                                  requested=requested, model=model or self._model)
         if status in _RETRYABLE_STATUS:
             return _Attempt(f"server error ({status}){suffix}", status=status)
         if status == 400 and code == "json_validate_failed":
@@ -407,11 +456,12 @@ class GroqClient:
         except httpx.RequestError as err:
             raise _Retry(self._connection_failed(err)) from None
         try:
-            self.rate_limits = parse_rate_limits(response.headers, self.rate_limits)
+            self._saw_headers(body, response)
             if response.status_code != 200 or "text/event-stream" not in response.headers.get(
                     "content-type", ""):
                 for event in await self._whole_body(response, started,
-                                                    tools=bool(body.get("tools"))):
+                                                    tools=bool(body.get("tools")),
+                                                    model=body.get("model")):
                     yield event
                 return
             async for event in self._read_events(response, started):
@@ -420,7 +470,7 @@ class GroqClient:
             await response.aclose()
 
     async def _whole_body(self, response: httpx.Response, started: float, *,
-                          tools: bool) -> list[StreamEvent]:
+                          tools: bool, model: str | None = None) -> list[StreamEvent]:
         """A non-streamed answer: an error, or a server that ignored ``stream`` and sent JSON."""
         try:
             async with asyncio.timeout(self._timeout_s):
@@ -431,7 +481,7 @@ class GroqClient:
             raise _Retry(self._connection_failed(err)) from None
         if response.status_code != 200:
             try:
-                raise _Retry(self._failure(response, tools=tools))
+                raise _Retry(self._failure(response, tools=tools, model=model))
             except LLMError as err:
                 if (isinstance(err, ToolsRefused) or err.status not in (400, 422)
                         or not _about_streaming(str(err))):
@@ -525,16 +575,19 @@ class GroqClient:
             tool_calls=tuple(parse_tool_calls(message)),
         )
 
-    def _rate_limited(self, response: httpx.Response, message: str) -> _Attempt:
+    def _rate_limited(self, response: httpx.Response, message: str, model: str) -> _Attempt:
         wait = rate_limit_wait(response.headers, message, self.rate_limits)
         until = time.time() + wait
-        self.rate_limits = replace(self.rate_limits, limited_until=until)
-        self._on_status(f"rate limited until {_clock(until)}")
-        if wait > MAX_RATE_LIMIT_WAIT_S:
-            raise LLMError(
-                f"Groq rate limit reached (429); try again after {_clock(until)}",
-                retryable=True,
-                status=429,
+        kind = limit_hit(message)[0]
+        if model == self._model:
+            self.rate_limits = replace(self.rate_limits, limited_until=until)
+            self._on_status(f"rate limited until {_clock(until)}")
+        if wait > self.max_rate_limit_wait_s:
+            # Not this call's to wait out: the caller answers with another model or waits.
+            raise RateLimited(
+                f"Groq rate limit reached (429{', ' + kind if kind else ''}) for {model}; "
+                f"try again after {_clock(until)}",
+                wait_s=wait, limit=kind, model=model,
             )
         return _Attempt(f"rate limited (429, retry after {wait:g} s)", wait_s=wait, status=429)
 

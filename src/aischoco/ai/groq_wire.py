@@ -156,9 +156,16 @@ def tools_refusal(message: str) -> str | None:
 
 
 def int_usage(usage: object) -> dict[str, int]:
+    """The integer counters of a usage object; the prompt's cached tokens
+    (`prompt_tokens_details.cached_tokens`, where the server says) as `cached_tokens`."""
     if not isinstance(usage, dict):
         return {}
-    return {str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+    found = {str(k): v for k, v in usage.items() if isinstance(v, int) and not isinstance(v, bool)}
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if isinstance(cached, int) and not isinstance(cached, bool) and "cached_tokens" not in found:
+        found["cached_tokens"] = cached
+    return found
 
 
 def chunk_usage(chunk: dict[str, Any]) -> dict[str, int]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -34,9 +35,11 @@ from ..core.stages import (AIResponse, AnswerDone, EmotionReady, FirstToken, Rep
                            SentenceReady, ToolsDone, ToolsStarted, normalize_emotion)
 from ..core.status import State, StatusHandle
 from .answer_stream import AnswerParser
+from .budget import MINUTE_WAIT_S, WHY_KO, ModelChain, trim_history
 from .character import CharacterPrompt
-from .groq_client import (GroqClient, LLMError, StreamBroken, StreamDelta, StreamDone,
-                          StreamToolCalls, ToolsRefused)
+from .groq_client import (GroqClient, LLMError, RateLimited, RequestTooLarge, StreamBroken,
+                          StreamDelta, StreamDone, StreamToolCalls, ToolsRefused)
+from .history import SUMMARY_PREFIX
 from .conversation import ConversationMemory
 from .prompts import AnswerError, OutputFilter, ParsedAnswer, format_batch, parse_answer
 from .sentence_stream import SentenceStream
@@ -56,6 +59,18 @@ FAILURES_BEFORE_DEGRADED = 2
 # failures that came before the first token.
 STREAM_ATTEMPTS = 2
 TOOLLESS_NOTE = "이 모델은 도구를 지원하지 않아 도구 없이 답합니다"
+# A turn switches models (a spent limit) or shrinks its request (413) at most this many times.
+MAX_SWITCHES = 8
+# With the plan's TPM known, the history sent is sized to it: never less than this many tokens,
+# and refilled to this share of its room, so that it then grows append-only for several turns
+# (the same leading messages each time: Groq's prompt cache keeps them).
+MIN_HISTORY_TOKENS = 200
+HISTORY_REFILL_SHARE = 0.5
+# A 413 drops history until the request is this share of the model's TPM.
+SHRINK_TO_SHARE = 0.6
+SUMMARY_NEED_TOKENS = 1500  # what a background summary may cost, for the reserve check
+FALLBACK_HINT = ("Groq 무료 요금제의 모델별 한도: 다음 모델(GROQ_FALLBACK_MODELS)로 이어서 답하고, "
+                 "첫 모델의 한도가 풀리면 저절로 돌아갑니다")
 
 
 class ViewerMemoryPort(Protocol):
@@ -106,6 +121,13 @@ class GroqResponder:
         # (base URL, model) pairs whose server refused tools: never offered them again this run,
         # and the hint (Korean) for how to get tools there.
         self._toolless: dict[tuple[str, str], str] = {}
+        # GROQ_MODEL + GROQ_FALLBACK_MODELS with each model's budget (None: one model, no
+        # budget; compose/wiring.py sets it). `clock`/`sleep` are swapped by bench/tests.
+        self.chain: ModelChain | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        self.sleep: Callable[[float], Any] = asyncio.sleep
+        self.turn_model: str | None = None  # the model that answered the last request
+        self._anchor: object | None = None  # first history entry sent last time
 
     def report_rate_limit(self, text: str) -> None:
         """GroqClient's on_status: a 429 made us wait."""
@@ -138,9 +160,111 @@ class GroqResponder:
             detail = f"{self.client.model} 준비됨 — {TOOLLESS_NOTE}"
             if current.state is not State.RUNNING or current.detail != detail:
                 self.status.set(State.RUNNING, detail, hint)
-        elif current.state is not State.RUNNING:
-            self.status.set(State.RUNNING, f"{self.client.model} 준비됨")
+        elif (note := self._fallback_note()) is not None:
+            if current.state is not State.RUNNING or current.detail != note:
+                self.status.set(State.RUNNING, note, FALLBACK_HINT)
+                log.info("LLM: %s", note)
+        elif current.state is not State.RUNNING or "(대신" in current.detail:
+            back = "(대신" in current.detail
+            self.status.set(State.RUNNING, f"{self.client.model} 준비됨"
+                            + (" — 한도가 풀려 다시 답합니다" if back else ""))
             log.info("LLM answering again (%s)", self.client.model)
+
+    def _fallback_note(self) -> str | None:
+        """The AI row (Korean) while another model than GROQ_MODEL answers: which, and why."""
+        if self.chain is None or self.turn_model in (None, self.chain.primary):
+            return None
+        now, wall = self.clock(), time.time()
+        reasons = []
+        for model in self.chain.models:
+            if model == self.turn_model:
+                break
+            why, until = self.chain.budget(model).unavailable(now)
+            if why:
+                at = "" if until is None else time.strftime(
+                    " %H:%M쯤 풀림", time.localtime(wall + until - now))
+                reasons.append(f"{model} {WHY_KO.get(why, why)}{at}")
+        because = ", ".join(reasons) or "앞 모델의 한도"
+        return f"{self.turn_model}이(가) 답합니다 (대신: {because})"
+
+    # --- budget: which model answers, a 413 shrinks the request ------------------------------
+    def _on_headers(self, model: str, headers: Any) -> None:
+        if self.chain is not None:
+            self.chain.budget(model).observe_headers(headers, self.clock())
+
+    async def _choose(self, skip: set[str]) -> str:
+        """The model for the next request (GROQ_MODEL unless its limit is spent)."""
+        if self.chain is None:
+            return self.client.model
+        self.client.on_headers = self._on_headers
+        if len(self.chain.models) > 1:
+            self.client.max_rate_limit_wait_s = MINUTE_WAIT_S
+        choice = self.chain.choose(self.clock(), skip=skip)
+        if choice.wait_s > MINUTE_WAIT_S:
+            until = time.strftime("%H:%M:%S", time.localtime(time.time() + choice.wait_s))
+            raise LLMError(f"Groq rate limit reached (429): every model is spent "
+                           f"({choice.why}); try again after {until}", retryable=True,
+                           status=429)
+        if choice.wait_s > 0:
+            await self.sleep(choice.wait_s)
+        return choice.model
+
+    def _spent(self, exc: RateLimited) -> None:
+        """A 429 longer than a short wait: that model rests until Groq said, the next answers."""
+        if self.chain is None:
+            raise exc
+        self.chain.budget(exc.model).block(exc.limit, exc.wait_s, self.clock())
+        log.warning("%s is spent (%s, for %.0f s): the next model answers", exc.model,
+                    exc.limit or "429", exc.wait_s)
+
+    def _shrink(self, messages: list[dict[str, Any]], exc: RequestTooLarge) -> bool:
+        """413: drop the oldest history of this request (in place) until it fits the TPM."""
+        users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        end = users[-1] if users else 0
+        if end <= 1 or self.memory is None:
+            return False
+        counter = self.memory.window.counter
+
+        def cost(message: dict[str, Any]) -> int:
+            return counter.count(str(message.get("content") or "")) + 4
+
+        if exc.limit and exc.requested:
+            drop = exc.requested - int(exc.limit * SHRINK_TO_SHARE)
+        else:
+            drop = sum(cost(m) for m in messages[1:end]) // 2
+        shrunk, dropped = trim_history(messages, 1, end, max(drop, 1), cost)
+        if not dropped:
+            return False
+        messages[:] = shrunk
+        if self.chain is not None and exc.limit:
+            self.chain.budget(exc.model).limit_tokens = exc.limit
+        self._anchor = None
+        log.warning("%s refused the request as too large (413, TPM %s, asked %s): %d oldest "
+                    "history messages dropped, asking again", exc.model, exc.limit,
+                    exc.requested, dropped)
+        return True
+
+    async def _ask(self, messages: list[dict[str, Any]], call: Callable[..., Any]) -> Any:
+        """One whole (not streamed) request, on the model the budget picks; a spent model
+        hands over to the next, a 413 shrinks `messages` (in place) and asks at once."""
+        skip: set[str] = set()
+        for _ in range(MAX_SWITCHES):
+            model = await self._choose(skip)
+            try:
+                completion = await call(messages, model)
+            except RateLimited as exc:
+                self._spent(exc)
+                continue
+            except RequestTooLarge as exc:
+                if not self._shrink(messages, exc):
+                    skip.add(model)
+                    if self.chain is None or set(self.chain.models) <= skip:
+                        raise
+                continue
+            self._add_usage(completion.usage, model)
+            self.turn_model = model
+            return completion
+        raise LLMError("no model could take the request (limits)", retryable=True, status=429)
 
     def _report_failure(self, exc: LLMError) -> None:
         """A turn failed. Once it keeps happening the row says why, in the server's words."""
@@ -169,9 +293,46 @@ class GroqResponder:
             system, cards = await self._character.get(), ""
         # The freshest scene notes there are: a reply never waits for the vision model.
         scene = self.scene() if self.scene is not None else ""
+        # Ordered for prompt caching: what never changes first (the system prompt; the tools
+        # go before it in the request), then the summary and the history as an append-only
+        # log, and what changes every turn (screen note, memory cards, the new chats) last.
         user = "\n\n".join(part for part in (scene, cards, chat) if part)
-        return [{"role": "system", "content": system}, *self.memory.context(0),
+        return [{"role": "system", "content": system}, *self._history(system, user, batch),
                 {"role": "user", "content": user}]
+
+    def _history(self, system: str, user: str, batch: Sequence[ChatMessage]
+                 ) -> list[dict[str, str]]:
+        """The conversation sent: within HISTORY_LIMIT_TOKENS, and where the model's TPM is
+        known, within its share of it (prompt_cap) after the system prompt, tools and chat."""
+        assert self.memory is not None
+        cap = None
+        if self.chain is not None:
+            model = self.chain.choose(self.clock()).model
+            cap = self.chain.budget(model).prompt_cap()
+        if cap is None:
+            return self.memory.context(0)
+        window = self.memory.window
+        counter = window.counter
+        specs, _ = _tool_scope(self.tools, batch, self.offers_tools)
+        fixed = counter.count(system) + counter.count(user) + 8
+        if specs:
+            fixed += counter.count(json.dumps(specs, ensure_ascii=False))
+        room = max(min(cap - fixed, window.limit_tokens), MIN_HISTORY_TOKENS)
+        messages: list[dict[str, str]] = []
+        if window.summary and window.summary_tokens <= room // 3:
+            messages.append({"role": "system", "content": SUMMARY_PREFIX + window.summary})
+            room -= window.summary_tokens
+        entries = window.entries
+        start = next((i for i, e in enumerate(entries) if e is self._anchor), None)
+        if start is not None and sum(e.tokens for e in entries[start:]) > room:
+            start = None
+        if start is None:  # refill: the newest that fit in part of the room, to grow into
+            left, start = int(room * HISTORY_REFILL_SHARE), len(entries)
+            while start > 0 and entries[start - 1].tokens <= left:
+                left -= entries[start - 1].tokens
+                start -= 1
+        self._anchor = entries[start] if start < len(entries) else None
+        return [*messages, *({"role": e.role, "content": e.content} for e in entries[start:])]
 
     async def reply(self, batch: Sequence[ChatMessage]) -> AIResponse:
         try:
@@ -187,12 +348,11 @@ class GroqResponder:
         tools_at: tuple[float, float] | None = None
         for _ in range(self.tools.max_rounds if specs and self.tools else 0):
             try:
-                completion = await self.client.complete_tools(messages, specs,
-                                                              max_tokens=ANSWER_MAX_TOKENS)
+                completion = await self._ask(messages, lambda m, model: self.client.complete_tools(
+                    m, specs, max_tokens=ANSWER_MAX_TOKENS, model=model))
             except ToolsRefused as exc:
                 self._tools_refused(exc)
                 break  # this turn is answered below, in JSON mode, without tools
-            self._add_usage(completion.usage)
             if not completion.tool_calls:
                 try:  # no JSON mode with tools: the prompt's JSON, read from the text
                     # (plain text here is asked for again in JSON mode, which gives an emotion)
@@ -206,8 +366,8 @@ class GroqResponder:
             messages, ran = await self._run_tools(messages, completion.tool_calls, streamer)
             tools_at = (tools_at or ran)[0], ran[1]
         for attempt in range(1, PARSE_ATTEMPTS + 1):
-            completion = await self.client.complete_json(messages, max_tokens=ANSWER_MAX_TOKENS)
-            self._add_usage(completion.usage)
+            completion = await self._ask(messages, lambda m, model: self.client.complete_json(
+                m, max_tokens=ANSWER_MAX_TOKENS, model=model))
             try:
                 answer = parse_answer(completion.content, max_chars=self._max_answer_chars)
                 break
@@ -286,14 +446,34 @@ class GroqResponder:
     async def _stream_attempts(self, messages: list[dict[str, Any]], segmenter: SegmenterConfig,
                                started: float, tools: list[dict[str, Any]] | None,
                                calls: list[ToolCall]) -> AsyncGenerator[ReplyEvent, None]:
-        for attempt in range(1, STREAM_ATTEMPTS + 1):
+        attempt, switches, skip = 0, 0, set[str]()
+        while True:
+            attempt += 1
             handed_out = 0
+            yielded = False
             calls.clear()
+            model = await self._choose(skip)
             try:
-                async for event in self._stream_once(messages, segmenter, started, tools, calls):
+                async for event in self._stream_once(messages, segmenter, started, tools, calls,
+                                                     model):
+                    yielded = True
                     handed_out += isinstance(event, SentenceReady)
                     yield event
+                self.turn_model = model
                 return
+            except (RateLimited, RequestTooLarge) as exc:
+                # Refused before any output: another model, or a smaller request, at once.
+                if yielded or switches >= MAX_SWITCHES:
+                    raise
+                switches += 1
+                attempt -= 1
+                if isinstance(exc, RateLimited):
+                    self._spent(exc)
+                elif not self._shrink(messages, exc):
+                    skip.add(model)
+                    if self.chain is None or set(self.chain.models) <= skip:
+                        raise
+                continue
             except (StreamBroken, AnswerError) as exc:
                 if handed_out:
                     raise LLMError(f"answer stream failed after {handed_out} sentences: {exc}",
@@ -306,7 +486,8 @@ class GroqResponder:
 
     async def _stream_once(self, messages: list[dict[str, Any]], segmenter: SegmenterConfig,
                            started: float, tools: list[dict[str, Any]] | None,
-                           calls: list[ToolCall]) -> AsyncGenerator[ReplyEvent, None]:
+                           calls: list[ToolCall], model: str | None = None
+                           ) -> AsyncGenerator[ReplyEvent, None]:
         """One streamed request. If the model asks for tools (and wrote no answer), `calls`
         gets them and nothing else is yielded."""
         parser = AnswerParser()
@@ -317,11 +498,12 @@ class GroqResponder:
         raw: list[str] = []  # the whole content, for the lenient reading
         broken: AnswerError | None = None  # not the JSON object: read whole at the end
         handed = False  # a sentence went out: the answer can no longer be read another way
-        events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS, tools=tools)
+        events = self.client.stream_chat(messages, max_tokens=ANSWER_MAX_TOKENS, tools=tools,
+                                         model=model)
         async with contextlib.aclosing(events):
             async for event in events:
                 if isinstance(event, StreamDone):  # the final usage
-                    self._add_usage(event.usage)
+                    self._add_usage(event.usage, model)
                     continue
                 if isinstance(event, StreamToolCalls):
                     if parser.response.strip():
@@ -413,9 +595,41 @@ class GroqResponder:
         return self.memory.forget_viewer(key) if self.memory is not None else 0
 
     async def summarize(self, prompt: list[dict[str, str]]) -> str:
-        completion = await self.client.complete_text(prompt)
-        self._add_usage(completion.usage)
+        """A history summary (background): on a model that has more left today than the
+        answers' reserve, else not now (the conversation summarises later)."""
+        model = None
+        if self.chain is not None:
+            now = self.clock()
+            model = next((m for m in self.chain.models
+                          if self.chain.background_ok(m, now, SUMMARY_NEED_TOKENS)), None)
+            if model is None:
+                raise LLMError("summary put off: what is left today is kept for answers",
+                               retryable=True)
+        try:
+            completion = await self.client.complete_text(prompt, model=model)
+        except RateLimited as exc:
+            if self.chain is not None:
+                self.chain.budget(exc.model).block(exc.limit, exc.wait_s, self.clock())
+            raise
+        self._add_usage(completion.usage, model or self.client.model, answer=False)
         return completion.content
+
+    def background_ok(self, need_tokens: int = 1000, model: str | None = None) -> bool:
+        """Whether background work (memory facts, vision) may spend on `model` (default
+        GROQ_MODEL) now without taking what the answers need."""
+        if self.chain is None:
+            return True
+        return self.chain.background_ok(model or self.chain.primary, self.clock(), need_tokens)
+
+    def note_background(self, model: str, headers: Any = None,
+                        usage: dict[str, int] | None = None) -> None:
+        """Background work on another client (memory facts, vision) spent on `model`."""
+        if self.chain is None:
+            return
+        if headers is not None:
+            self.chain.budget(model).observe_headers(headers, self.clock())
+        if usage:
+            self.chain.budget(model).record(usage, self.clock())
 
     def snapshot(self) -> dict[str, object]:
         """Headroom and usage for /api/state and the control panel."""
@@ -430,11 +644,18 @@ class GroqResponder:
             "history_tokens": window.total_tokens if window else None,
             "history_messages": len(window) if window else None,
             "has_summary": bool(window and window.summary),
+            **({"budget": self.chain.snapshot(self.clock()), "answering": self.turn_model
+                or self.chain.primary} if self.chain is not None else {}),
         }
 
-    def _add_usage(self, usage: dict[str, int]) -> None:
+    def _add_usage(self, usage: dict[str, int], model: str | None = None, *,
+                   answer: bool = True) -> None:
         for key, value in usage.items():
             self.usage[key] = self.usage.get(key, 0) + value
+        if self.chain is not None and model is not None and usage:
+            self.chain.budget(model).record(usage, self.clock())
+            if answer:
+                self.chain.note_answer(model, usage.get("total_tokens", 0))
 
 
 def _failure_hint(status: int | None, message: str) -> str:

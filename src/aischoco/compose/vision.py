@@ -11,6 +11,7 @@ from ..core.status import State, StatusBoard
 from ..settings.model import Settings
 
 LABEL = "화면 보기"
+SCENE_TOKENS = 1500  # what one frame's description costs, about (image + note)
 
 
 def build_vision(settings: Settings, board: StatusBoard, llm: LanguageModel,
@@ -35,12 +36,23 @@ def build_vision(settings: Settings, board: StatusBoard, llm: LanguageModel,
     else:
         _, _, monitor = settings.vision.partition(":")
         source = ScreenSource(int(monitor or 1))
+    # On the streamer's own Groq key the vision model shares the plan with the answers: it is
+    # counted there and never takes the last of the day the answers need (GROQ_FALLBACK_MODELS).
+    shared = (isinstance(llm, GroqResponder) and settings.vision_api_key is None
+              and settings.vision_base_url is None)
     client = GroqClient(api_key=key.get_secret_value(),
                         base_url=settings.vision_base_url or settings.groq_base_url,
                         model=settings.vision_model, timeout_s=max(settings.groq_timeout_s, 15.0),
-                        max_retries=0)  # a 429 backs vision off; the next frame is newer anyway
+                        max_retries=0,  # a 429 backs vision off; the next frame is newer anyway
+                        on_headers=(lambda model, headers: llm.note_background(model, headers))
+                        if shared and isinstance(llm, GroqResponder) else None)
+
+    def hold() -> bool:
+        return paused() or (shared and isinstance(llm, GroqResponder)
+                            and not llm.background_ok(SCENE_TOKENS, settings.vision_model))
+
     vision = Vision(source, SceneDescriber(client), interval_s=settings.vision_interval_s,
-                    paused=paused)
+                    paused=hold)
     board.register("vision", LABEL, State.STARTING, f"시작 중: {source.label}")
     if isinstance(llm, GroqResponder):
         llm.scene = vision.context
