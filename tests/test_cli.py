@@ -45,8 +45,9 @@ def test_env_file_option_is_used(tmp_path: Path) -> None:
     result = run_cli("doctor", "--env-file", str(env_file), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "aischoco: Invalid setting OVERLAY_PORT='notaport': "
-        "Input should be a valid integer, unable to parse string as an integer"
+        f"aischoco: 설정이 잘못되었습니다 ({env_file} 파일): OVERLAY_PORT='notaport' — "
+        "정수(숫자)여야 합니다 → 고친 뒤 다시 실행하세요 (Invalid setting OVERLAY_PORT='notaport': "
+        "Input should be a valid integer, unable to parse string as an integer)"
     )
 
 

@@ -15,9 +15,18 @@ ORIGIN = "http://127.0.0.1:8000"
 TOKEN = "per-run-test-token"
 
 
+def in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The app built in-process writes only under tmp_path. Its files are opened later, on their
+    own threads (the viewer memory), maybe after the test gave the working directory back: so
+    absolute paths, not only the directory (this once filled history/memory.sqlite3 in the repo)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEMORY_PATH", str(tmp_path / "history" / "memory.sqlite3"))
+    monkeypatch.setenv("HISTORY_DIR", str(tmp_path / "history"))
+
+
 @pytest.fixture
 async def client(monkeypatch: pytest.MonkeyPatch, tmp_path) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.chdir(tmp_path)
+    in_tmp(monkeypatch, tmp_path)
     monkeypatch.setenv("TTS_ENGINE", "off")
     monkeypatch.setenv("VTS_ENABLED", "false")
     _, controls, _ = build(load_settings(None), StatusBoard())
@@ -41,7 +50,7 @@ async def test_chat_post_appears_in_state_with_role_and_kind(client: httpx.Async
 async def test_filtered_chat_is_shown_but_not_queued(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/chat", json={"user": "a", "message": "ㅋ" * 50})
     assert r.json() == {"id": r.json()["id"], "queued": False, "reason": "char_run",
-                        "truncated": False}
+                        "truncated": False, "pending": 0, "note": None}
     state = (await client.get("/api/state")).json()
     assert state["viewer_messages"][-1]["message"] == "ㅋ" * 50
     assert state["filters"]["rejected"] == {"char_run": 1}
@@ -160,7 +169,7 @@ async def test_chat_with_emoticons_accepts_only_http_urls(client: httpx.AsyncCli
 async def test_the_llm_reads_emoji_names_not_placeholders(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from aischoco.core.messages import ChatMessage
 
-    monkeypatch.chdir(tmp_path)
+    in_tmp(monkeypatch, tmp_path)
     _, controls, _ = build(load_settings(None), StatusBoard())
     msg = ChatMessage(user="a", message="좋아요 {:heart:} {:cat:}",
                       emoticons={"heart": "https://x.example/h.png", "cat": "https://x.example/c.png"})

@@ -21,7 +21,9 @@ CHANNEL = "browser-living-1"
 
 def test_the_panel_switches_idle_talk_and_shows_when_the_next_line_may_come(
         tmp_path: Path, context: Any) -> None:  # noqa: F811
-    with run_daemon(tmp_path, IDLE_TALK_AFTER_S="300", IDLE_TALK_MIN_GAP_S="60") as daemon:
+    # an LLM is set (never asked within 300 s): idle talk counts down only when it could speak
+    with run_daemon(tmp_path, IDLE_TALK_AFTER_S="300", IDLE_TALK_MIN_GAP_S="60",
+                    GROQ_API_KEY="gsk_idle_browser", GROQ_BASE_URL="http://127.0.0.1:9") as daemon:
         panel = open_panel(context, daemon.url)
         panel.wait_for_function(
             "document.getElementById('idle-state').textContent.startsWith('켜짐 · 다음 혼잣말 약')")

@@ -54,13 +54,15 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pyte
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("TTS_ENGINE", "qwn", r"^Invalid setting TTS_ENGINE='qwn': .*'qwen', 'remote' or 'off'$"),
-        ("OVERLAY_PORT", "abc", r"^Invalid setting OVERLAY_PORT='abc': .*integer"),
-        ("OVERLAY_PORT", "70000", r"^Invalid setting OVERLAY_PORT='70000': .*65535"),
-        ("VTS_ENABLED", "maybe", r"^Invalid setting VTS_ENABLED='maybe': .*boolean"),
-        ("VTS_URL", "http://x", r"^Invalid setting VTS_URL='http://x': must start with ws://"),
-        ("CHAT_SOURCE", "youtube", r"^Invalid setting CHAT_SOURCE='youtube': .*'chzzk'"),
-        ("AUDIO_OUTPUT_DEVICE", "file:out.mp3", r"AUDIO_OUTPUT_DEVICE='file:out.mp3': .*\.wav"),
+        ("TTS_ENGINE", "qwn", r"TTS_ENGINE='qwn' — 'qwen', 'remote', 'off' 중 하나여야 합니다 "
+                              r"→ .*\(Invalid setting TTS_ENGINE='qwn': .*'qwen', 'remote' or 'off'\)$"),
+        ("OVERLAY_PORT", "abc", r"OVERLAY_PORT='abc' — 정수\(숫자\)여야 합니다 → .*integer"),
+        ("OVERLAY_PORT", "70000", r"OVERLAY_PORT='70000' — 65535 이하여야 합니다 → .*65535"),
+        ("VTS_ENABLED", "maybe", r"VTS_ENABLED='maybe' — true 또는 false여야 합니다 → .*boolean"),
+        ("VTS_URL", "http://x", r"VTS_URL='http://x' — ws:// 또는 wss://로 시작해야 합니다 "
+                                r"\(must start with ws://"),
+        ("CHAT_SOURCE", "twitch", r"CHAT_SOURCE='twitch' — 'chzzk', .* 중 하나여야 합니다"),
+        ("AUDIO_OUTPUT_DEVICE", "file:out.mp3", r"AUDIO_OUTPUT_DEVICE='file:out.mp3' — .*\.wav"),
     ],
 )
 def test_invalid_value_is_one_line_naming_key_value_and_allowed(
@@ -71,6 +73,8 @@ def test_invalid_value_is_one_line_naming_key_value_and_allowed(
         load_settings(None)
     message = str(info.value)
     assert "\n" not in message
+    # Korean first, where the value came from, what to do; the English original after it
+    assert message.startswith("설정이 잘못되었습니다 (환경 변수): "), message
     assert re.search(expected, message), message
 
 

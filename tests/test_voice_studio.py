@@ -359,8 +359,10 @@ async def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[
     from aischoco.settings.model import load_settings
     from aischoco.voice_studio.routes import voice_routes
 
-    monkeypatch.chdir(tmp_path)
-    for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false"}.items():
+    monkeypatch.chdir(tmp_path)  # and absolute paths: the viewer memory opens its file later
+    for key, value in {"TTS_ENGINE": "off", "VTS_ENABLED": "false",
+                       "MEMORY_PATH": str(tmp_path / "history" / "memory.sqlite3"),
+                       "HISTORY_DIR": str(tmp_path / "history")}.items():
         monkeypatch.setenv(key, value)
     _, controls, _ = build(load_settings(None), StatusBoard())
     app = create_app(controls, token="t", panel_password="초코 비밀%",

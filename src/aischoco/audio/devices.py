@@ -8,6 +8,7 @@ the error says how to get it. Resolution itself is pure and works on plain dicts
 from __future__ import annotations
 
 import logging
+import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,12 +24,29 @@ _SETTING = {"output": "AUDIO_OUTPUT_DEVICE", "input": "VOICE_INPUT"}
 HOSTAPI_PREFERENCE = ("Windows WASAPI", "Core Audio", "ALSA", "JACK Audio Connection Kit",
                       "Windows DirectSound", "MME", "Windows WDM-KS", "OSS")
 
-PORTAUDIO_MISSING = ("오디오 라이브러리(PortAudio)를 찾을 수 없습니다 — Linux: sudo apt install libportaudio2 "
+PORTAUDIO_MISSING = ("소리를 내는 라이브러리 PortAudio가 이 PC에 없습니다 — 설치하면 소리가 납니다 "
                      "(PortAudio library not found)")
 
 
+def portaudio_install(system: str | None = None) -> str:
+    """How to install PortAudio on this OS (`system`: platform.system() by default)."""
+    system = system or platform.system()
+    if system == "Windows":  # the Windows wheel carries the DLL: a broken install lost it
+        return ("sounddevice를 다시 설치하세요 (Windows용 sounddevice에 PortAudio가 들어 있습니다): "
+                "pip install --force-reinstall sounddevice")
+    if system == "Darwin":
+        return "brew install portaudio"
+    return ("Debian/Ubuntu: sudo apt install libportaudio2 "
+            "(Fedora: sudo dnf install portaudio · Arch: sudo pacman -S portaudio)")
+
+
 class AudioDeviceError(Exception):
-    """The configured device cannot be used; str() is one line for the streamer."""
+    """The configured device cannot be used; str() is one line for the streamer. `hint`, when
+    set, is what to do instead of checking the device name (the sound library is missing)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +63,7 @@ def _sounddevice() -> Any:
     try:
         import sounddevice
     except OSError as exc:  # the Python package is there, the PortAudio library is not
-        raise AudioDeviceError(PORTAUDIO_MISSING) from exc
+        raise AudioDeviceError(PORTAUDIO_MISSING, hint=portaudio_install()) from exc
     except Exception as exc:  # noqa: BLE001 - PortAudioError: the sound system failed to start
         raise AudioDeviceError(f"오디오 시스템을 시작할 수 없습니다 (PortAudio): {exc}") from exc
     return sounddevice

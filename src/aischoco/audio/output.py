@@ -196,7 +196,7 @@ class AudioOutput:
                                             self._make_block_handler(player, index == 0))
             except AudioDeviceError as exc:
                 attempt += 1
-                await status.retry_later(attempt, exc, "AUDIO_OUTPUT_DEVICE를 확인하세요 "
+                await status.retry_later(attempt, exc, exc.hint or "AUDIO_OUTPUT_DEVICE를 확인하세요 "
                                          "(`python -m aischoco devices`)", "audio output")
                 continue
             self._players = players

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from ..audio.devices import AudioDeviceError, find_output
-from ..chat.sources import missing_chzzk_settings
+from ..chat.sources import chzzk_source, missing_chzzk_settings
 from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
 from .doctor_listen import listen_checks
 from ..settings.model import Settings
@@ -51,14 +51,17 @@ async def check_one(what: str, settings: Settings) -> list[Check]:
 
 
 async def _chat(settings: Settings) -> Check:
-    if settings.chat_source == "local":
-        return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)",
+    chzzk = chzzk_source(settings)  # CHAT_SOURCE is a list; YouTube/SOOP rows report themselves
+    if chzzk is None:
+        others = [s for s in settings.chat_sources if s != "local"]
+        return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)" + (
+                         f" · {', '.join(others)} (데몬의 상태 줄에서 연결 확인)" if others else ""),
                      "치지직 채팅: CHZZK_CLIENT_ID / CHZZK_CLIENT_SECRET / CHZZK_CHANNEL_ID 설정")
     missing = missing_chzzk_settings(settings)
     if missing:
         return Check("채팅", Level.ERROR, f"CHAT_SOURCE={settings.chat_source}: {', '.join(missing)} 없음",
                      ".env에 넣으세요 (없으면 로컬 채팅으로 동작)")
-    if settings.chat_source == "chzzk-web":
+    if chzzk == "chzzk-web":
         url = f"{settings.chzzk_web_api_url}/polling/v2/channels/{settings.chzzk_channel_id}/live-status"
         status, reach = await http_status(url)
         return Check("채팅", Level.OK if status == 200 else Level.WARN,
@@ -234,8 +237,10 @@ def _audio(settings: Settings) -> list[Check]:
         try:
             device = find_output(spec)
         except AudioDeviceError as exc:
-            checks.append(Check(label, Level.ERROR, str(exc),
+            checks.append(Check(label, Level.ERROR, str(exc), exc.hint or
                                 "python -m aischoco devices로 이름을 확인하세요 (VB-Cable: CABLE Input)"))
+            if exc.hint:  # the library itself is missing: the monitor row would say the same
+                break
             continue
         checks.append(Check(label, Level.OK, f"{device.name} ({device.hostapi}, "
                                              f"{device.default_rate} Hz, 번호 {device.index})"))
@@ -282,7 +287,8 @@ async def _vts_link(settings: Settings) -> tuple[Level, str, str]:
                     "python -m aischoco auth vts 로 새 토큰을 받으세요")
         return Level.OK, f"{version} · 인증됨", ""
     except VtsError as exc:
-        return Level.WARN, f"{settings.vts_url}: {exc}", ""
+        return (Level.WARN, f"{settings.vts_url}: 연결은 됐지만 VTube Studio가 답하지 않았습니다 ({exc})",
+                "VTube Studio를 다시 켜 보세요")
     finally:
         await client.aclose()
 

@@ -24,6 +24,8 @@ def run_devices(settings: Settings) -> int:
         outputs, inputs = list_devices("output"), list_devices("input")
     except AudioDeviceError as exc:
         print(f"aischoco devices: {exc}", file=sys.stderr)
+        if exc.hint:  # the sound library itself is missing: no list can be made until installed
+            print(f"→ 설치: {exc.hint}", file=sys.stderr)
         return 1
     _print_devices("출력 장치 (output devices) — AUDIO_OUTPUT_DEVICE에 이름 일부나 번호를 적으세요",
                    outputs, _chosen("AUDIO_OUTPUT_DEVICE", settings.audio_output_device, outputs,
@@ -78,6 +80,14 @@ async def _say(settings: Settings, text: str, emotion: str) -> int:
     if settings.audio_output_device == "none":
         print("aischoco say: AUDIO_OUTPUT_DEVICE=none — 소리를 낼 장치가 없습니다", file=sys.stderr)
         return 1
+    if any(spec and spec != "none" and not spec.startswith("file:")
+           for spec in (settings.audio_output_device, settings.audio_monitor_device)):
+        try:  # without the sound library the output would retry forever: say why, now
+            await asyncio.to_thread(list_devices, "output")
+        except AudioDeviceError as exc:
+            if exc.hint:
+                print(f"aischoco say: {exc}\n→ 설치: {exc.hint}", file=sys.stderr)
+                return 1
     board = StatusBoard()
     board.subscribe(_print_status)
     engine, audio = build_tts(settings), build_audio(settings)

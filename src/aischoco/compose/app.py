@@ -38,7 +38,7 @@ from typing import Any
 from ..ai.responder import GroqResponder
 from ..chat.chzzk_web_login import ChzzkWebLogin
 from ..chat.filters import ChatFilter
-from ..chat.sources import build_chat_source
+from ..chat.sources import build_chat_sources
 from ..cli.doctor import check_one
 from ..core.error_log import RecentErrors
 from ..core.embedded_server import is_loopback
@@ -58,6 +58,7 @@ from ..show.on_overlay import queue_on_overlay, turn_on_overlay
 from ..show.turn import TurnRunner
 from ..show.turn_events import TurnEvents
 from .live_settings import Restarts, live_appliers
+from .port_check import overlay_port_problem
 from ..settings.editor import SettingsEditor
 from .tools import build_tools
 from .avatar import build_avatar
@@ -155,10 +156,12 @@ def build(settings: Settings, board: StatusBoard,
     for component in stage_components:  # LLM, TTS engine, audio out, VTube Studio animator
         supervisor.add(component, board.get(component.name).label)
         supervisor.on_shutdown(component.name, component.aclose)
-    chat = build_chat_source(settings, intake.accept, intake.hide)
-    supervisor.add(chat.component, chat.label)
-    for close in chat.closers:
-        supervisor.on_shutdown("chat", close)
+    # Every platform in CHAT_SOURCE is its own component (row, reconnect, back-off): one room.
+    for chat in build_chat_sources(settings, intake.accept, intake.hide):
+        supervisor.add(chat.component, chat.label)
+        restarts.chat_names.add(chat.component.name)
+        for close in chat.closers:
+            supervisor.on_shutdown(chat.component.name, close)
     supervisor.add(director, "답변 디렉터")
     if memory is not None:
         supervisor.add(memory, board.get(memory.name).label)
@@ -184,6 +187,14 @@ async def run_daemon(settings: Settings, env_file: Path | None = None) -> int:
         log.error("OVERLAY_HOST=%s opens the control panel and its settings to other machines: "
                   "set PANEL_PASSWORD first", settings.overlay_host)
         return 2
+    # One daemon per port, checked before anything starts: a second `run` must not start a second
+    # chat, voice and VTube Studio link beside the first (nor claim to be the one serving).
+    problem = await overlay_port_problem(settings)
+    if problem is not None:
+        log.error("%s", problem.message)
+        return problem.exit_code
+    for key, note in settings.understood.items():  # pasted values, as they were read
+        log.info("setting %s: %s", key, note)
     board = StatusBoard()
     supervisor, _, errors = build(settings, board, env_file)
     logging.getLogger().addHandler(errors)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio.output import AudioOutput
-from ..chat.sources import build_chat_source
+from ..chat.sources import NotConfigured, build_chat_sources
 from ..core.status import State
 from ..core.supervisor import Component, Supervisor
 from ..settings.model import Settings
@@ -36,7 +36,10 @@ QUEUE_KEYS = frozenset({"REPLY_QUEUE_SIZE", "REPLY_MAX_AGE_S", "REPLY_BATCH_SIZE
 IDLE_KEYS = frozenset({"IDLE_TALK_AFTER_S", "IDLE_TALK_MIN_GAP_S", "TOPICS_PATH"})
 CHAT_KEYS = frozenset({"CHAT_SOURCE", "CHZZK_CLIENT_ID", "CHZZK_CLIENT_SECRET", "CHZZK_CHANNEL_ID",
                        "CHZZK_OPENAPI_URL", "CHZZK_TOKEN_PATH", "CHZZK_WEB_API_URL",
-                       "CHZZK_WEB_GAME_API_URL", "CHZZK_WEB_CHAT_URL"})
+                       "CHZZK_WEB_GAME_API_URL", "CHZZK_WEB_CHAT_URL", "YOUTUBE_CHANNEL_ID",
+                       "YOUTUBE_VIDEO_ID", "YOUTUBE_API_URL", "YOUTUBE_WEB_URL", "YOUTUBE_API_KEY",
+                       "SOOP_CHANNEL_ID", "SOOP_LIVE_API_URL", "SOOP_CHAT_URL",
+                       "DONATION_KRW_RATES"})
 TTS_KEYS = frozenset({"TTS_ENGINE", "TTS_REMOTE_URL", "TTS_REMOTE_MODEL", "TTS_REMOTE_VOICE",
                       "TTS_REMOTE_API_KEY", "TTS_REMOTE_SEND_REFERENCE", "TTS_REMOTE_TIMEOUT_S"})
 OVERLAY_KEYS = frozenset({"OVERLAY_HOST", "OVERLAY_PORT", "PANEL_PASSWORD"})
@@ -52,6 +55,7 @@ class Restarts:
     supervisor: Callable[[], Supervisor]  # built after the editor: looked up when used
     overlay_server: Callable[[Settings], Component]
     attach_llm: Callable[[GroqResponder], None] = lambda responder: None  # memory, tools, vision
+    chat_names: set[str] = field(default_factory=set)  # the chat rows running (one per platform)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def restart(self, component: Component, label: str, *, delay_s: float = 0.0,
@@ -107,8 +111,13 @@ def live_appliers(stages: Stages, intake: ChatIntake, director: Director, runner
         runner.donation_tiers = tuple(new.donation_tiers)
 
     def chat(new: Settings) -> None:
-        plan = build_chat_source(new, intake.accept, intake.hide)
-        restarts.restart(plan.component, plan.label, closers=list(plan.closers))
+        plans = build_chat_sources(new, intake.accept, intake.hide)
+        for plan in plans:
+            restarts.restart(plan.component, plan.label, closers=list(plan.closers))
+        names = {plan.component.name for plan in plans}
+        for gone in sorted(restarts.chat_names - names):  # taken out of CHAT_SOURCE: its row off
+            restarts.restart(NotConfigured(gone, "CHAT_SOURCE에서 뺐습니다", "", State.OFF), gone)
+        restarts.chat_names = names
 
     def tts(new: Settings) -> bool:
         if new.tts_engine != "remote" or tts_row(new).state is not State.STARTING:

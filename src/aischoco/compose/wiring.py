@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..ai.character import CharacterPrompt
+from ..ai.budget import ModelChain, parse_fallback_models
 from ..ai.groq_client import GroqClient
 from ..ai.llm_component import LlmComponent
 from ..ai.prompts import OutputFilter
@@ -73,12 +74,20 @@ def groq_client(settings: Settings, on_status: Callable[[str], None]) -> GroqCli
         timeout_s=settings.groq_timeout_s, on_status=on_status)
 
 
+def model_chain(settings: Settings) -> ModelChain:
+    """GROQ_MODEL, then GROQ_FALLBACK_MODELS, each with its own free-plan budget."""
+    return ModelChain([settings.groq_model,
+                       *parse_fallback_models(settings.groq_fallback_models)])
+
+
 def swap_llm_client(llm: LanguageModel, settings: Settings) -> bool:
     """New LLM settings from the panel: the next answer uses a new client (the old one is
     closed once the loop gets to it). False when there is no Groq responder to change."""
     if not isinstance(llm, GroqResponder) or settings.groq_api_key is None:
         return False
     old, llm.client = llm.client, groq_client(settings, llm.report_rate_limit)
+    if llm.chain is None or llm.chain.models != model_chain(settings).models:
+        llm.chain = model_chain(settings)
     asyncio.get_running_loop().create_task(old.aclose(), name="close-old-llm-client")
     if llm.status is not None:
         llm.status.set(State.RUNNING, f"{settings.groq_model} 준비됨 (설정 바뀜)")
@@ -92,6 +101,7 @@ def build_llm(settings: Settings) -> LlmComponent:
         client, CharacterPrompt(settings.character_path),
         OutputFilter(load_banned_words(settings.ai_banned_words_path)),
         max_answer_chars=settings.groq_max_answer_chars, stream=settings.groq_stream)
+    responder.chain = model_chain(settings)
     return LlmComponent(responder, settings.history_dir,
                         keep_tokens=settings.history_keep_tokens,
                         summarize_at=settings.history_summarize_at,
@@ -233,7 +243,7 @@ def segmenter_config(settings: Settings) -> SegmenterConfig:
 
 LISTENER_LABEL = "음성 입력 (마이크)"
 LISTENER_INSTALL_HINT = ("pip install -r requirements-voice.txt 후 pip install --no-deps silero-vad==6.2.3 "
-                      "(README 참고)")
+                      "pipecat-ai==1.14.0 (README 참고)")
 
 
 def listener_row(settings: Settings) -> Row:
@@ -250,8 +260,12 @@ def listener_row(settings: Settings) -> Row:
     if missing:
         return Row("voice", LISTENER_LABEL, State.NOT_CONFIGURED,
                    f"음성 입력 패키지가 없습니다: {', '.join(missing)}", LISTENER_INSTALL_HINT)
+    # smart without the model still listens (the end of a turn by silence); the listener's
+    # running row says why once it has tried to load it.
+    turn = ("말 끝: 모델" if settings.voice_turn_detection == "smart"
+            else f"말 끝: 침묵 {settings.voice_end_silence_ms} ms")
     return Row("voice", LISTENER_LABEL, State.STARTING,
-               f"{settings.voice_input} 준비 중 (STT: {settings.stt_engine})")
+               f"{settings.voice_input} 준비 중 (STT: {settings.stt_engine}, {turn})")
 
 
 def build_listener(settings: Settings, *, submit: Callable[[ChatMessage], object],
@@ -279,7 +293,8 @@ def build_listener(settings: Settings, *, submit: Callable[[ChatMessage], object
                     max_utterance_s=settings.voice_max_utterance_s,
                     end_lag_ms=SileroVad.END_LAG_MS)
     config = ListenerConfig(vad=vad, barge_in_min_ms=settings.voice_barge_in_min_ms,
-                            user_name=settings.voice_user_name)
+                            user_name=settings.voice_user_name,
+                            turn_detection=settings.voice_turn_detection)
     return VoiceListener(settings.voice_input.strip(), build_stt(settings), barge_in, submit,
                          config=config, audible=audible)
 
@@ -296,6 +311,7 @@ def build_idle_talk(settings: Settings, memory: ViewerMemory | None,
 
 
 MEMORY_LABEL = "시청자 기억"
+DISTILL_NEED_TOKENS = 1200  # what one memory-facts request may cost, for the budget's reserve
 
 
 def memory_row(settings: Settings) -> Row:
@@ -324,15 +340,20 @@ def build_memory(settings: Settings, board: StatusBoard,
         client = GroqClient(api_key=settings.groq_api_key.get_secret_value(),
                             base_url=settings.groq_base_url, model=settings.groq_model,
                             reasoning_effort=settings.groq_reasoning_effort,
-                            timeout_s=settings.groq_timeout_s, max_retries=0)
-        answering = responder.client
+                            timeout_s=settings.groq_timeout_s, max_retries=0,
+                            on_headers=lambda model, headers: responder.note_background(
+                                model, headers))
 
         async def distill(messages: list[dict[str, str]]) -> str:
-            return (await client.complete_json(messages, max_tokens=300, temperature=0.2)).content
+            completion = await client.complete_json(messages, max_tokens=300, temperature=0.2)
+            responder.note_background(client.model, usage=completion.usage)
+            return completion.content
 
         def blocked() -> bool:
-            until = answering.rate_limits.limited_until
-            return until is not None and until > time.time()
+            # the answering client is rate-limited, or what is left today is the answers'
+            until = responder.client.rate_limits.limited_until
+            return (until is not None and until > time.time()) or not responder.background_ok(
+                DISTILL_NEED_TOKENS, client.model)
 
         pacer = DistillPacer(settings.memory_distill_interval_s, blocked=blocked)
         closer = client.aclose

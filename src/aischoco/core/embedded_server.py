@@ -28,6 +28,17 @@ class ListenError(ComponentError):
             "in use" in str(self).lower()
 
 
+def why_not_listening(code: int | None) -> str:
+    """Why a bind failed, in Korean (the caller adds which setting to change)."""
+    if code in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+        return "이 포트는 이미 다른 프로그램이 쓰고 있습니다"
+    if code in (errno.EADDRNOTAVAIL, getattr(errno, "WSAEADDRNOTAVAIL", -1)):
+        return "이 PC의 주소가 아닙니다"
+    if code in (errno.EACCES, getattr(errno, "WSAEACCES", -1)):  # Windows: a reserved port range
+        return "이 포트를 쓸 권한이 없습니다 (1024 아래 포트이거나 Windows가 예약한 포트)"
+    return "이 주소와 포트로 연결을 받을 수 없습니다"
+
+
 class EmbeddedServer(uvicorn.Server):
     """uvicorn without its own signal handling: the caller owns Ctrl-C and SIGTERM."""
 
@@ -50,8 +61,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                          exc.errno) from None
+        raise ListenError(f"{host}:{port}: {why_not_listening(exc.errno)} (cannot listen on "
+                          f"{host}:{port}: {exc.strerror or exc})", exc.errno) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock

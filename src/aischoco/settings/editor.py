@@ -16,7 +16,7 @@ from pydantic import SecretStr, ValidationError
 
 from .env_file import write_env_file
 from ..core.embedded_server import is_loopback
-from .model import Settings
+from .model import Settings, explain
 from .catalog import Catalog, load_catalog
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,15 @@ class SettingsEditor:
                 value = getattr(self.settings, info.key.lower())
                 item: dict[str, Any] = {"key": info.key, "help": info.help,
                                         "default": "" if info.secret else info.default,
-                                        "secret": info.secret}
+                                        "secret": info.secret, **info.page()}
                 if info.secret:
                     item["is_set"] = value is not None
                     item["value"] = ""
                 else:
                     item["value"] = _shown(value)
                 fields.append(item)
-            groups.append({"name": name, "fields": fields})
+            groups.append({"name": name, "note": self.catalog.notes.get(name, ""),
+                           "fields": fields})
         return {"env_file": str(self.env_file), "groups": groups}
 
     async def test(self, what: str) -> dict[str, Any]:
@@ -94,17 +95,28 @@ class SettingsEditor:
             except ValidationError as exc:
                 for err in exc.errors():
                     field = str(err["loc"][0]).upper() if err["loc"] else "?"
-                    errors[field] = err["msg"].removeprefix("Value error, ")
+                    errors[field] = explain(err)  # Korean, with what is allowed
             else:
                 if not is_loopback(new.overlay_host) and new.panel_password is None:
                     errors["PANEL_PASSWORD"] = ("OVERLAY_HOST가 이 PC가 아니면 설정 페이지 비밀번호가 "
                                                 "필요합니다")
         if errors:
             return 422, {"saved": False, "errors": errors}
-        changed = {k for k, v in changes.items() if current.get(k, "") != v}
-        if changed:
-            write_env_file(self.env_file, {k: changes[k] for k in sorted(changed)})
-            log.info("settings saved: %s", ", ".join(sorted(changed)))  # names only, never values
+        understood = {k: v for k, v in new.understood.items() if k in changes}
+        for key, note in understood.items():  # a pasted address or key is written as understood
+            changes[key] = _plain(getattr(new, key.lower()))
+            log.info("setting %s read as meant: %s", key, note)
+        # A value the daemon already runs with (the same again, a default typed out) changes
+        # nothing: it is not added to the file and restarts nothing. A file line that differs
+        # (edited by hand since the start) is still rewritten.
+        live = {k for k in changes if _plain(getattr(new, k.lower()))
+                != _plain(getattr(self.settings, k.lower()))}
+        written = {k for k, v in changes.items() if current.get(k, "") != v
+                   and (k in current or k in live)}
+        changed = written & live
+        if written:
+            write_env_file(self.env_file, {k: changes[k] for k in sorted(written)})
+            log.info("settings saved: %s", ", ".join(sorted(written)))  # names only, never values
         self.settings = new
         applied: set[str] = set()
         for keys, apply in self._live:
@@ -112,14 +124,19 @@ class SettingsEditor:
             if touched and apply(new) is not False:
                 applied |= touched
         moved = changed & {"OVERLAY_HOST", "OVERLAY_PORT"}
-        return 200, {"saved": True, "changed": sorted(changed), "applied": sorted(applied),
-                     "restart_needed": sorted(changed - applied),
+        return 200, {"saved": True, "changed": sorted(written), "applied": sorted(applied),
+                     "restart_needed": sorted(changed - applied), "understood": understood,
                      "panel_url": f"{new.overlay_base_url}/settings" if moved else None}
 
 
 def _check_dict(check: Any) -> dict[str, Any]:
     return {"component": check.component, "level": check.level.value, "detail": check.detail,
             "todo": check.todo}
+
+
+def _plain(value: object) -> str:
+    """A value as the env file holds it (a secret's own text)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else _shown(value)
 
 
 def _shown(value: object) -> str:

@@ -1,19 +1,27 @@
 """One typed settings object, read from the environment and a `.env` file.
 
-Environment variables win over `.env`. Every key is documented in `.env.example`; an invalid value
-stops start-up with one line naming the key, the value and what is allowed (`SettingsError`).
+Environment variables win over `.env`. Every key is documented in `.env.example`; invalid values
+stop start-up with a message (Korean first) naming the file, and for every wrong key its value and
+what is allowed (`SettingsError`). Keys and ids pasted with spaces or quotes around them, and a
+CHZZK channel given as its address, are read as meant; `Settings.understood` says what was changed.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (Field, PrivateAttr, SecretStr, ValidationError, field_validator,
+                      model_validator)
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .pasted import NotAChannel, chzzk_channel_id, trim_pasted
+
 ChatSource = Literal["chzzk", "chzzk-web", "local"]
+# CHAT_SOURCE is a comma list of these (one CHZZK at most): every listed platform's chat, one room.
+CHAT_PLATFORMS = ("chzzk", "chzzk-web", "youtube", "soop", "local")
 TtsEngineName = Literal["qwen", "remote", "off"]
 TtsDevice = Literal["auto", "cuda", "cpu", "mps"]
 TtsCompile = Literal["off", "compile", "cudagraphs"]
@@ -25,11 +33,19 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 # Keys whose values must never be echoed (errors, logs, doctor).
 SECRET_KEYS = frozenset({"CHZZK_CLIENT_SECRET", "GROQ_API_KEY", "TTS_REMOTE_API_KEY",
-                         "TTS_SERVER_API_KEY", "STT_API_KEY"})
+                         "TTS_SERVER_API_KEY", "STT_API_KEY", "YOUTUBE_API_KEY"})
+
+
+# Pasted keys and ids: spaces and quotes around them are dropped (an empty result is "not set").
+TRIMMED_KEYS = ("groq_api_key", "chzzk_client_id", "chzzk_client_secret", "chzzk_channel_id",
+                "tts_remote_api_key", "tts_server_api_key", "stt_api_key", "vision_api_key",
+                "obs_ws_password", "youtube_channel_id", "youtube_video_id", "youtube_api_key",
+                "soop_channel_id")
 
 
 class SettingsError(Exception):
-    """A setting has an invalid value; str() is the one line shown to the streamer."""
+    """Settings have invalid values; str() is what the streamer is shown (Korean first: one line
+    for one wrong value, a line per value when there are more)."""
 
 
 class Settings(BaseSettings):
@@ -45,7 +61,9 @@ class Settings(BaseSettings):
     )
 
     # --- chat -------------------------------------------------------------------------------
-    chat_source: ChatSource | None = None  # resolved below: chzzk when CHZZK_CLIENT_ID is set
+    # A comma list of CHAT_PLATFORMS, normalised ("chzzk,youtube"); resolved below when unset:
+    # chzzk when CHZZK_CLIENT_ID is set, else local. `chat_sources` gives it as a tuple.
+    chat_source: str | None = None
     chzzk_client_id: str | None = None
     chzzk_client_secret: SecretStr | None = None
     chzzk_channel_id: str | None = None
@@ -56,6 +74,17 @@ class Settings(BaseSettings):
     chzzk_web_api_url: str = "https://api.chzzk.naver.com"
     chzzk_web_game_api_url: str = "https://comm-api.game.naver.com"
     chzzk_web_chat_url: str = "wss://kr-ss{n}.chat.naver.com/chat"
+    # YouTube live chat (CHAT_SOURCE=youtube): a channel's current live, or one video. An address
+    # (…/@handle, …/channel/UC…, watch?v=…) is read by chat/addresses.py when the source starts.
+    youtube_channel_id: str | None = None
+    youtube_video_id: str | None = None
+    youtube_api_url: str = "https://www.googleapis.com/youtube/v3"  # Data API (YOUTUBE_API_KEY)
+    youtube_web_url: str = "https://www.youtube.com"  # the web client's live-chat feed (no key)
+    youtube_api_key: SecretStr | None = None  # set: read chat through the Data API (quota)
+    # SOOP (AfreecaTV) live chat, unofficial (CHAT_SOURCE=soop): hosts in chat/soop_packet.py too.
+    soop_channel_id: str | None = None
+    soop_live_api_url: str = "https://live.sooplive.com/afreeca/player_live_api.php"
+    soop_chat_url: str = "wss://{domain}:{port}/Websocket/{bid}"
 
     # --- chat filters and reply queue ---------------------------------------------------------
     chat_min_length: int = Field(2, ge=0, le=1000)
@@ -94,6 +123,8 @@ class Settings(BaseSettings):
     idle_talk_min_gap_s: float = Field(60.0, ge=0, le=86_400)  # between two idle lines
     topics_path: Path = Path("config/topics.txt")
     donation_tiers: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1000, 10000, 50000])
+    # Other platforms' gifts in won (DONATION_TIERS, memory): `krw_rates` gives it as a dict.
+    donation_krw_rates: str = "soop_balloon=100,soop_adballoon=10,USD=1400,JPY=9.5,EUR=1500"
 
     # --- LLM and memory ----------------------------------------------------------------------
     groq_api_key: SecretStr | None = None
@@ -103,6 +134,10 @@ class Settings(BaseSettings):
     groq_reasoning_effort: ReasoningEffort = "low"
     groq_timeout_s: float = Field(5.0, gt=0, le=120)
     groq_max_answer_chars: int = Field(300, ge=20, le=5000)
+    # When a model's free-plan day (or minute) is spent, the next answers (ai/budget.py);
+    # "none" = no fallback, wait for the limit.
+    groq_fallback_models: str = ("moonshotai/kimi-k2-instruct,qwen/qwen3-32b,"
+                                 "meta-llama/llama-4-scout-17b-16e-instruct,llama-3.1-8b-instant")
     ai_banned_words_path: Path = Path("config/banned_words.txt")
     character_path: Path = Path("config/character.txt")
     history_dir: Path = Path("history")
@@ -173,6 +208,8 @@ class Settings(BaseSettings):
     voice_vad_threshold: float = Field(0.5, ge=0.05, le=0.99)  # Silero speech probability
     voice_min_speech_ms: int = Field(250, ge=0, le=5000)  # shorter sounds are no utterance
     voice_end_silence_ms: int = Field(600, ge=200, le=5000)  # silence that ends the turn
+    # smart: the smart-turn model decides after ~200 ms of silence (cap 2 s); silence: the above
+    voice_turn_detection: Literal["smart", "silence"] = "smart"
     voice_max_utterance_s: float = Field(30.0, ge=3, le=120)
     voice_barge_in: BargeIn = "interrupt"
     voice_barge_in_min_ms: int = Field(300, ge=0, le=5000)  # speech before the AI is cut
@@ -192,6 +229,49 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     shutdown_timeout_s: float = Field(4.0, gt=0, le=30)
 
+    # KEY -> what was read differently from how it was typed (a channel address → its id …)
+    _understood: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator(*TRIMMED_KEYS, mode="before")
+    @classmethod
+    def _trim_pasted(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return trim_pasted(value) or None
+        return value
+
+    @field_validator("chzzk_channel_id")
+    @classmethod
+    def _channel_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return chzzk_channel_id(value)
+        except NotAChannel as exc:
+            raise ValueError(f"{exc} (not a CHZZK channel address)") from None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_pasted(cls, data: object, handler: Any) -> Settings:
+        settings = handler(data)
+        raw_values = data if isinstance(data, dict) else {}
+        for name in TRIMMED_KEYS:
+            raw, value = raw_values.get(name), getattr(settings, name)
+            if not isinstance(raw, str) or value is None:
+                continue
+            plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if raw == plain:
+                continue
+            if name == "chzzk_channel_id" and trim_pasted(raw) != plain:
+                note = f"채널 주소에서 채널 ID {plain}을(를) 읽었습니다"
+            elif isinstance(value, SecretStr):
+                note = "앞뒤의 공백·따옴표를 지웠습니다"
+            else:
+                note = f"앞뒤의 공백·따옴표를 지웠습니다: {plain}"
+            settings._understood[name.upper()] = note
+        return settings
+
     @field_validator("tools_viewer_allowed", mode="before")
     @classmethod
     def _tool_names(cls, value: object) -> object:
@@ -199,13 +279,53 @@ class Settings(BaseSettings):
             return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
+    @field_validator("chat_source", mode="before")
+    @classmethod
+    def _chat_sources(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        if not names:
+            return None
+        unknown = [name for name in names if name not in CHAT_PLATFORMS]
+        if unknown:
+            raise ValueError(f"{', '.join(repr(p) for p in CHAT_PLATFORMS)} 중 하나여야 합니다 — "
+                             f"모르는 플랫폼: {', '.join(repr(n) for n in unknown)} "
+                             "(여러 플랫폼은 쉼표로, 예: chzzk,youtube,soop)")
+        if "chzzk" in names and "chzzk-web" in names:
+            raise ValueError("chzzk와 chzzk-web은 함께 쓸 수 없습니다 (치지직은 하나만 — "
+                             "chzzk and chzzk-web read the same chat)")
+        return ",".join(dict.fromkeys(names))
+
+    @field_validator("donation_krw_rates", mode="before")
+    @classmethod
+    def _krw_rates(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        rates: dict[str, float] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            unit, sep, number = (x.strip() for x in part.partition("="))
+            unit = unit.lower() if unit.lower().startswith("soop_") else unit.upper()
+            try:
+                rate = float(number.replace("_", ""))
+            except ValueError:
+                rate = -1.0
+            if not sep or not unit.replace("_", "").isalnum() or not 0 < rate < 10**7:
+                raise ValueError(f"'{part[:40]}': 단위=원 을 쉼표로 나눠 적어야 합니다 (예: "
+                                 "soop_balloon=100,USD=1400,JPY=9.5) — unit=won pairs")
+            rates[unit] = rate
+        return ",".join(f"{unit}={rate:g}" for unit, rate in rates.items())
+
     @field_validator("donation_tiers", mode="before")
     @classmethod
     def _tiers(cls, value: object) -> object:
         if isinstance(value, str):
             parts = [p.strip().replace("_", "") for p in value.split(",") if p.strip()]
             if not all(p.isdigit() for p in parts):
-                raise ValueError("cheese amounts separated by commas, e.g. 1000,10000,50000")
+                raise ValueError("쉼표로 나눈 치즈 금액이어야 합니다 (예: 1000,10000,50000) — "
+                                 "cheese amounts separated by commas")
             return [int(p) for p in parts]
         return value
 
@@ -213,7 +333,8 @@ class Settings(BaseSettings):
     @classmethod
     def _tiers_ascending(cls, value: list[int]) -> list[int]:
         if len(value) > 10 or any(v <= 0 for v in value) or value != sorted(set(value)):
-            raise ValueError("at most 10 positive amounts in ascending order, e.g. 1000,10000,50000")
+            raise ValueError("작은 것부터 커지는 양수 금액 10개까지 (예: 1000,10000,50000) — "
+                             "at most 10 positive amounts in ascending order")
         return value
 
     @field_validator("log_level", mode="before")
@@ -231,25 +352,27 @@ class Settings(BaseSettings):
 
     @field_validator("chzzk_openapi_url", "groq_base_url", "tts_remote_url", "chzzk_redirect_uri",
                      "chzzk_web_api_url", "chzzk_web_game_api_url", "stt_base_url",
-                     "vision_base_url")
+                     "vision_base_url", "youtube_api_url", "youtube_web_url", "soop_live_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError("http:// 또는 https://로 시작해야 합니다 (must start with http:// "
+                             "or https://)")
         return value.rstrip("/") if value else value
 
-    @field_validator("vts_url", "chzzk_web_chat_url", "obs_ws_url")
+    @field_validator("vts_url", "chzzk_web_chat_url", "obs_ws_url", "soop_chat_url")
     @classmethod
     def _ws_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
-            raise ValueError("must start with ws:// or wss://")
+            raise ValueError("ws:// 또는 wss://로 시작해야 합니다 (must start with ws:// or wss://)")
         return value
 
     @field_validator("audio_output_device", "audio_monitor_device", "voice_input")
     @classmethod
     def _device_spec(cls, value: str | None) -> str | None:
         if value is not None and value.startswith("file:") and not value[5:].lower().endswith(".wav"):
-            raise ValueError("file: devices must name a .wav path, e.g. file:out.wav")
+            raise ValueError("file: 장치는 .wav 파일이어야 합니다 (예: file:out.wav) — file: devices "
+                             "must name a .wav path")
         return value
 
     @model_validator(mode="after")
@@ -265,13 +388,14 @@ class Settings(BaseSettings):
                 f"HISTORY_KEEP_TOKENS={self.history_keep_tokens}, "
                 f"HISTORY_SUMMARIZE_AT={self.history_summarize_at}, "
                 f"HISTORY_LIMIT_TOKENS={self.history_limit_tokens}: "
-                "allowed is KEEP < SUMMARIZE_AT <= LIMIT"
+                "KEEP < SUMMARIZE_AT <= LIMIT 이어야 합니다 (allowed is KEEP < SUMMARIZE_AT <= LIMIT)"
             )
         if self.voice_max_utterance_s * 1000 <= self.voice_min_speech_ms + self.voice_end_silence_ms:
-            raise ValueError("VOICE_MAX_UTTERANCE_S must be longer than "
-                             "VOICE_MIN_SPEECH_MS + VOICE_END_SILENCE_MS")
+            raise ValueError("VOICE_MAX_UTTERANCE_S는 VOICE_MIN_SPEECH_MS + VOICE_END_SILENCE_MS보다 "
+                             "길어야 합니다 (VOICE_MAX_UTTERANCE_S must be longer)")
         if self.tts_engine == "remote" and not self.tts_remote_url:
-            raise ValueError("TTS_ENGINE=remote needs TTS_REMOTE_URL")
+            raise ValueError("TTS_ENGINE=remote에는 TTS_REMOTE_URL이 필요합니다 "
+                             "(TTS_ENGINE=remote needs TTS_REMOTE_URL)")
         return self
 
     # --- helpers -----------------------------------------------------------------------------
@@ -279,8 +403,24 @@ class Settings(BaseSettings):
         """Plain secret values, for the log redaction filter."""
         return [s.get_secret_value() for s in (self.groq_api_key, self.chzzk_client_secret,
                                                self.tts_remote_api_key, self.tts_server_api_key,
-                                               self.stt_api_key)
+                                               self.stt_api_key, self.youtube_api_key)
                 if s]
+
+    @property
+    def chat_sources(self) -> tuple[str, ...]:
+        """CHAT_SOURCE as a tuple of platforms, in the order given (`chzzk,youtube` → 2)."""
+        return tuple((self.chat_source or "local").split(","))
+
+    @property
+    def krw_rates(self) -> dict[str, float]:
+        """DONATION_KRW_RATES as {unit: won}: `soop_balloon`, `soop_adballoon`, currency codes."""
+        pairs = (part.partition("=") for part in self.donation_krw_rates.split(",") if part)
+        return {unit: float(rate) for unit, _, rate in pairs}
+
+    @property
+    def understood(self) -> dict[str, str]:
+        """KEY -> what was read differently from how it was typed (Korean, never a secret)."""
+        return dict(self._understood)
 
     @property
     def voice_input_on(self) -> bool:
@@ -294,23 +434,87 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.overlay_port}"
 
 
-def _format_error(err: ValidationError) -> str:
-    """One line: key, value, what is allowed. Secrets are never echoed."""
-    first = err.errors()[0]
-    loc = first.get("loc") or ()
-    key = str(loc[0]).upper() if loc else ""
-    message = first.get("msg", "invalid value").removeprefix("Value error, ")
-    if not key:  # a cross-field rule from the model validator
-        return f"Invalid settings: {message}"
-    shown = "<hidden>" if key in SECRET_KEYS else repr(first.get("input"))
-    return f"Invalid setting {key}={shown}: {message}"
+def is_secret(key: str) -> bool:
+    """Never echo this key's value (errors, logs, doctor)."""
+    field = Settings.model_fields.get(key.lower())
+    return key.upper() in SECRET_KEYS or (field is not None and "SecretStr" in str(field.annotation))
+
+
+def explain(err: ErrorDetails) -> str:
+    """What a pydantic error means, in Korean, with what is allowed (the settings page shows it
+    beside the field; start-up adds the English original)."""
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    loc = err.get("loc") or ()
+    if kind == "value_error":  # our own validators: already Korean first
+        return str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
+        return "정수(숫자)여야 합니다"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return "숫자여야 합니다 (예: 1.5)"
+    if kind in ("bool_parsing", "bool_type"):
+        return "true 또는 false여야 합니다"
+    bounds = {"greater_than_equal": ("ge", "이상이어야"), "greater_than": ("gt", "보다 커야"),
+              "less_than_equal": ("le", "이하여야"), "less_than": ("lt", "보다 작아야")}
+    if kind in bounds:
+        name, words = bounds[kind]
+        return f"{ctx.get(name)}{'' if words.startswith('보다') else ' '}{words} 합니다"
+    if kind in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", "")).replace(" or ", ", ")
+        return f"{expected} 중 하나여야 합니다"
+    if kind == "string_pattern_mismatch":
+        if loc and str(loc[0]) == "vision":
+            return "off, obs, screen, screen:모니터번호 중 하나여야 합니다"
+        return f"형식이 맞지 않습니다 ({ctx.get('pattern')})"
+    if kind == "string_too_short":
+        return f"{ctx.get('min_length')}자 이상이어야 합니다"
+    if kind == "string_too_long":
+        return f"{ctx.get('max_length')}자 이하여야 합니다"
+    return f"값이 잘못되었습니다 ({err.get('msg', 'invalid value')})"
+
+
+def _set_in_environment(key: str) -> bool:
+    return any(name.upper() == key for name in os.environ)
+
+
+def _format_error(err: ValidationError, env_file: str | os.PathLike[str] | None = None) -> str:
+    """Korean first: every wrong value with its key, value (secrets hidden) and what is allowed,
+    where it came from (the env file, named, or an environment variable), what to do, and the
+    English original in brackets. One wrong value is one line."""
+    found: list[tuple[str, str, str]] = []  # (Korean, English, "env" | "file" | "")
+    for item in err.errors():
+        loc = item.get("loc") or ()
+        key = str(loc[0]).upper() if loc else ""
+        english = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        if not key:  # a cross-field rule from the model validator: already Korean first
+            found.append((f"설정 조합: {explain(item)}", "", ""))
+            continue
+        shown = "<hidden>" if is_secret(key) else repr(item.get("input"))
+        own = item.get("type") == "value_error"  # our own message: Korean and English already
+        found.append((f"{key}={shown} — {explain(item)}",
+                      "" if own else f"Invalid setting {key}={shown}: {english}",
+                      "env" if _set_in_environment(key) else "file"))
+    sources = {source for _, _, source in found}
+    where = ([f"{env_file} 파일"] if "file" in sources and env_file is not None else []) + \
+        (["환경 변수"] if "env" in sources else [])
+    place = f" ({', '.join(where)})" if where else ""
+
+    def line(korean: str, english: str, source: str) -> str:
+        marker = " [환경 변수]" if len(where) > 1 and source == "env" else ""
+        return f"{korean}{marker}{f' ({english})' if english else ''}"
+
+    if len(found) == 1:
+        korean, english, _ = found[0]
+        return (f"설정이 잘못되었습니다{place}: {korean} → 고친 뒤 다시 실행하세요"
+                f"{f' ({english})' if english else ''}")
+    return "\n".join([f"설정 {len(found)}개가 잘못되었습니다{place} — 모두 고친 뒤 다시 실행하세요:",
+                      *(f"  · {line(*item)}" for item in found)])
 
 
 def load_settings(env_file: str | os.PathLike[str] | None = ".env") -> Settings:
-    """Read settings; raise SettingsError with one clear line on any invalid value."""
+    """Read settings; raise SettingsError naming every invalid value (and the file)."""
     if env_file is not None and not Path(env_file).exists():
         env_file = None  # a missing .env is normal on a fresh machine
     try:
         return Settings(_env_file=env_file)  # type: ignore[call-arg]
     except ValidationError as err:
-        raise SettingsError(_format_error(err)) from None
+        raise SettingsError(_format_error(err, env_file)) from None

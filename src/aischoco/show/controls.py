@@ -56,9 +56,30 @@ class Controls:
 
     def chat(self, msg: ChatMessage) -> dict[str, Any]:
         verdict = self.intake.accept(msg)
+        pending = len(self.director.queue)
         return {"id": msg.message_id, "queued": verdict.accepted,
                 "reason": verdict.reason.value if verdict.reason else None,
-                "truncated": verdict.truncated}
+                "truncated": verdict.truncated, "pending": pending,
+                # Whether a queued chat will be answered now, later, or only once a key is set
+                "note": self._waiting_note(pending) if verdict.accepted else None}
+
+    def _answering(self) -> str:
+        """missing: no LLM at all (no key) · starting: one is loading · ready."""
+        runner = self.director.runner
+        if runner.ready:
+            return "ready"
+        return "starting" if runner.llm_configured else "missing"
+
+    def _waiting_note(self, pending: int) -> str | None:
+        """The truth about the queue in one Korean line, or None when answers come as usual."""
+        state = self._answering()
+        if state == "missing":
+            return f"답변은 GROQ_API_KEY를 넣으면 시작합니다 · 기다리는 채팅 {pending}개"
+        if state == "starting":
+            return f"AI 답변 준비 중 — 준비되면 바로 답합니다 · 기다리는 채팅 {pending}개"
+        if self.director.paused:
+            return f"답변 일시정지 중 — 재개하면 답합니다 · 기다리는 채팅 {pending}개"
+        return None
 
     def clear(self) -> None:
         self.overlay.clear()
@@ -136,7 +157,7 @@ class Controls:
                 outputs, inputs = list_devices("output"), list_devices("input")
             except AudioDeviceError as exc:
                 return {"outputs": [], "inputs": [], "recommended_output": None,
-                        "error": str(exc)}
+                        "error": f"{exc} → {exc.hint}" if exc.hint else str(exc)}
             cable = next((d.name for d in outputs if "cable input" in d.name.lower()), None)
             return {"outputs": [_device(d) for d in outputs], "inputs": [_device(d) for d in inputs],
                     "recommended_output": cable, "error": None}
@@ -151,7 +172,8 @@ class Controls:
         return {
             "ignore_streamer_chat": self.overlay.ignore_streamer_chat,
             "components": self.status.snapshot(),
-            "queue": self.director.snapshot(),
+            "queue": {**self.director.snapshot(), "llm": self._answering(),
+                      "waiting_note": self._waiting_note(len(self.director.queue))},
             "filters": {"received": self.intake.received, "rejected": dict(self.intake.rejected),
                         "hidden": self.intake.hidden},
             "llm": self.llm_info() if self.llm_info else None,

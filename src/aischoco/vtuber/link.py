@@ -79,6 +79,7 @@ class VtsLink:
                 self._on_state(LinkState("ready", self._describe()))
                 reason = await self._serve(client)
                 log.warning("VTube Studio connection ended: %s", reason)
+                reason = "VTube Studio와의 연결이 끊겼습니다 (VTube Studio를 껐거나 API를 껐나요?)"
             except TokenDenied as exc:
                 log.warning("VTube Studio: %s; waiting for a token (%s)", exc, ALLOW_HINT)
                 self._on_state(LinkState("denied", str(exc), ALLOW_HINT))
@@ -86,16 +87,29 @@ class VtsLink:
                 await self._wait_for_token_file()
                 continue
             except VtsError as exc:
-                log.warning("VTube Studio: %s", exc)
-                reason = str(exc)
+                log.warning("VTube Studio: %s", exc)  # the technical reason, for the log
+                reason = self._reason_ko(exc, connected=client is not None)
             finally:
                 self.client = None
             await self._close(client)
             delay = backoff_delay(attempt, cap_s=self.reconnect_max_s)
             attempt += 1
-            self._on_state(LinkState("retry", f"{reason[:120]} — {delay:.0f}초 후 다시 연결",
+            self._on_state(LinkState("retry", f"{reason[:160]} — {delay:.0f}초 후 다시 연결",
                                      START_HINT))
             await asyncio.sleep(delay)
+
+    def _reason_ko(self, exc: VtsError, *, connected: bool) -> str:
+        """Why the link is down, in Korean for the status row (the log keeps the English)."""
+        if not connected:
+            return (f"VTube Studio에 연결할 수 없습니다 ({self.url}): VTube Studio가 꺼져 있거나 "
+                    "API가 꺼져 있습니다")
+        if isinstance(exc, VtsApiError) and exc.error_id == 1:
+            return "VTube Studio 설정에서 API가 꺼져 있습니다"
+        if isinstance(exc, VtsApiError):
+            return f"VTube Studio가 요청을 거절했습니다 (오류 {exc.error_id})"
+        if "no answer within" in str(exc):
+            return "VTube Studio가 제때 답하지 않았습니다"
+        return "VTube Studio와의 연결이 끊겼습니다"
 
     async def _serve(self, client: VtsClient) -> str:
         """Until the socket closes; a reloaded mapping re-creates custom parameters meanwhile."""
