@@ -126,7 +126,13 @@ def test_env_example_loads_as_an_env_file() -> None:
     assert isinstance(s, Settings) and s.chat_source == "local"
 
 
-def test_readme_configuration_reference_lists_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [key for key in _example_keys() if f"`{key}`" not in readme]
+def test_the_settings_reference_is_generated_current_and_lists_every_setting() -> None:
+    from aischoco.settings.reference import render
+    from aischoco.settings.catalog import load_catalog
+
+    doc = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert doc == render(load_catalog()), (
+        "docs/settings.md is stale: python -m aischoco.settings.reference > docs/settings.md")
+    missing = [key for key in _example_keys() if f"`{key}`" not in doc]
     assert not missing, missing
+    assert "(docs/settings.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
