@@ -24,6 +24,7 @@ from aischoco.ai.responder import GroqResponder
 from aischoco.core.messages import ChatMessage
 from aischoco.core.segmenter import SegmenterConfig
 from aischoco.core.status import State, StatusBoard
+from browser_helpers import require_browser
 from daemon import run_daemon, wait_until
 from peers.groq_limits import FREE_PLAN, GroqLimitsServer, Limits
 from test_groq_client import FakeSleep
@@ -198,7 +199,7 @@ def _row(state: dict, name: str) -> dict:
 
 @pytest.mark.integration
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_daemon_answers_through_a_spent_day_and_goes_back(tmp_path: Path) -> None:
+def test_daemon_answers_through_a_spent_day_and_goes_back(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
     limits = {PRIMARY: Limits(30, 1000, 8000, 2500), FALLBACK: FREE_PLAN[FALLBACK]}
     # a peer "day" of 40 s: the primary's 2,500 tokens refill at ~62 tokens a second
     with GroqLimitsServer(limits, speed=86_400 / 40) as peer:
@@ -226,6 +227,14 @@ def test_daemon_answers_through_a_spent_day_and_goes_back(tmp_path: Path) -> Non
             assert s["llm"]["answering"] == FALLBACK
             assert s["llm"]["budget"]["models"][0]["spent"] == "TPD"
             assert s["llm"]["budget"]["answers_left"] is not None
+            # the panel says it as a streamer reads it
+            require_browser()
+            panel = browser.new_page()
+            panel.goto(f"{daemon.url}/")
+            panel.wait_for_function(
+                "(t => t.includes('오늘 남은 답변 약') && t.includes(%r))"
+                "(document.getElementById('llm').textContent)" % FALLBACK)
+            panel.close()
             # once Groq's wait is over, the first model answers again
             until = s["llm"]["budget"]["models"][0]["until_s"]
             time.sleep(max(until, 0) + 5)  # the bucket refills a little more
