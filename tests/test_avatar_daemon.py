@@ -43,13 +43,22 @@ def _row(url: str, name: str = "avatar") -> dict[str, Any]:
     return next(r for r in rows if r["name"] == name)
 
 
-def _page(browser: Any, url: str) -> tuple[Any, list[str]]:
+def _opaque(page: Any) -> int:
+    """Pixels the avatar covers (alpha > 0) on a transparent screenshot."""
+    from io import BytesIO
+
+    from PIL import Image
+    alpha = Image.open(BytesIO(page.screenshot(omit_background=True))).getchannel("A")
+    return sum(alpha.histogram()[1:])
+
+
+def _page(browser: Any, url: str, query: str = "") -> tuple[Any, list[str]]:
     ctx = browser.new_context(viewport={"width": 640, "height": 480})
     page = ctx.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}/avatar")
+    page.goto(f"{url}/avatar{query}")
     return page, errors
 
 
@@ -169,5 +178,10 @@ def test_the_vrm_page_follows_the_audio_and_both_renderers_get_the_same_motion(
             assert max(s for _, s in weights) > 0.8  # the answer's emotion on the model
             sent = vts.snapshot()
             assert any(v.get("MouthOpen", 0) > 0.5 for _, v in sent)  # VTS got the same mouth
-            assert errors == []
+            # the streamer's camera per OBS source: farther away, the model covers fewer pixels
+            far, far_errors = _page(browser, daemon.url, "?distance=4&fov=30")
+            far.wait_for_function("window.__vrmDebug && window.__vrmDebug.frames > 5",
+                                  timeout=20_000)
+            assert _opaque(far) < 0.5 * _opaque(page), (_opaque(far), _opaque(page))
+            assert errors == [] and far_errors == []
             daemon.stop(signal.SIGTERM)

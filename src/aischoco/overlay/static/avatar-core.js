@@ -13,6 +13,13 @@ const MAX_DT_S = 0.1;           // a hidden tab's long gap must not make motion 
 const options = new URLSearchParams(location.search);
 const debug = options.get('debug') === '1';
 const align = options.get('align') === 'bottom' ? 'bottom' : 'center';  // ?align=bottom: a bust on the edge
+// VRM camera, adjustable per OBS source: ?distance=1.3&height=1.45&fov=25 (metres, metres, degrees);
+// anything left out (or not a number in range) is fitted to the model.
+const camera = {};
+for (const [key, low, high] of [['distance', 0.2, 20], ['height', -5, 10], ['fov', 5, 120]]) {
+  const value = Number.parseFloat(options.get(key) ?? '');
+  if (Number.isFinite(value) && value >= low && value <= high) camera[key] = value;
+}
 const stage = document.getElementById('stage');
 const placeholder = document.getElementById('placeholder');
 const debugBox = document.getElementById('debug');
@@ -101,7 +108,7 @@ async function createRenderer(layer, config) {
   if (config.mode === 'png') return createPngAvatar(layer, { ...config.png, align });
   if (config.mode === 'vrm') {
     const { createVrmAvatar } = await import('/static/avatar-vrm.js');
-    return createVrmAvatar(layer, config.vrm);
+    return createVrmAvatar(layer, { ...config.vrm, camera: { ...(config.vrm.camera || {}), ...camera } });
   }
   throw new Error(`unknown mode ${config.mode}`);
 }
