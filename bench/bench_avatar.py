@@ -277,7 +277,8 @@ def daemon(root: Path, name: str, *, avatar: str, fps: int, tts_url: str, probe:
 def speech_peer(level_db: float) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-speech",
                              "--level-db", str(level_db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            encoding="utf-8")
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
