@@ -15,12 +15,21 @@ lost (the file player's thread stops: AudioOutput's watch sees it and reopens).
 After each fault: recovered = every component that was `running` before is `running` again and a
 turn has been answered (outcome ok) since the fault ended, within --recover-s.
 
-Goals (PASS/FAIL at the end): RSS growth < 10 MB after the warm-up; no growth in fds / asyncio
-tasks / threads (settled end sample vs the warm-up sample, small tolerance); every fault
-recovered; zero tracebacks (log records with exc_info or a "Traceback" text) in the log.
+Goals (PASS/FAIL at the end): the headline, RSS slope after the warm-up < 1 MB/hour (least squares
+over the minute rows; the second half's slope is printed beside it); RSS growth < 10 MB after the
+warm-up; no growth in fds / asyncio tasks / threads (settled end sample vs the warm-up sample,
+small tolerance); every fault recovered; zero tracebacks (log records with exc_info or a
+"Traceback" text) in the log.
 
-Run:  python bench/soak.py [--minutes 30] [--fault-every 180] [--out soak.json] [--log soak.log]
+Each row also splits the memory: SQLite's own heap, glibc malloc in use / free but kept, Python's
+small-object arenas / live bytes. Finding what grows (issue 37): --tracemalloc N compares
+snapshots every N minutes (top file:line sites, aischoco modules, object types); --chat-scale and
+a short --fault-every get there sooner; --clients keeps an overlay SSE and an avatar websocket
+connected as OBS would; --malloc-trim S tells allocator retention from a structure.
+
+Run:  python bench/soak.py [--minutes 30 | --hours 3] [--fault-every 180] [--out soak.json]
       python bench/soak.py --minutes 3 --fault-every 25 --warmup-minutes 1   (a quick check)
+      python bench/soak.py --minutes 25 --chat-scale 2 --fault-every 40 --tracemalloc 5
 """
 
 from __future__ import annotations
@@ -28,16 +37,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import io
 import json
 import logging
 import multiprocessing
+import os
 import random
+import re
 import socket
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +91,7 @@ NOT_COVERED = {
 # Allowed end-vs-warm-up difference for "no growth" (in-flight turns come and go).
 TOLERANCE = {"fds": 4, "tasks": 6, "threads": 2}
 RSS_LIMIT_MB = 10.0
+RSS_SLOPE_LIMIT = 1.0  # MB/hour after the warm-up
 USERS = [f"{name}{n}" for name in ("민수", "지현", "하늘", "도윤", "서연", "유진", "태호", "수아")
          for n in range(1, 6)]
 LINES = ["안녕 초코야!", "오늘 뭐 해?", "방금 그거 대박", "ㅋㅋㅋㅋ", "노래 불러 줘",
@@ -187,12 +204,14 @@ class Soak:
     window: Window = field(default_factory=Window)
     last_ok_at: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
-    all_c2v: list[float] = field(default_factory=list)
+    all_c2v: array[float] = field(default_factory=lambda: array("d"))  # 8 bytes a turn
     sent: Counter[str] = field(default_factory=Counter)
     faults: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     traffic_on: bool = True
     seen_down: set[str] = field(default_factory=set)  # components that left `running` (any time)
+    heap: Any = None  # Heap under --tracemalloc
+    client_counts: Counter[str] = field(default_factory=Counter)  # --clients, since the last row
 
     def observe(self) -> None:
         stats = self.controls.stats
@@ -218,7 +237,7 @@ class Soak:
         return {item["name"]: item["state"] for item in self.board.snapshot()}
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def _pct(values: Any, q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -231,7 +250,159 @@ def _pct(values: list[float], q: float) -> float | None:
 def _resources() -> dict[str, Any]:
     me = psutil.Process()
     return {"rss_mb": round(me.memory_info().rss / 2**20, 1), "fds": me.num_fds(),
-            "tasks": len(asyncio.all_tasks()), "threads": threading.active_count()}
+            "tasks": len(asyncio.all_tasks()), "threads": threading.active_count(),
+            "sqlite_mb": _sqlite_memory_mb(), **(_malloc_mb() or {}), **_obmalloc_mb()}
+
+
+def _sqlite_memory_mb() -> float | None:
+    """SQLite's own heap (page caches of every connection in the process): tracemalloc does not see
+    it, RSS does."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        return round(lib.sqlite3_memory_used() / 2**20, 2)
+    except (OSError, AttributeError):
+        return None
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _malloc_mb() -> dict[str, float] | None:
+    """glibc's heap: in use (uordblks + mmapped blocks) and free but kept (fordblks): RSS that
+    grows while `in use` stays flat is fragmentation, not a structure."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return None
+    return {"malloc_used_mb": round((info.uordblks + info.hblkhd) / 2**20, 1),
+            "malloc_free_mb": round(info.fordblks / 2**20, 1)}
+
+
+def _obmalloc_mb() -> dict[str, float]:
+    """Python's small-object allocator (sys._debugmallocstats, which writes to fd 2): its 1 MiB
+    arenas (RSS) against the bytes in live blocks. Arenas growing while blocks stay flat is
+    fragmentation; both growing is a structure."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    arenas = re.search(r"(\d+) arenas \* (\d+) bytes/arena", text)
+    used = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    out: dict[str, float] = {}
+    if arenas:
+        out["py_arenas_mb"] = round(int(arenas[1]) * int(arenas[2]) / 2**20, 1)
+    if used:
+        out["py_used_mb"] = round(int(used[1].replace(",", "")) / 2**20, 1)
+    return out
+
+
+class Heap:
+    """--tracemalloc: a snapshot at the end of the warm-up, then every --tracemalloc minutes the
+    top allocation sites (file:line) that grew since that baseline and since the previous
+    snapshot, plus the object types whose live count grew (gc)."""
+
+    SKIP = (tracemalloc.__file__, "<frozen importlib._bootstrap>",
+            "<frozen importlib._bootstrap_external>", "<unknown>")
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+        self.base: tracemalloc.Snapshot | None = None
+        self.prev: tracemalloc.Snapshot | None = None
+        self.base_types: Counter[str] = Counter()
+        self.prev_types: Counter[str] = Counter()
+        self.reports: list[dict[str, Any]] = []
+
+    def _snap(self) -> tracemalloc.Snapshot:
+        return tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, f) for f in self.SKIP])
+
+    @staticmethod
+    def _types() -> Counter[str]:
+        gc.collect()
+        return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+    @staticmethod
+    def _stat(stat: tracemalloc.StatisticDiff) -> dict[str, Any]:
+        frame = stat.traceback[0]
+        where = frame.filename.split("/site-packages/")[-1].split("/src/")[-1]
+        return {"where": f"{where}:{frame.lineno}", "kb": round(stat.size / 1024, 1),
+                "kb_diff": round(stat.size_diff / 1024, 1), "count": stat.count,
+                "count_diff": stat.count_diff,
+                "stack": [f"{f.filename.split('/')[-1]}:{f.lineno}" for f in stat.traceback][:6]}
+
+    def baseline(self) -> None:
+        self.base = self.prev = self._snap()
+        self.base_types = self.prev_types = self._types()
+
+    def report(self, minute: float) -> dict[str, Any]:
+        snap, types = self._snap(), self._types()
+        assert self.base is not None and self.prev is not None
+        since_base = snap.compare_to(self.base, "lineno")
+        since_prev = snap.compare_to(self.prev, "lineno")
+        by_stack = ({str(s.traceback): s for s in snap.compare_to(self.base, "traceback")[:5]}
+                    if tracemalloc.get_traceback_limit() > 1 else {})  # slow: minutes at 8 frames
+        traced, peak = tracemalloc.get_traced_memory()
+        per_module = {self._stat(s)["where"].rsplit(":", 1)[0]: (round(s.size / 1024, 1),
+                                                              round(s.size_diff / 1024, 1))
+                      for s in snap.compare_to(self.base, "filename")
+                      if "/aischoco/" in s.traceback[0].filename}
+        rep = {
+            "minute": minute, "traced_mb": round(traced / 2**20, 2),
+            "traced_peak_mb": round(peak / 2**20, 2),
+            "sqlite_mb": _sqlite_memory_mb(),
+            "since_warmup": [self._stat(s) for s in since_base[:self.top]],
+            "since_previous": [self._stat(s) for s in since_prev[:self.top]],
+            "stacks_since_warmup": [self._stat(s) for s in by_stack.values()],
+            "types_since_warmup": (types - self.base_types).most_common(self.top),
+            "types_since_previous": (types - self.prev_types).most_common(self.top),
+            "aischoco_modules_kb": per_module,  # module: (KB now, KB since the warm-up)
+        }
+        self.prev, self.prev_types = snap, types
+        self.reports.append(rep)
+        lines = [(f"[heap] minute {minute:g}: traced {rep['traced_mb']} MB "
+                  f"(peak {rep['traced_peak_mb']}), sqlite {rep['sqlite_mb']} MB")]
+        for label in ("since_warmup", "since_previous"):
+            lines.append(f"[heap]   top growth {label.replace('_', ' ')}:")
+            lines += [f"[heap]     {s['kb_diff']:+9.1f} KB {s['count_diff']:+7d} blocks  {s['where']}"
+                      for s in rep[label]]
+        lines.append("[heap]   stacks since warm-up:")
+        lines += [f"[heap]     {s['kb_diff']:+9.1f} KB  {' <- '.join(reversed(s['stack']))}"
+                  for s in rep["stacks_since_warmup"]]
+        lines.append("[heap]   aischoco modules, KB now (since warm-up): " + ", ".join(
+            f"{m.removeprefix('aischoco/')} {kb:g} ({d:+g})" for m, (kb, d) in sorted(
+                per_module.items(), key=lambda i: -abs(i[1][1]))[:25]))
+        lines.append("[heap]   object types since warm-up: " + ", ".join(
+            f"{k} +{n}" for k, n in rep["types_since_warmup"]))
+        lines.append("[heap]   object types since previous: " + ", ".join(
+            f"{k} +{n}" for k, n in rep["types_since_previous"]))
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        return rep
+
+
+def _rss_slope(rows: list[dict[str, Any]], warmup: float) -> float | None:
+    """Least-squares slope of RSS (MB/hour) over the minute rows after the warm-up."""
+    points = [(float(r["minute"]), r["rss_mb"]) for r in rows
+              if r["minute"] != "settled" and float(r["minute"]) >= warmup]
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx * 60 if sxx else None
 
 
 def _forget_peer_records(soak: Soak) -> None:
@@ -258,7 +429,7 @@ def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, An
     w, soak.window = soak.window, Window()
     jobs = getattr(getattr(c.memory, "_thread", None), "_jobs", None)  # memory thread's queue
     row = {
-        "minute": label or f"{minute:.0f}", **_resources(),
+        "minute": label or f"{minute:.0f}", "at": time.strftime("%H:%M:%S"), **_resources(),
         "queue": queue["pending"], "memory_q": jobs.qsize() if jobs is not None else None,
         "answered": sum(w.outcomes.values()), "outcomes": dict(w.outcomes),
         "dropped_overflow": queue["dropped_overflow"], "dropped_expired": queue["dropped_expired"],
@@ -266,6 +437,8 @@ def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, An
         "c2v_p50": _pct(w.chat_to_voice, 50), "c2v_p95": _pct(w.chat_to_voice, 95),
         "not_running": sorted(n for n, s in soak.states().items() if s != "running"),
     }
+    if soak.args.clients:
+        row["clients"], soak.client_counts = dict(soak.client_counts), Counter()
     soak.rows.append(row)
     return row
 
@@ -287,7 +460,7 @@ async def _traffic(soak: Soak, rng: random.Random) -> None:
             next_change = now + rng.uniform(5, 15)
             if rng.random() < 0.25:
                 burst_until = now + rng.uniform(2, 5)
-        current = 20.0 if now < burst_until else rate
+        current = (20.0 if now < burst_until else rate) * soak.args.chat_scale
         roll = rng.random()
         user = rng.choice(USERS)
         if roll < 0.03:
@@ -308,6 +481,51 @@ async def _traffic(soak: Soak, rng: random.Random) -> None:
             c.set_paused(True)
             asyncio.get_running_loop().call_later(rng.uniform(2, 6), c.set_paused, False)
         await asyncio.sleep(rng.expovariate(current))
+
+
+# --- OBS-like clients (--clients) ---------------------------------------------------------------------
+
+async def _sse_client(soak: Soak, base: str) -> None:
+    """The overlay page: /api/events for the whole run (reconnects like an EventSource)."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None)) as client:
+        while True:
+            try:
+                async with client.stream("GET", f"{base}/api/events") as response:
+                    async for line in response.aiter_lines():
+                        if line.startswith("event:"):
+                            soak.client_counts["sse_events"] += 1
+            except (httpx.HTTPError, OSError):
+                pass
+            soak.client_counts["sse_reconnects"] += 1
+            await asyncio.sleep(1.0)
+
+
+async def _params_client(soak: Soak, base: str) -> None:
+    """The built-in avatar page: /ws/params?avatar=1 frames at the animator's rate."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
+
+    url = base.replace("http://", "ws://") + "/ws/params?avatar=1"
+    while True:
+        try:
+            async with connect(url, max_size=2**20) as ws:
+                async for _ in ws:
+                    soak.client_counts["params_frames"] += 1
+        except (WebSocketException, OSError):
+            pass
+        soak.client_counts["params_reconnects"] += 1
+        await asyncio.sleep(1.0)
+
+
+async def _malloc_trim(every_s: float) -> None:
+    """--malloc-trim: what a daemon housekeeping task could do, glibc's malloc_trim(0) (hands
+    free heap pages back to the kernel), to tell allocator retention from a structure."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    while True:
+        await asyncio.sleep(every_s)
+        libc.malloc_trim(0)
 
 
 # --- faults ----------------------------------------------------------------------------------------
@@ -421,13 +639,14 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
                                       "channelId": CHZZK_CHANNEL})
     board = StatusBoard()
     stdin, sys.stdin = sys.stdin, io.StringIO("")  # the local chat source reads nothing
+    settings = _settings(tmp, llm.url, tts.url, chzzk.base_url, vts.url)
     try:
-        supervisor, controls, _ = app.build(_settings(tmp, llm.url, tts.url, chzzk.base_url,
-                                                      vts.url), board)
+        supervisor, controls, _ = app.build(settings, board)
     finally:
         sys.stdin = stdin
     soak = Soak(controls, board, llm, tts, args, chzzk=chzzk, vts=vts)
     soak.observe()
+    heap = soak.heap = Heap(args.tracemalloc_top) if args.tracemalloc else None
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop, shutdown_timeout_s=5.0))
     try:
@@ -437,6 +656,12 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
         rng = random.Random(args.seed)
         workers = [asyncio.create_task(_traffic(soak, rng)), asyncio.create_task(_tidy_peers(soak)),
                    asyncio.create_task(_faults(soak, started, end))]
+        if args.malloc_trim:
+            workers.append(asyncio.create_task(_malloc_trim(args.malloc_trim)))
+        if args.clients:
+            base = f"http://127.0.0.1:{settings.overlay_port}"
+            workers += [asyncio.create_task(_sse_client(soak, base)),
+                        asyncio.create_task(_params_client(soak, base))]
         minute = 0
         while time.monotonic() < end:
             await asyncio.sleep(min(60.0, end - time.monotonic()))
@@ -444,6 +669,10 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
             row = _sample(soak, minute)
             print(f"[soak] minute {minute}: {json.dumps(row, ensure_ascii=False)}",
                   file=sys.stderr, flush=True)
+            if heap is not None and minute == max(int(args.warmup_minutes), 1):
+                heap.baseline()
+            elif heap is not None and heap.base is not None and minute % args.tracemalloc == 0:
+                heap.report(minute)
         soak.traffic_on = False
         for w in workers:
             w.cancel()
@@ -475,6 +704,12 @@ def _goals(soak: Soak, args: argparse.Namespace, log: LogCounter) -> list[dict[s
               "value": round(max(r["rss_mb"] for r in soak.rows[warm_index:]) - base["rss_mb"], 1),
               "limit": RSS_LIMIT_MB}]
     goals[0]["pass"] = goals[0]["value"] < RSS_LIMIT_MB
+    slope = _rss_slope(soak.rows, args.warmup_minutes)
+    goals.insert(0, {"goal": f"RSS slope after {args.warmup_minutes:g} min warm-up < "
+                             f"{RSS_SLOPE_LIMIT:g} MB/hour (least squares over the minute rows)",
+                     "value": None if slope is None else round(slope, 2),
+                     "limit": RSS_SLOPE_LIMIT,
+                     "pass": slope is not None and slope < RSS_SLOPE_LIMIT})
     for key, tol in TOLERANCE.items():
         growth = settled[key] - base[key]
         goals.append({"goal": f"no growth in {key} (settled vs minute {base['minute']}, "
@@ -501,16 +736,30 @@ def _fmt(v: Any) -> str:
 
 
 def _report(soak: Soak, goals: list[dict[str, Any]], log: LogCounter) -> None:
-    cols = ["minute", "rss_mb", "fds", "tasks", "threads", "queue", "memory_q", "answered", "outcomes",
+    slope = _rss_slope(soak.rows, soak.args.warmup_minutes)
+    minutes = [r for r in soak.rows if r["minute"] != "settled"]
+    half = float(minutes[len(minutes) // 2]["minute"]) if minutes else 0.0
+    later = _rss_slope(soak.rows, half)
+    print(f"RSS slope after {soak.args.warmup_minutes:g} min warm-up: "
+          f"{'-' if slope is None else f'{slope:+.2f}'} MB/hour (least squares over "
+          f"{sum(1 for r in minutes if float(r['minute']) >= soak.args.warmup_minutes)} minute "
+          f"rows); second half (from minute {half:g}, once the bounded caches are full): "
+          f"{'-' if later is None else f'{later:+.2f}'} MB/hour")
+    print()
+    cols = ["minute", "rss_mb", "sqlite_mb", "malloc_used_mb", "malloc_free_mb", "py_arenas_mb",
+            "py_used_mb", "fds", "tasks", "threads", "queue", "memory_q", "answered", "outcomes",
             "dropped_overflow", "dropped_expired", "rejected", "c2v_p50", "c2v_p95",
             "not_running"]
-    heads = ["min", "RSS MB", "fds", "tasks", "threads", "reply q", "memory q", "turns", "outcomes",
+    heads = ["min", "RSS MB", "SQLite MB", "malloc in use MB", "malloc free MB",
+             "py arenas MB", "py objects MB", "fds", "tasks", "threads", "reply q", "memory q", "turns", "outcomes",
              "drop overflow Σ", "drop expired Σ", "rejected Σ", "c→voice p50 ms",
              "c→voice p95 ms", "not running"]
     print("| " + " | ".join(heads) + " |")
     print("|" + "|".join("---" for _ in heads) + "|")
     for r in soak.rows:
-        print("| " + " | ".join(f"{r[c]:.1f}" if c == "rss_mb" else _fmt(r[c]) for c in cols)
+        print("| " + " | ".join(f"{r[c]:.2f}" if c == "sqlite_mb" and r[c] is not None else
+                                f"{r[c]:.1f}" if c.endswith("_mb") and r.get(c) is not None
+                                else _fmt(r.get(c)) for c in cols)
               + " |")
     print()
     print(f"sent: {dict(soak.sent)}; turns by outcome: {dict(soak.outcomes)}; chat→voice over "
@@ -541,6 +790,21 @@ def _report(soak: Soak, goals: list[dict[str, Any]], log: LogCounter) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--hours", type=float, help="run this many hours (overrides --minutes)")
+    parser.add_argument("--chat-scale", type=float, default=1.0,
+                        help="multiply the chat rate (2-5/s, bursts 20/s) by this")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="N",
+                        help="trace Python allocations; every N minutes after the warm-up log "
+                             "the top growing sites (file:line) and object types")
+    parser.add_argument("--tracemalloc-top", type=int, default=15)
+    parser.add_argument("--malloc-trim", type=float, default=0, metavar="S",
+                        help="call glibc malloc_trim(0) every S seconds (an experiment)")
+    parser.add_argument("--clients", action="store_true",
+                        help="keep an overlay SSE client (/api/events) and an avatar websocket "
+                             "(/ws/params?avatar=1) connected, as OBS would")
+    parser.add_argument("--tracemalloc-frames", type=int, default=1,
+                        help="frames per allocation; above 1 the report adds the top 5 stacks "
+                             "(costly: a report at 8 frames held the loop for minutes)")
     parser.add_argument("--warmup-minutes", type=float, default=2)
     parser.add_argument("--fault-every", type=float, default=180,
                         help="seconds between faults (they rotate through all kinds)")
@@ -555,6 +819,10 @@ def main() -> int:
     args = parser.parse_args()
     if unknown := set(args.faults) - set(FAULTS):
         parser.error(f"unknown faults: {sorted(unknown)}")
+    if args.hours is not None:
+        args.minutes = args.hours * 60
+    if args.tracemalloc:
+        tracemalloc.start(args.tracemalloc_frames)
 
     counter = LogCounter()
     root = logging.getLogger()
@@ -581,7 +849,9 @@ def main() -> int:
             "args": {k: str(v) for k, v in vars(args).items()}, "rows": soak.rows,
             "faults": soak.faults, "sent": soak.sent, "outcomes": soak.outcomes,
             "log_by_logger": counter.by_logger, "tracebacks": counter.tracebacks,
-            "not_covered": NOT_COVERED, "goals": goals}, ensure_ascii=False, indent=2),
+            "not_covered": NOT_COVERED, "goals": goals,
+            "heap": soak.heap.reports if soak.heap else None,
+            "rss_slope_mb_per_hour": _rss_slope(soak.rows, args.warmup_minutes)}, ensure_ascii=False, indent=2),
             encoding="utf-8")
     return 0 if all(g["pass"] for g in goals) else 1
 

@@ -37,6 +37,10 @@ __all__ = [
 
 DAY_S = 86_400.0
 MINUTE_S = 60.0
+# The rolling day's own count keeps at most this many entries: requests within day_s / DAY_BUCKETS
+# (a minute) share one, which is counted until its last request is a day old (issue 37: one entry
+# per request grew ~0.1 KB a request for the whole day, hours of stream).
+DAY_BUCKETS = 1440
 DEFAULT_FALLBACK_MODELS = ("moonshotai/kimi-k2-instruct,qwen/qwen3-32b,"
                            "meta-llama/llama-4-scout-17b-16e-instruct,llama-3.1-8b-instant")
 # A request should stay well inside the plan's tokens per minute, so that several answers a
@@ -134,7 +138,9 @@ class ModelBudget:
         self.requests_reset_at: float | None = None
         self.tokens_reset_at: float | None = None
         # counted here
-        self._day: deque[tuple[float, int]] = deque()  # (time, tokens) of each request today
+        self._day: deque[tuple[float, int, int]] = deque()  # (last time, tokens, requests)
+        self._day_bucket_s = day_s / DAY_BUCKETS
+        self._day_bucket_start = 0.0  # when the newest entry of _day began
         self._minute: deque[tuple[float, int]] = deque()
         self.day_tokens = 0
         self.requests_today = 0
@@ -181,7 +187,12 @@ class ModelBudget:
             tokens = sum(v for k, v in usage.items()
                          if k in ("prompt_tokens", "completion_tokens") and isinstance(v, int))
         self._expire(now)
-        self._day.append((now, tokens))
+        if self._day and now - self._day_bucket_start < self._day_bucket_s:
+            last, bucket_tokens, requests = self._day[-1]
+            self._day[-1] = (max(last, now), bucket_tokens + tokens, requests + 1)
+        else:
+            self._day.append((now, tokens, 1))
+            self._day_bucket_start = now
         self._minute.append((now, tokens))
         self.day_tokens += tokens
         self.requests_today += 1
@@ -200,9 +211,9 @@ class ModelBudget:
 
     def _expire(self, now: float) -> None:
         while self._day and self._day[0][0] <= now - self.day_s:
-            _, tokens = self._day.popleft()
+            _, tokens, requests = self._day.popleft()
             self.day_tokens -= tokens
-            self.requests_today -= 1
+            self.requests_today -= requests
         while self._minute and self._minute[0][0] <= now - self.minute_s:
             self._minute.popleft()
 
@@ -235,7 +246,7 @@ class ModelBudget:
         if self.tpd is not None and self.day_tokens + need_tokens > self.tpd and self._day:
             # our own count: the day is spent until enough of it is a day old
             free = self.day_tokens + need_tokens - self.tpd
-            for at, tokens in self._day:
+            for at, tokens, _ in self._day:
                 free -= tokens
                 if free <= 0:
                     return "TPD", at + self.day_s
