@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.worker_thread import WorkerThread
+from .onnx_session import open_session
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -146,25 +147,7 @@ class SmartTurnModel:
     def load(cls, path: Path | None = None) -> SmartTurnModel:
         """None → the model in the pipecat-ai wheel. Raises TurnEndUnavailable."""
         path = packaged_model_path() if path is None else Path(path)
-        if not path.is_file():
-            raise TurnEndUnavailable(f"말 끝 판정 모델 파일이 없습니다: {path} / "
-                                     f"turn-end model file not found: {path}")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise TurnEndUnavailable("onnxruntime이 설치되지 않았습니다: pip install onnxruntime / "
-                                     "onnxruntime is not installed") from exc
-        options = ort.SessionOptions()
-        # One core: the streamer's PC is also running the game, OBS, STT and TTS.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), sess_options=options,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise TurnEndUnavailable(f"말 끝 판정 모델을 열 수 없습니다: {path} ({reason}) / "
-                                     f"cannot load the turn-end model {path}") from exc
+        session = open_session(path, "말 끝 판정 모델", "turn-end model", TurnEndUnavailable)
         model = cls(session)
         try:  # warm-up (the first run is slow), and proof that the file is this kind of model
             model.probability(np.zeros(SAMPLE_RATE, dtype=np.float32))

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .onnx_session import open_session
+
 if TYPE_CHECKING:
     import onnxruntime
 
@@ -82,25 +84,7 @@ class SileroVad:
             if (path.parent / FAST_MODEL_FILE).is_file():
                 path = path.parent / FAST_MODEL_FILE
         path = Path(path)
-        if not path.is_file():
-            raise VadUnavailable(f"VAD 모델 파일이 없습니다: {path} / "
-                                 f"VAD model file not found: {path}")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise VadUnavailable("onnxruntime이 설치되지 않았습니다: pip install onnxruntime / "
-                                 "onnxruntime is not installed") from exc
-        options = ort.SessionOptions()
-        # One core at most: the VAD shares the machine with the daemon, STT and TTS.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), sess_options=options,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise VadUnavailable(f"VAD 모델을 열 수 없습니다: {path} ({reason}) / "
-                                 f"cannot load the VAD model {path}") from exc
+        session = open_session(path, "VAD 모델", "VAD model", VadUnavailable)
         return cls(session)
 
     def probability(self, frame: np.ndarray) -> float:
