@@ -1,11 +1,11 @@
 """The composition root: the whole pipeline on one screen.
 
-    chat source ──────────────┐
-    microphone ─► VAD ─► STT ─┴► intake ─► overlay state (shown at once) ─► SSE /overlay
-                                   └─► filters ─► reply queue ─► director ─► turn: LLM ─► segmenter
-                                                                              ─► TTS ─► audio
-                                                                     └─► animator ─► VTube Studio
-       (emotion, speaking, lip-sync from the audio blocks as they are heard)   └─► WS /ws/params
+    chat (CHZZK · YouTube · SOOP · local) ───────────┐
+    microphone ─► VAD ─► STT (turn end: smart-turn) ─┴► intake ─► overlay state ─► SSE /overlay
+                                                        └─► filters ─► reply queue ─► director
+        turn: LLM (free-plan model chain) ─► segmenter ─► TTS ─► audio
+              └─► animator ─► VTube Studio · WS /ws/params · /avatar (image set or VRM, in OBS)
+              (emotion, speaking, lip-sync from the audio blocks as they are heard)
     The streamer talking over the AI cuts or ducks its speech (barge-in, through the director).
     Quiet chat: the director lets the character speak first (idle talk); a blind on the platform
     takes a message back from the overlay, the queue and the voice.
@@ -15,6 +15,8 @@
     Vision: OBS/screen frames → a vision model → scene notes in each reply request.
     Voice studio (/voice): a sample recorded or uploaded in the panel is checked, previewed and
     saved, and the TTS engine speaks with it from the next sentence (no restart).
+    Avatar (/avatar, /avatar/setup): the animator's motion drawn in the browser, no VTube Studio.
+    Free plan: each answer goes to the first model of the chain with budget left (ai/budget.py).
 Every long-running part is a supervised component; Ctrl-C / SIGTERM stop them all within 5 s.
 
 The house reads top-down; each floor imports only the floors below it (tests/test_import_graph.py):
@@ -108,8 +110,10 @@ def build(settings: Settings, board: StatusBoard,
     row = listener_row(settings)
     board.register(row.name, row.label, row.state, row.detail, row.hint)
     if row.state is State.STARTING:
-        listener = build_listener(settings, submit=intake.accept, ai_busy=lambda: director.speaking,
-                            interrupt=director.skip, audio=stages.audio)
+        listener = build_listener(settings, submit=intake.accept,
+                                  ai_busy=lambda: director.speaking, interrupt=director.skip,
+                                  audio=stages.audio)
+
     def llm_info() -> dict[str, Any] | None:  # the LLM may start later (its first key saved)
         snapshot = getattr(stages.llm, "snapshot", None)
         return snapshot() if snapshot is not None else None
