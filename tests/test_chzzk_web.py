@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from async_wait import until
 from peers.chzzk_web_server import ChzzkWebServer, chat_item, donation_item
 
 from aischoco.chat.chzzk_parse import web_chat_server_number
@@ -28,12 +29,6 @@ CHAT_A = "N1Abc_"
 CHAT_B = "N2xyz9"
 
 
-async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -6,12 +6,12 @@ channel, a live-info API that fails."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from async_wait import until
 from peers.soop_server import (
     SoopServer,
     adballoon_frame,
@@ -30,12 +30,6 @@ BID = "chocobj"
 RATES = {"soop_balloon": 100.0, "soop_adballoon": 10.0}
 
 
-async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass

@@ -6,12 +6,14 @@ Data API way with its quota."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from async_wait import until
 from peers.youtube_server import (
     API_KEY,
     YouTubeServer,
@@ -38,12 +40,7 @@ CHANNEL = "UCtestChannel0000000000A"
 RATES = {"USD": 1400.0, "JPY": 9.5}
 
 
-async def until(predicate: Callable[[], object], timeout: float = 6.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.01)
+until = functools.partial(until, timeout=6.0)  # these tests have always waited up to 6 s
 
 
 @dataclass
