@@ -264,13 +264,18 @@ def daemon(root: Path, name: str, *, avatar: str, fps: int, tts_url: str, probe:
             time.sleep(0.1)
         yield Daemon(url, proc.pid, workdir, onsets)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
         log.close()
+
+
+def _stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """SIGTERM, 10 s for a clean exit, then kill."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextlib.contextmanager
@@ -286,12 +291,7 @@ def speech_peer(level_db: float) -> Iterator[str]:
             raise SystemExit(f"speech peer did not start: {line!r}")
         yield line.split()[-1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 # --- the page -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import contextlib
 import io
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import uvicorn
 from browser_helpers import require_browser
+from daemon import free_port
 from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -156,12 +156,6 @@ class Site:
 
     def use(self, mode: str, path: Path) -> None:
         self.cfg["mode"], self.cfg["path"] = mode, str(path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
