@@ -3,18 +3,27 @@ write into the working copy (a session guard compares `git status` before and af
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from aischoco.settings.model import Settings
 from browser_helpers import browser  # noqa: F401 - the shared headless Chromium fixture
+from hypothesis.configuration import set_hypothesis_home_dir
 from tts_server_helpers import make_engine, serve  # noqa: F401 - shared fixtures: RemoteEngine clients, serve_tts
 from turn_peers import llm_peer, llm_server, peers, servers  # noqa: F401 - shared fixtures: the LLM and speech peers
+
+from aischoco.settings.model import Settings
+
+# Hypothesis keeps its example database and caches in ./.hypothesis by default: in a temporary
+# folder instead, removed at exit, so the suite writes nothing into the working copy.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="aischoco-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 SETTING_KEYS = {name.upper() for name in Settings.model_fields}
 ROOT = Path(__file__).resolve().parent.parent
