@@ -219,6 +219,12 @@ def test_choosing_the_image_set_mode_turns_the_avatar_on(tmp_path: Path, browser
         page.wait_for_function("[...document.querySelectorAll('.slot img')]"
                                ".every(i => i.complete && i.naturalWidth === 512)")
         assert page.locator(".slot.fallback").count() == 0
+        # the settings page's first-run step "VTube Studio 또는 아바타" is done by the avatar
+        settings = page.context.new_page()
+        settings.goto(f"{daemon.url}/settings")
+        settings.wait_for_selector('#steps li.ok[data-step="vts"]')
+        assert "512×512" in settings.locator('#steps li[data-step="vts"]').inner_text()
+        settings.close()
 
         page.check('input[name="mode"][value="off"]')
         wait_text(page, "mode-result", "껐어요")
