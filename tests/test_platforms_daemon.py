@@ -85,6 +85,9 @@ def test_three_platforms_one_room(tmp_path: Path) -> None:
             for line in ("[치지직] 「민수」: 치지직에서 안녕", "[YouTube] 「민수」: 유튜브에서 안녕",
                          "[SOOP] 「민수」: 숲에서 안녕", "「테스터」: 로컬에서 안녕"):
                 assert line in batch, batch
+            system = next(str(r.body["messages"][0]["content"]) for r in llm.requests
+                          if "숲에서 안녕" in str(r.body["messages"][-1]["content"]))
+            assert system.startswith("당신은 치지직·YouTube·SOOP에서 동시에 라이브 방송을"), system[:120]
             # --- gifts in won, with the tier ----------------------------------------------------------
             yt.push(paid_action("UCrich0000000000000000001", "부자", "$5.00", "응원해요"))
             wait_until(lambda: any("5달러 슈퍼챗" in t for t in _told(llm)), what="the Super Chat answered")

@@ -70,6 +70,29 @@ def test_build_system_prompt_without_character(character: str) -> None:
     assert build_system_prompt(character) == DEFAULT_PERSONA
 
 
+@pytest.mark.parametrize(("platforms", "named", "not_named"), [
+    (("chzzk",), "치지직(CHZZK)에서 라이브", "YouTube"),
+    (("chzzk-web", "local"), "치지직(CHZZK)에서 라이브", "YouTube"),
+    (("local",), "치지직(CHZZK)에서 라이브", "SOOP"),
+    (("youtube",), "YouTube에서 라이브", "치지직"),
+    (("soop", "local"), "SOOP에서 라이브", "치지직"),
+])
+def test_persona_names_the_one_platform(platforms, named, not_named) -> None:
+    prompt = build_system_prompt("이름: 초코", platforms)
+    assert named in prompt and not_named not in prompt.split("[캐릭터 설정]")[0]
+    assert "한 방으로" not in prompt  # one platform: nothing to tell apart
+
+
+def test_persona_with_several_platforms_explains_the_tags() -> None:
+    prompt = build_system_prompt("", ("chzzk", "youtube", "soop", "local"))
+    first = prompt.splitlines()[0]
+    assert first == "당신은 치지직·YouTube·SOOP에서 동시에 라이브 방송을 하는 친근하고 밝은 한국어 AI 버튜버입니다."
+    assert "[치지직]·[YouTube]·[SOOP] 표시가 그 시청자의 플랫폼" in prompt
+    assert "플랫폼이 다르면 다른 사람" in prompt
+    # the rest of the persona (rules, fences) is the default one, word for word
+    assert prompt.split("\n", 2)[2] == DEFAULT_PERSONA.split("\n", 1)[1]
+
+
 # --- batch formatting and fencing ---------------------------------------------------------------
 
 

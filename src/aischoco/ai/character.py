@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from .prompts import build_system_prompt
@@ -15,17 +16,18 @@ log = logging.getLogger(__name__)
 class CharacterPrompt:
     """The system prompt: default persona + character sheet. File reads happen off the loop."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, platforms: Sequence[str] = ("chzzk",)) -> None:
         self._path = path
+        self._platforms = tuple(platforms)  # CHAT_SOURCE: the persona names where it streams
         # (mtime_ns, size) of what was last read; None = no file; "unread" = not looked yet.
         self._stamp: tuple[int, int] | None | str = "unread"
-        self._prompt = build_system_prompt("")
+        self._prompt = build_system_prompt("", self._platforms)
 
     async def get(self) -> str:
         stamp, text = await asyncio.to_thread(self._read_if_changed)
         if stamp != self._stamp:
             self._stamp = stamp
-            self._prompt = build_system_prompt(text or "")
+            self._prompt = build_system_prompt(text or "", self._platforms)
             if stamp is None:
                 log.warning("%s not found: using the default persona", self._path)
             else:

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aischoco.chat.platforms import platform_tag
+from aischoco.chat.platforms import PLATFORM_LABELS, platform_tag
 from aischoco.chat.text_safety import mask_banned, truncate
 from aischoco.core.messages import ChatMessage, Kind, Role
 from aischoco.core.segmenter import SegmenterConfig, split_spans
@@ -36,6 +36,7 @@ __all__ = [
     "OutputFilter",
     "ParsedAnswer",
     "build_system_prompt",
+    "room_line",
     "format_batch",
     "parse_answer",
     "quoted_nickname",
@@ -54,8 +55,9 @@ MAX_NICKNAME_CHARS = 30  # CHZZK nicknames are short; a long one is abuse, not a
 
 _EMOTION_LIST = ", ".join(EMOTIONS)
 
+_ROOM_LINE = "당신은 치지직(CHZZK)에서 라이브 방송을 하는 친근하고 밝은 한국어 AI 버튜버입니다."
 DEFAULT_PERSONA = f"""\
-당신은 치지직(CHZZK)에서 라이브 방송을 하는 친근하고 밝은 한국어 AI 버튜버입니다.
+{_ROOM_LINE}
 이름과 성격은 아래 [캐릭터 설정]을 따르세요. 설정이 없으면 이름을 지어내지 마세요.
 
 답변 규칙:
@@ -109,7 +111,23 @@ _SENTENCES = SegmenterConfig(min_chars=0, max_chars=0)  # every sentence boundar
 # --------------------------------------------------------------------------------------------
 
 
-def build_system_prompt(character_text: str = "") -> str:
+def room_line(platforms: Sequence[str]) -> str:
+    """The persona's first line for the platforms in CHAT_SOURCE: where the character streams and,
+    with several, what the [YouTube]/[SOOP]/[치지직] tags on chat lines mean."""
+    names = list(dict.fromkeys(
+        PLATFORM_LABELS["chzzk" if p.startswith("chzzk") else p] for p in platforms
+        if p != "local" and (p.startswith("chzzk") or p in PLATFORM_LABELS)))
+    if not names or names == ["치지직"]:
+        return _ROOM_LINE  # CHZZK alone (or local chat only): the persona as it always was
+    if len(names) == 1:
+        return f"당신은 {names[0]}에서 라이브 방송을 하는 친근하고 밝은 한국어 AI 버튜버입니다."
+    tags = "·".join(f"[{n}]" for n in names)
+    return (f"당신은 {'·'.join(names)}에서 동시에 라이브 방송을 하는 친근하고 밝은 한국어 AI 버튜버입니다.\n"
+            f"모든 플랫폼의 채팅이 한 방으로 모이며, 채팅 줄 앞의 {tags} 표시가 그 시청자의 플랫폼입니다. "
+            "닉네임이 같아도 플랫폼이 다르면 다른 사람입니다.")
+
+
+def build_system_prompt(character_text: str = "", platforms: Sequence[str] = ("chzzk",)) -> str:
     """Persona plus the streamer's character sheet (lines starting with '#' are comments)."""
     lines = [
         line.rstrip()
@@ -117,9 +135,10 @@ def build_system_prompt(character_text: str = "") -> str:
         if not line.lstrip().startswith("#")
     ]
     character = "\n".join(lines).strip()
+    persona = DEFAULT_PERSONA.replace(_ROOM_LINE, room_line(platforms), 1)
     if not character:
-        return DEFAULT_PERSONA
-    return f"{DEFAULT_PERSONA}\n\n[캐릭터 설정]\n{character}"
+        return persona
+    return f"{persona}\n\n[캐릭터 설정]\n{character}"
 
 
 def sanitize_untrusted(text: str) -> str:

@@ -98,7 +98,7 @@ def build_llm(settings: Settings) -> LlmComponent:
     """The Groq responder (needs GROQ_API_KEY) wrapped as a supervised component."""
     client = groq_client(settings, lambda text: responder.report_rate_limit(text))  # bound below
     responder = GroqResponder(
-        client, CharacterPrompt(settings.character_path),
+        client, CharacterPrompt(settings.character_path, settings.chat_sources),
         OutputFilter(load_banned_words(settings.ai_banned_words_path)),
         max_answer_chars=settings.groq_max_answer_chars, stream=settings.groq_stream)
     responder.chain = model_chain(settings)
