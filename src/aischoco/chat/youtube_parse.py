@@ -9,6 +9,7 @@ object raises :class:`PayloadError`. Text goes through the same cleaning as CHZZ
 guarantees from every platform.
 
 Shapes read (checked against captured responses in chat-downloader's ``tests/youtube_actions.json``
+and ``/live_chat`` page, vendored under ``tests/data/`` and run by ``tests/test_youtube_captured.py``,
 and VTSYoutubeDropper's mock live-chat data; the Data API against its reference):
 
 - ``addChatItemAction.item`` with ``liveChatTextMessageRenderer`` (chat),
@@ -17,9 +18,12 @@ and VTSYoutubeDropper's mock live-chat data; the Data API against its reference)
   ``liveChatSponsorshipsGiftPurchaseAnnouncementRenderer`` (gifted memberships: the count is the
   number in ``header.liveChatSponsorshipsHeaderRenderer.primaryText``) and
   ``liveChatSponsorshipsGiftRedemptionAnnouncementRenderer`` (a receiver);
-- ``markChatItemAsDeletedAction`` (a deleted message) and ``markChatItemsByAuthorAsDeletedAction``
-  (a banned author): taken back like a CHZZK blind;
-- ticker actions repeat chat items and are ignored; so are polls, banners and placeholders.
+- ``markChatItemAsDeletedAction`` (a deleted message), ``markChatItemsByAuthorAsDeletedAction``
+  (a banned author) and ``replaceChatItemAction`` whose replacement is a
+  ``liveChatPlaceholderItemRenderer`` (the message hidden): taken back like a CHZZK blind;
+- ticker actions repeat chat items and are ignored; so are polls, banners, placeholders, mode
+  changes, YouTube's own notices and YouTube Giving donations (``liveChatDonationAnnouncementRenderer``:
+  money for a charity, not for the streamer).
 
 Roles come from the message itself only: the ``OWNER`` badge (or the live's own channel id) is the
 streamer, ``MODERATOR`` a manager. A YouTube nickname never becomes a role.
@@ -359,10 +363,13 @@ def parse_item(item: object, *, channel_id: str | None, rates: Mapping[str, floa
 
 def parse_live_chat(payload: object, *, channel_id: str | None, rates: Mapping[str, float],
                     source: str = SOURCE_WEB) -> Batch:
-    """A ``youtubei/v1/live_chat/get_live_chat`` response (or the ``ytInitialData`` of a
-    ``/live_chat`` page, which has the same ``liveChatContinuation`` inside)."""
+    """A ``youtubei/v1/live_chat/get_live_chat`` response (``continuationContents.
+    liveChatContinuation``), or the ``ytInitialData`` of a ``/live_chat`` page, whose
+    ``contents.liveChatRenderer`` has the same ``actions`` and ``continuations``."""
     body = _load(payload)
     chat = _get(body, "continuationContents", "liveChatContinuation")
+    if not isinstance(chat, dict):  # a /live_chat page's ytInitialData: same keys, other place
+        chat = _get(body, "contents", "liveChatRenderer")
     batch = Batch()
     if not isinstance(chat, dict):
         batch.ended = True
@@ -407,6 +414,12 @@ def _action(action: object, batch: Batch, *, channel_id: str | None,
         author = _str(_get(action, "markChatItemsByAuthorAsDeletedAction", "externalChannelId"), 64)
         if author:
             batch.banned_authors.append(namespaced("youtube", author))
+    elif "replaceChatItemAction" in action:
+        # an item swapped for a placeholder is no longer shown to viewers: taken back
+        replace = _get(action, "replaceChatItemAction")
+        target = _str(_get(replace, "targetItemId"), 256)
+        if target and isinstance(_get(replace, "replacementItem", "liveChatPlaceholderItemRenderer"), dict):
+            batch.blinds.append(Blind(f"youtube:{target}", "YouTube에서 가려짐"))
 
 
 # --- the Data API --------------------------------------------------------------------------------
