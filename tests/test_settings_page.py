@@ -159,6 +159,8 @@ def test_the_settings_page_in_chromium(tmp_path: Path, browser) -> None:  # type
         page.goto(f"{daemon.url}/settings")
         page.wait_for_selector('input[name="OVERLAY_PORT"]')
         assert page.input_value('input[name="GROQ_MODEL"]') == "model-a"
+        for what in ("chat", "chat_youtube", "chat_soop"):  # 연결 확인 per platform, in the chat group
+            assert page.locator(f'fieldset[data-group="채팅"] button[data-test="{what}"]').count() == 1
         page.fill('input[name="OVERLAY_PORT"]', "70000")
         page.click("#save")
         page.wait_for_selector('.field.invalid[data-key="OVERLAY_PORT"] .error')

@@ -84,6 +84,7 @@ class SoopServer(ThreadedServer):
         self.broadcast_no = "281257200"
         self.title = "숲 테스트 방송"
         self.fail_live = False
+        self.password = False  # BPWD "Y"
         self.live_requests: list[dict[str, str]] = []
         self.connections: list[SoopConnection] = []
         self._lock = threading.Lock()
@@ -112,7 +113,7 @@ class SoopServer(ThreadedServer):
         elif self.result == 1:
             channel.update({"LOWLAYTENCYBJ": 0, "VIEWPRESET": [], "PBNO": "0", "BNO": self.broadcast_no,
                             "BJID": self.bid, "BJNICK": "초코BJ", "BJGRADE": 1, "CATE": "00040131",
-                            "CHATNO": self.chat_no, "BPWD": "N", "TITLE": self.title, "BPS": "8000",
+                            "CHATNO": self.chat_no, "BPWD": "Y" if self.password else "N", "TITLE": self.title, "BPS": "8000",
                             "CHIP": "127.0.0.1", "CHPT": str(self.port - 1), "CHDOMAIN": "127.0.0.1",
                             "FTK": f"HASH_{self.bid}_{self.broadcast_no}_html5_1", "BTIME": 12084,
                             "TIER1_NICK": "tier1", "TIER2_NICK": "tier2"})

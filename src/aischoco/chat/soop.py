@@ -103,6 +103,16 @@ class SoopChat:
             if own:
                 await asyncio.shield(http.aclose())
 
+    async def look(self, timeout_s: float = 5.0) -> LiveInfo:
+        """Step 1 once, for the doctor and the settings page's 연결 확인: the live info. Raises
+        :class:`Reconnect` (an answer that is not SOOP's) or ``httpx.HTTPError``."""
+        http = self._http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), headers=_HEADERS)
+        try:
+            return await self._live(http)
+        finally:
+            if self._http is None:
+                await http.aclose()
+
     async def _live(self, http: httpx.AsyncClient) -> LiveInfo:
         response = await http.post(
             self._live_api_url, params={"bjid": self.bid},

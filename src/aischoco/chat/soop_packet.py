@@ -161,6 +161,7 @@ class LiveInfo:
     broadcast_no: str = ""
     title: str = ""
     nick: str = ""
+    password: bool = False  # BPWD "Y": a password broadcast (a guest may be refused)
 
     @property
     def live(self) -> bool:
@@ -190,7 +191,8 @@ def parse_live_info(payload: object) -> LiveInfo:
                     chat_port=port if 0 < port < 65535 else 0,
                     chat_no=text("CHATNO", 40) if text("CHATNO", 40).isdigit() else "",
                     ftk=text("FTK", 400), broadcast_no=text("BNO", 40),
-                    title=_clean_nickname(text("TITLE")), nick=_clean_nickname(text("BJNICK")))
+                    title=_clean_nickname(text("TITLE")), nick=_clean_nickname(text("BJNICK")),
+                    password=text("BPWD", 2).strip().upper() == "Y")
 
 
 def _int(value: object) -> int | None:

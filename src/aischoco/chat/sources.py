@@ -46,10 +46,10 @@ class NotConfigured:
     """A listed platform that cannot run yet: its row says what is missing, nothing else stops."""
 
     def __init__(self, name: str, detail: str, hint: str, state: State = State.NOT_CONFIGURED) -> None:
-        self.name, self._detail, self._hint, self._state = name, detail, hint, state
+        self.name, self.detail, self.hint, self._state = name, detail, hint, state
 
     async def run(self, status: StatusHandle) -> None:
-        status.set(self._state, self._detail, self._hint)
+        status.set(self._state, self.detail, self.hint)
         await asyncio.Event().wait()
 
 

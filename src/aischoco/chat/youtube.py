@@ -122,6 +122,29 @@ class YouTubeChat:
 
     # --- finding the live ---------------------------------------------------------------------
 
+    async def look(self, timeout_s: float = 5.0) -> tuple[WatchPage, bool]:
+        """Step 1 once, for the doctor and the settings page's 연결 확인: (the live page, whether
+        its chat can be read). Raises :class:`Reconnect` (Korean reason and hint: no such channel,
+        a refused key, a spent quota) or ``httpx.HTTPError``. With a Data API key one
+        ``videos.list`` (1 unit) also checks the key."""
+        http = self._http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), headers=_HEADERS,
+                                               follow_redirects=True)
+        try:
+            page = await self._page(http)
+            live = page.is_live and bool(page.video_id)
+            if not self._key:
+                return page, live and page.continuation is not None
+            params = ({"part": "liveStreamingDetails", "id": page.video_id or ""} if live
+                      else {"part": "id", "chart": "mostPopular", "maxResults": "1"})
+            answer = await self._api_get(http, "videos", params)
+            try:
+                return page, live and parse_video_live_chat_id(answer) is not None
+            except PayloadError as exc:
+                raise Reconnect(f"YouTube API 응답을 읽지 못함: {exc}") from exc
+        finally:
+            if self._http is None:
+                await http.aclose()
+
     async def _page(self, http: httpx.AsyncClient) -> WatchPage:
         response = await http.get(self._web + self.target.live_path())
         self.requests += 1

@@ -6,13 +6,12 @@ import asyncio
 import importlib.util
 import json
 import socket
-import time
 from pathlib import Path
 
 import httpx
 
 from ..audio.devices import AudioDeviceError, find_output
-from ..chat.sources import chzzk_source, missing_chzzk_settings
+from .doctor_chat import TESTS as CHAT_TESTS, chat_checks, chat_test
 from .doctor_checks import CHECK_TIMEOUT_S, Check, Level, http_status
 from .doctor_listen import listen_checks
 from ..settings.model import Settings
@@ -22,7 +21,7 @@ async def run_checks(settings: Settings, env_file: Path | None) -> list[Check]:
     checks = [
         Check("설정", Level.OK, f"{env_file} 읽음" if env_file else ".env 없음: 기본값 사용",
               "" if env_file else ".env.example을 .env로 복사해 고치세요"),
-        await _chat(settings),
+        *await chat_checks(settings),
         await _llm(settings),
         *await _tts(settings),
         *await asyncio.to_thread(_audio, settings),
@@ -45,40 +44,9 @@ async def check_one(what: str, settings: Settings) -> list[Check]:
         return await asyncio.to_thread(_audio, settings)
     if what == "vts":
         return [await _vts(settings)]
-    if what == "chat":
-        return [await _chat(settings)]
+    if what == "chat" or what in CHAT_TESTS:
+        return await chat_test(what, settings)
     raise ValueError(f"no check named {what!r}")
-
-
-async def _chat(settings: Settings) -> Check:
-    chzzk = chzzk_source(settings)  # CHAT_SOURCE is a list; YouTube/SOOP rows report themselves
-    if chzzk is None:
-        others = [s for s in settings.chat_sources if s != "local"]
-        return Check("채팅", Level.OK, "로컬 채팅 (터미널 · 컨트롤 패널)" + (
-                         f" · {', '.join(others)} (데몬의 상태 줄에서 연결 확인)" if others else ""),
-                     "치지직 채팅: CHZZK_CLIENT_ID / CHZZK_CLIENT_SECRET / CHZZK_CHANNEL_ID 설정")
-    missing = missing_chzzk_settings(settings)
-    if missing:
-        return Check("채팅", Level.ERROR, f"CHAT_SOURCE={settings.chat_source}: {', '.join(missing)} 없음",
-                     ".env에 넣으세요 (없으면 로컬 채팅으로 동작)")
-    if chzzk == "chzzk-web":
-        url = f"{settings.chzzk_web_api_url}/polling/v2/channels/{settings.chzzk_channel_id}/live-status"
-        status, reach = await http_status(url)
-        return Check("채팅", Level.OK if status == 200 else Level.WARN,
-                     f"치지직 웹 채팅 (비공식, 읽기 전용): {reach}")
-    from ..chat.chzzk_auth import AuthRequired, load_tokens
-
-    try:
-        tokens = load_tokens(settings.chzzk_token_path)
-    except AuthRequired as exc:
-        return Check("채팅", Level.ERROR, str(exc), "python -m aischoco auth chzzk")
-    if tokens is None:
-        return Check("채팅", Level.ERROR, f"치지직 로그인 필요 ({settings.chzzk_token_path} 없음)",
-                     "python -m aischoco auth chzzk 를 실행하세요")
-    _, reach = await http_status(settings.chzzk_openapi_url)
-    left_h = (tokens.expires_at - time.time()) / 3600
-    expiry = f"토큰 {left_h:.0f}시간 남음" if left_h > 0 else "토큰 만료됨 (시작할 때 자동 갱신)"
-    return Check("채팅", Level.OK, f"치지직 Open API {settings.chzzk_openapi_url}: {reach} · {expiry}")
 
 
 async def _llm(settings: Settings) -> Check:

@@ -52,7 +52,8 @@ class PauseIn(BaseModel):
 
 
 class TestIn(BaseModel):
-    what: Literal["groq", "tts", "vts", "vts_allow", "audio", "chat", "speak"]
+    what: Literal["groq", "tts", "vts", "vts_allow", "audio", "chat", "chat_youtube", "chat_soop",
+                  "speak"]
 
 
 class SettingsIn(BaseModel):
