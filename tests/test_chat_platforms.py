@@ -94,6 +94,8 @@ def test_two_minsu_on_two_platforms_are_rate_limited_apart() -> None:
     assert not chat_filter.check(_msg("youtube", "youtube:UC1", message="또"), 1.0).accepted
     nameless = ChatMessage(user="민수", message="x", source="youtube")
     assert viewer_key(nameless) == "youtube:nick:민수" and viewer_key(local) == "민수"
+    # memory keys by the same rule: a nameless YouTube 민수 is not the local or a CHZZK 민수
+    assert nameless.memory_key == "youtube:nick:민수" != ChatMessage(user="민수", message="x").memory_key
     assert {m.platform for m in (youtube, soop, chzzk, local)} == {"youtube", "soop", "chzzk", "local"}
     assert youtube.to_public()["platform"] == "youtube"
 

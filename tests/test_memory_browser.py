@@ -30,6 +30,8 @@ def test_the_panel_looks_a_viewer_up_deletes_a_fact_and_forgets_them(browser: An
     store = MemoryStore(tmp_path / "history" / "memory.sqlite3")
     store.record_message("chzzk-minsu", "민수", f"우리 고양이 나비 {HOSTILE}", session="old")
     store.add_facts("chzzk-minsu", ["고양이 '나비'를 키운다", f"이상한 사실 {HOSTILE}"])
+    store.record_message("youtube:UCyt", "유튜버", "유튜브에서 왔어요", session="old",
+                         platform="youtube")
     store.close()
     with run_daemon(tmp_path) as d:
         wait_until(lambda: any(c["name"] == "memory" and c["state"] == "running"
@@ -50,6 +52,7 @@ def test_the_panel_looks_a_viewer_up_deletes_a_fact_and_forgets_them(browser: An
             card.wait_for()
             text = card.inner_text()
             assert "민수" in text and "방문 2번" in text and "메시지 2개" in text
+            assert card.locator(".pf").count() == 0  # CHZZK: no platform badge
             assert "사실: 고양이 '나비'를 키운다" in text and "오늘도 왔어요" in text
             assert HOSTILE in text  # shown as the characters typed
             assert page.locator("#memory-viewers img").count() == 0
@@ -66,6 +69,15 @@ def test_the_panel_looks_a_viewer_up_deletes_a_fact_and_forgets_them(browser: An
             card.wait_for(state="detached")
             assert "1명을 잊었습니다" in page.inner_text("#memory-result")
             assert _memory(d.url, "민수") == []
+
+            page.fill("#memory-user", "유튜버")  # the API's platform field gives the badge
+            page.click("#memory-form button[type=submit]")
+            badge = page.locator('#memory-viewers .viewer[data-user="youtube:UCyt"] .pf.youtube')
+            badge.wait_for()
+            assert badge.inner_text() == "YouTube" and _memory(d.url, "유튜버")[0]["platform"] == \
+                "youtube"
+            assert httpx.post(f"{d.url}/api/memory/forget", json={"user": "youtube:UCyt"},
+                              timeout=5).json() == {"forgotten": 1}
 
             page.fill("#memory-user", "")
             page.click("#memory-form button[type=submit]")

@@ -19,7 +19,8 @@ count = load_counter().count
 
 
 def _viewer(uid: str, nick: str, **kw: object) -> Viewer:
-    base = dict(user_id=uid, nickname=nick, nicknames=(nick,), first_seen=NOW - 21 * DAY,
+    base = dict(user_id=uid, platform="chzzk", nickname=nick, nicknames=(nick,),
+                first_seen=NOW - 21 * DAY,
                 last_seen=NOW - 2 * DAY, visits=5, messages=40, donated=0)
     return Viewer(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -55,6 +56,16 @@ def test_a_first_time_viewer_is_said_to_be_new() -> None:
     new = _viewer("u9", "뉴비", visits=1, messages=1, first_seen=NOW, last_seen=NOW)
     text = render_cards([ViewerRecall(new)], budget_tokens=400, count_tokens=count, now=NOW).text
     assert "[시청자 「뉴비」] 처음 온 시청자" in text
+
+
+def test_a_card_names_the_platform_of_a_viewer_from_elsewhere() -> None:
+    viewers = [_viewer("youtube:UC1", "민수", platform="youtube"),
+               _viewer("soop:minsu", "민수2", platform="soop"), _viewer("u1", "민수3"),
+               _viewer("로컬", "로컬", platform="local")]
+    text = render_cards([ViewerRecall(v) for v in viewers], budget_tokens=400,
+                        count_tokens=count, now=NOW).text
+    assert "[YouTube 시청자 「민수」]" in text and "[SOOP 시청자 「민수2」]" in text
+    assert "[시청자 「민수3」]" in text and "[시청자 「로컬」]" in text  # home and test chat: as before
 
 
 @pytest.mark.parametrize("budget", [0, 20, 60, 90, 150, 400])

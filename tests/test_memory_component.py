@@ -195,3 +195,20 @@ async def test_regulars_are_viewers_seen_on_two_streams(tmp_path: Path) -> None:
         assert await second.regulars(["r1", "n1", "unknown"]) == ["r1"]
     finally:
         await _stop(second, task)
+
+
+async def test_the_platform_of_each_message_is_remembered_with_the_viewer(tmp_path: Path) -> None:
+    memory = _memory(tmp_path)
+    task = await _running(memory)
+    try:
+        memory.note(_msg("민수", "유튜브에서 왔어요 고양이", "youtube:UC1", source="youtube"))
+        memory.note(_msg("민수", "치지직에서 왔어요 고양이", "0" * 32, source="chzzk"))
+        memory.note(_msg("손님", "터미널 시험", "손님", source="terminal"))
+        found = {v["user_id"]: v["platform"] for v in await memory.lookup("민수")}
+        assert found == {"youtube:UC1": "youtube", "0" * 32: "chzzk"}  # two viewers
+        assert (await memory.lookup("손님"))[0]["platform"] == "local"
+        cards = await memory.recall([_msg("민수", "고양이 또 봐요", "youtube:UC1",
+                                          source="youtube")])
+        assert "[YouTube 시청자 「민수」]" in cards
+    finally:
+        await _stop(memory, task)

@@ -156,6 +156,7 @@ def test_viewer_bookkeeping(store: MemoryStore) -> None:
     assert (v.nickname, v.nicknames, v.visits, v.messages, v.donated) == (
         "민수", ("민수", "Minsu"), 3, 4, 6000)
     assert (v.first_seen, v.last_seen) == (T0, T0 + 2 * DAY)
+    assert v.platform == "chzzk"  # a bare id, no platform given: CHZZK's
     assert [x.user_id for x in store.find("MINSU")] == ["u1"]  # any nickname ever, any case
     assert [x.user_id for x in store.find("u2")] == ["u2"]
     assert [x.user_id for x in store.top_viewers(1)] == ["u1"]
@@ -258,6 +259,7 @@ def test_export_is_json(store: MemoryStore) -> None:
     assert data["schema_version"] == SCHEMA_VERSION and data["exported_at"]
     (viewer,) = data["viewers"]
     assert viewer["nicknames"] == ["민수"] and viewer["donated"] == 1000
+    assert viewer["platform"] == "chzzk"
     assert viewer["facts"] == [{"text": "대학생이다", "learned_at": T0, "used_at": None}]
     assert viewer["said"] == [{"text": "안녕 <b>굵게</b> \"따옴표\"", "at": T0, "answer": None}]
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from ..core.messages import ChatMessage, Gift
+from ..core.messages import NAMESPACED_PLATFORMS, ChatMessage, Gift
 
 __all__ = [
     "CURRENCY_SYMBOLS",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 PLATFORM_LABELS: Final = {"chzzk": "치지직", "youtube": "YouTube", "soop": "SOOP", "local": "로컬"}
-NAMESPACED: Final = frozenset({"youtube", "soop"})
+NAMESPACED: Final = NAMESPACED_PLATFORMS
 
 # What YouTube writes before an amount (purchaseAmountText "$5.00", "₩10,000", "CA$5.00"); any
 # other prefix is an ISO 4217 code already ("CHF 5.00"). (chat-downloader reads it the same way.)
@@ -58,11 +58,10 @@ def namespaced(platform: str, raw_id: str) -> str:
 
 
 def viewer_key(msg: ChatMessage) -> str:
-    """Who sent it, for rate limits: the (namespaced) user id, else the nickname — namespaced too
-    on the platforms that namespace, so a YouTube nickname never shares a CHZZK viewer's state."""
-    if msg.user_id:
-        return msg.user_id
-    return namespaced(msg.platform, f"nick:{msg.user}") if msg.platform in NAMESPACED else msg.user
+    """Who sent it, for rate limits and memory: the (namespaced) user id, else the nickname —
+    namespaced too on the platforms that namespace, so a YouTube nickname never shares a CHZZK
+    viewer's state (one rule: ChatMessage.memory_key)."""
+    return msg.memory_key
 
 
 def platform_tag(msg: ChatMessage) -> str:

@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from ..chat.platforms import PLATFORM_LABELS
 from ..core.atomic_file import atomic_write_json
 from ..memory.cards import ago
 from ..memory.component import viewer_card
@@ -59,7 +60,8 @@ def _show(store: MemoryStore, who: str | None) -> int:
         if not viewers:
             print("아직 기억하는 시청자가 없습니다")
         for v in viewers:
-            print(f"{v.nickname} ({v.user_id}): 메시지 {v.messages}개 · 방문 {v.visits}번 · "
+            print(f"{v.nickname} ({v.user_id}) · {_platform(v.platform)}: 메시지 {v.messages}개 · "
+                  f"방문 {v.visits}번 · "
                   f"마지막 {ago(now - v.last_seen)}" + (f" · 후원 {v.donated:,}치즈" if v.donated else ""))
         return EXIT_OK
     viewers = store.find(who)
@@ -68,7 +70,7 @@ def _show(store: MemoryStore, who: str | None) -> int:
         return EXIT_PROBLEMS
     for v in viewers:
         card = viewer_card(v, store)
-        print(f"■ {v.nickname} ({v.user_id})")
+        print(f"■ {v.nickname} ({v.user_id}) · {_platform(v.platform)}")
         print(f"  처음 {_date(v.first_seen)} · 마지막 {_date(v.last_seen)} ({ago(now - v.last_seen)}) · "
               f"방문 {v.visits}번 · 메시지 {v.messages}개 · 후원 {v.donated:,}치즈")
         if len(v.nicknames) > 1:
@@ -78,6 +80,10 @@ def _show(store: MemoryStore, who: str | None) -> int:
         for said in card["said"]:
             print(f"  {ago(now - said['at'])}: {said['text']}")
     return EXIT_OK
+
+
+def _platform(platform: str) -> str:
+    return PLATFORM_LABELS.get(platform, platform)
 
 
 def _date(epoch: float) -> str:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 
 class Role(str, Enum):
@@ -77,6 +77,8 @@ class Gift:
     unit: str = ""
 
 
+# Platforms whose viewer ids carry their name ("youtube:UC…"); CHZZK's come bare (32-hex).
+NAMESPACED_PLATFORMS: Final = frozenset({"youtube", "soop"})
 # Which platform (chzzk | youtube | soop | local) each source belongs to.
 _SOURCE_PLATFORM = {"chzzk": "chzzk", "chzzk-web": "chzzk", "youtube": "youtube",
                     "youtube-api": "youtube", "soop": "soop"}
@@ -130,8 +132,12 @@ class ChatMessage:
 
     @property
     def memory_key(self) -> str:
-        """Who sent it, stably: the platform's user id, else the nickname."""
-        return self.user_id or self.user
+        """Who sent it, stably (memory, rate limits): the platform's user id, else the nickname —
+        namespaced like the ids on YouTube and SOOP, so a nickname there never lands on a CHZZK
+        or local viewer of the same name."""
+        if self.user_id:
+            return self.user_id
+        return f"{self.platform}:nick:{self.user}" if self.platform in NAMESPACED_PLATFORMS else self.user
 
     @property
     def is_streamer(self) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..ai.prompts import MEMORY_CLOSE, MEMORY_OPEN, quoted_nickname, sanitize_untrusted
+from ..chat.platforms import PLATFORM_LABELS
 from .store import Fact, Said, Viewer
 
 MAX_LINE_CHARS = 160  # one remembered line; the whole message is in the database
@@ -61,7 +62,12 @@ def header(viewer: Viewer, now: float) -> str:
     others = [n for n in viewer.nicknames if n != viewer.nickname][-3:]
     if others:
         parts.append("예전 닉네임: " + ", ".join(quoted_nickname(n) for n in others))
-    return f"[시청자 {quoted_nickname(viewer.nickname)}] " + " · ".join(parts)
+    # Named like the chat line's platform tag: CHZZK (the home platform, cards as before v0.15)
+    # and local test chat go unlabelled.
+    label = PLATFORM_LABELS.get(viewer.platform) if viewer.platform not in ("chzzk", "local") \
+        else None
+    who = f"{label} 시청자" if label else "시청자"
+    return f"[{who} {quoted_nickname(viewer.nickname)}] " + " · ".join(parts)
 
 
 def render_cards(recalls: Sequence[ViewerRecall], *, budget_tokens: int,

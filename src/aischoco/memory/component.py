@@ -128,7 +128,8 @@ class ViewerMemory:
         text = msg.text_for_llm()
         donated = (msg.amount or 0) if msg.kind is Kind.DONATION else 0
         future = self._submit(lambda s: s.record_message(msg.memory_key, msg.user, text,
-                                                         session=self.session, at=at,
+                                                         session=self.session,
+                                                         platform=msg.platform, at=at,
                                                          donated=donated))
         if future is not None:
             self._rows[msg.message_id] = future
@@ -318,7 +319,7 @@ class ViewerMemory:
 def viewer_card(viewer: Viewer, store: MemoryStore, *, said: int = 10) -> dict[str, Any]:
     """A viewer as the panel, the API and `memory show` present them (JSON-ready)."""
     return {
-        "user_id": viewer.user_id, "nickname": viewer.nickname,
+        "user_id": viewer.user_id, "platform": viewer.platform, "nickname": viewer.nickname,
         "nicknames": list(viewer.nicknames), "first_seen": viewer.first_seen,
         "last_seen": viewer.last_seen, "visits": viewer.visits, "messages": viewer.messages,
         "donated": viewer.donated,

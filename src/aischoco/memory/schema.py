@@ -5,7 +5,11 @@ inspection, one warning) and an empty one is started; a locked or unreadable fil
 never "damaged". Tables are versioned with PRAGMA user_version.
 
 MIGRATIONS[n] takes a database from version n to n + 1, so a new version is one more function at
-the end of the list; each runs in its own transaction together with the version bump.
+the end of the list; each runs in its own transaction together with the version bump, so a step
+that fails leaves the file at the version before it. A migration is frozen once released: it
+reads the data as that release wrote it, never through today's code.
+
+Versions: 1 (v0.14) the tables below; 2 (v0.15) `viewers.platform`, filled from the id.
 
 The full-text index (`said_index`) is contentless: it stores no copy of the text, only the
 search terms, which keeps the file small. Deleting a row from a contentless FTS5 table needs the
@@ -72,15 +76,36 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def _v0_to_v1(db: sqlite3.Connection) -> None:
+def _execute(db: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and this must run inside the migration's
     # transaction. (So no ';' inside the DDL's comments.)
-    for statement in _V1.split(";"):
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+def _v0_to_v1(db: sqlite3.Connection) -> None:
+    _execute(db, _V1)
+
+
+# v1 ids: CHZZK's as given, YouTube's and SOOP's namespaced ("youtube:UC…", "soop:<id>"), and
+# local terminal chat's the typed name. A local name cannot be told from a CHZZK viewer keyed by
+# nickname (a message with no user id), so every un-prefixed row becomes chzzk: what v1 showed
+# for all of them (no platform label), and local chat is the streamer's own testing anyway.
+_V2 = """
+ALTER TABLE viewers ADD COLUMN platform TEXT NOT NULL DEFAULT 'chzzk';
+UPDATE viewers SET platform = CASE
+    WHEN user_id GLOB 'youtube:*' THEN 'youtube'
+    WHEN user_id GLOB 'soop:*' THEN 'soop'
+    ELSE 'chzzk' END
+"""  # no index on platform: nothing looks viewers up by it
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    _execute(db, _V2)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
