@@ -121,6 +121,8 @@ def test_three_platforms_one_room(tmp_path: Path) -> None:
             wait_until(lambda: len(viewers("민수")) == 3, what="three 민수 remembered apart")
             assert {v["user_id"] for v in viewers("민수")} == \
                 {"chzzkminsu0001", "youtube:UCminsu000000000000000001", "soop:minsu"}
+            assert {v["user_id"]: v["platform"] for v in viewers("민수")} == {
+                "chzzkminsu0001": "chzzk", "youtube:UCminsu000000000000000001": "youtube", "soop:minsu": "soop"}
             assert viewers("soop:bigfan")[0]["donated"] == 10000
             assert viewers("youtube:UCrich0000000000000000001")[0]["donated"] == 7000
             # --- SOOP fails: its row says so; CHZZK and YouTube carry on ---------------------------------
