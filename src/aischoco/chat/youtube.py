@@ -65,6 +65,7 @@ API_MIN_INTERVAL_S: Final = 7.2  # 10,000 units / 5 per call = 2,000 calls: a 4-
 API_QUOTA_WAIT_S: Final = 600.0
 GIFT_LINK_S: Final = 300.0  # a receiver's line belongs to the gift bought this recently
 QUICK_END_S: Final = 5.0  # a chat that "ends" this soon is a failure (back-off), not a live's end
+YIELD_EVERY: Final = 32  # messages delivered between yields to the loop (one poll can bring hundreds)
 FALLBACK_CLIENT: Final = {"client": {"clientName": "WEB", "clientVersion": "2.20250101.00.00",
                                      "hl": "ko", "gl": "KR"}}
 _HEADERS: Final = {
@@ -282,7 +283,11 @@ class YouTubeChat:
     async def _take(self, batch: Batch, *, backlog_before: datetime | None) -> None:
         if batch.skipped:
             self._warn(f"skipped {batch.skipped} actions that could not be read")
-        for msg in batch.messages:
+        for i, msg in enumerate(batch.messages):
+            if i % YIELD_EVERY == YIELD_EVERY - 1:
+                # a slow poll brings hundreds at once: let CHZZK's and SOOP's lines in between
+                # (bench_platforms: 500 in one go held the other platforms ~0.1 s)
+                await asyncio.sleep(0)
             if not self._seen.add(msg.message_id):
                 continue
             if backlog_before is not None and msg.timestamp < backlog_before:
