@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from async_wait import until
+from async_wait import serving, until
 from peers.chzzk_web_server import ChzzkWebServer, chat_item, donation_item
 
 from aischoco.chat.chzzk_parse import web_chat_server_number
@@ -54,12 +54,8 @@ class Running:
 
 @pytest.fixture
 async def srv() -> AsyncIterator[ChzzkWebServer]:
-    server = ChzzkWebServer(channel_id=CHANNEL, chat_channel_id=CHAT_A)
-    await asyncio.to_thread(server.start)
-    try:
+    async with serving(ChzzkWebServer(channel_id=CHANNEL, chat_channel_id=CHAT_A)) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture

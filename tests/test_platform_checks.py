@@ -5,7 +5,6 @@ CHAT_SOURCE named at start."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from async_wait import serving
 from conftest import SETTING_KEYS
 from daemon import free_port
 from peers.soop_server import SoopServer
@@ -32,22 +32,14 @@ BID = "chocobj"
 
 @pytest.fixture
 async def yt() -> AsyncIterator[YouTubeServer]:
-    server = YouTubeServer(channel_id=CHANNEL, quota=10)
-    await asyncio.to_thread(server.start)
-    try:
+    async with serving(YouTubeServer(channel_id=CHANNEL, quota=10)) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture
 async def soop() -> AsyncIterator[SoopServer]:
-    server = SoopServer(bid=BID)
-    await asyncio.to_thread(server.start)
-    try:
+    async with serving(SoopServer(bid=BID)) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 def _yt_settings(yt: YouTubeServer, **kw: Any) -> Settings:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from async_wait import until
+from async_wait import serving, until
 from peers.soop_server import (
     SoopServer,
     adballoon_frame,
@@ -48,12 +48,8 @@ class Running:
 
 @pytest.fixture
 async def srv() -> AsyncIterator[SoopServer]:
-    server = SoopServer(bid=BID)
-    await asyncio.to_thread(server.start)
-    try:
+    async with serving(SoopServer(bid=BID)) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from async_wait import until
+from async_wait import serving, until
 from peers.youtube_server import (
     API_KEY,
     YouTubeServer,
@@ -59,12 +59,8 @@ class Running:
 
 @pytest.fixture
 async def srv() -> AsyncIterator[YouTubeServer]:
-    server = YouTubeServer(channel_id=CHANNEL, timeout_ms=50)
-    await asyncio.to_thread(server.start)
-    try:
+    async with serving(YouTubeServer(channel_id=CHANNEL, timeout_ms=50)) as server:
         yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 @pytest.fixture
