@@ -151,6 +151,8 @@ async def test_status_view_is_state_without_the_message_lists(client: httpx.Asyn
     status = (await client.get("/api/status")).json()
     state = (await client.get("/api/state")).json()
     assert "viewer_messages" not in status and "assistant_messages" not in status
+    for view in (status, state):  # a countdown: the two requests are a moment apart
+        assert view["queue"]["idle_talk"].pop("next_in_s") is not None
     for key in ("components", "queue", "filters", "llm", "errors", "overlay"):
         assert status[key] == state[key], key
 
