@@ -114,6 +114,15 @@ class DevicePlayer:
         close_stream(stream)
 
 
+def write_pcm16(sink: Any, block: np.ndarray) -> None:
+    """One float block into a 16-bit soundfile.SoundFile, with our own int16 scaling (the engines'
+    samples come back exactly). As bytes (buffer_write), not an array: soundfile reads an array's
+    ``__array_interface__``, a fresh dict whose interned keys are made and freed on every block;
+    50 blocks a second of that churn made CPython rebuild its interned-string table once, a
+    +1.9 MB step a soak saw after ~25 minutes (issue 37)."""
+    sink.buffer_write(float_to_pcm16(block), dtype="int16")  # little-endian, as every target is
+
+
 class FilePlayer:
     """`AUDIO_OUTPUT_DEVICE=file:PATH.wav`: exactly the audio that would be played, in real time."""
 
@@ -161,8 +170,8 @@ class FilePlayer:
                     next_at = now
                 if self._realtime and next_at > now:
                     time.sleep(next_at - now)
-                if block.size:  # our own int16 scaling: the engines' samples come back exactly
-                    sink.write(np.frombuffer(float_to_pcm16(self.gain.apply(block)), dtype="<i2"))
+                if block.size:
+                    write_pcm16(sink, self.gain.apply(block))
                 on_block(block, events, next_at)
                 next_at += block.size / self.rate
         except Exception as exc:  # noqa: BLE001 - reported through problem(), retried by the owner
