@@ -53,6 +53,7 @@ def test_the_panel_looks_a_viewer_up_deletes_a_fact_and_forgets_them(browser: An
             text = card.inner_text()
             assert "민수" in text and "방문 2번" in text and "메시지 2개" in text
             assert card.locator(".pf").count() == 0  # CHZZK: no platform badge
+            assert "후원 0치즈" in text  # CHZZK totals in cheese; other platforms' in won
             assert "사실: 고양이 '나비'를 키운다" in text and "오늘도 왔어요" in text
             assert HOSTILE in text  # shown as the characters typed
             assert page.locator("#memory-viewers img").count() == 0
@@ -76,6 +77,8 @@ def test_the_panel_looks_a_viewer_up_deletes_a_fact_and_forgets_them(browser: An
             badge.wait_for()
             assert badge.inner_text() == "YouTube" and _memory(d.url, "유튜버")[0]["platform"] == \
                 "youtube"
+            yt_card = page.locator('#memory-viewers .viewer[data-user="youtube:UCyt"]').inner_text()
+            assert "후원 0원" in yt_card and "치즈" not in yt_card
             assert httpx.post(f"{d.url}/api/memory/forget", json={"user": "youtube:UCyt"},
                               timeout=5).json() == {"forgotten": 1}
 

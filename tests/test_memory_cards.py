@@ -59,13 +59,15 @@ def test_a_first_time_viewer_is_said_to_be_new() -> None:
 
 
 def test_a_card_names_the_platform_of_a_viewer_from_elsewhere() -> None:
-    viewers = [_viewer("youtube:UC1", "민수", platform="youtube"),
-               _viewer("soop:minsu", "민수2", platform="soop"), _viewer("u1", "민수3"),
+    viewers = [_viewer("youtube:UC1", "민수", platform="youtube", donated=7_000),
+               _viewer("soop:minsu", "민수2", platform="soop"), _viewer("u1", "민수3", donated=1_000),
                _viewer("로컬", "로컬", platform="local")]
     text = render_cards([ViewerRecall(v) for v in viewers], budget_tokens=400,
                         count_tokens=count, now=NOW).text
     assert "[YouTube 시청자 「민수」]" in text and "[SOOP 시청자 「민수2」]" in text
     assert "[시청자 「민수3」]" in text and "[시청자 「로컬」]" in text  # home and test chat: as before
+    # a Super Chat total is won (DONATION_KRW_RATES), not cheese
+    assert "후원 합계 7,000원" in text and "후원 합계 1,000치즈" in text and "7,000치즈" not in text
 
 
 @pytest.mark.parametrize("budget", [0, 20, 60, 90, 150, 400])

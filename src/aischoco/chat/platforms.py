@@ -23,6 +23,7 @@ from ..core.messages import NAMESPACED_PLATFORMS, ChatMessage, Gift
 __all__ = [
     "CURRENCY_SYMBOLS",
     "PLATFORM_LABELS",
+    "donated_text",
     "gift_in_won",
     "money_gift",
     "namespaced",
@@ -55,6 +56,12 @@ def namespaced(platform: str, raw_id: str) -> str:
         return raw_id
     prefix = f"{platform}:"
     return raw_id if raw_id.startswith(prefix) else prefix + raw_id
+
+
+def donated_text(won: int, platform: str) -> str:
+    """A memory total as the streamer and the LLM read it: CHZZK's in cheese (1 cheese = 1 won),
+    other platforms' gifts in won, as DONATION_KRW_RATES counted them."""
+    return f"{won:,}원" if platform in NAMESPACED else f"{won:,}치즈"
 
 
 def viewer_key(msg: ChatMessage) -> str:

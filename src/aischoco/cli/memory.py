@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..chat.platforms import PLATFORM_LABELS
+from ..chat.platforms import PLATFORM_LABELS, donated_text
 from ..core.atomic_file import atomic_write_json
 from ..memory.cards import ago
 from ..memory.component import viewer_card
@@ -62,7 +62,7 @@ def _show(store: MemoryStore, who: str | None) -> int:
         for v in viewers:
             print(f"{v.nickname} ({v.user_id}) · {_platform(v.platform)}: 메시지 {v.messages}개 · "
                   f"방문 {v.visits}번 · "
-                  f"마지막 {ago(now - v.last_seen)}" + (f" · 후원 {v.donated:,}치즈" if v.donated else ""))
+                  f"마지막 {ago(now - v.last_seen)}" + (f" · 후원 {donated_text(v.donated, v.platform)}" if v.donated else ""))
         return EXIT_OK
     viewers = store.find(who)
     if not viewers:
@@ -72,7 +72,7 @@ def _show(store: MemoryStore, who: str | None) -> int:
         card = viewer_card(v, store)
         print(f"■ {v.nickname} ({v.user_id}) · {_platform(v.platform)}")
         print(f"  처음 {_date(v.first_seen)} · 마지막 {_date(v.last_seen)} ({ago(now - v.last_seen)}) · "
-              f"방문 {v.visits}번 · 메시지 {v.messages}개 · 후원 {v.donated:,}치즈")
+              f"방문 {v.visits}번 · 메시지 {v.messages}개 · 후원 {donated_text(v.donated, v.platform)}")
         if len(v.nicknames) > 1:
             print(f"  닉네임: {', '.join(v.nicknames)}")
         for fact in card["facts"]:

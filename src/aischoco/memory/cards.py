@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..ai.prompts import MEMORY_CLOSE, MEMORY_OPEN, quoted_nickname, sanitize_untrusted
-from ..chat.platforms import PLATFORM_LABELS
+from ..chat.platforms import PLATFORM_LABELS, donated_text
 from .store import Fact, Said, Viewer
 
 MAX_LINE_CHARS = 160  # one remembered line; the whole message is in the database
@@ -58,7 +58,7 @@ def header(viewer: Viewer, now: float) -> str:
     else:
         parts.append(f"방문 {viewer.visits}번째 · 처음 온 날 {ago(now - viewer.first_seen)}")
     if viewer.donated:
-        parts.append(f"후원 합계 {viewer.donated:,}치즈")
+        parts.append(f"후원 합계 {donated_text(viewer.donated, viewer.platform)}")
     others = [n for n in viewer.nicknames if n != viewer.nickname][-3:]
     if others:
         parts.append("예전 닉네임: " + ", ".join(quoted_nickname(n) for n in others))
