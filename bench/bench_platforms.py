@@ -50,7 +50,6 @@ import logging
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+
+from peers import free_port  # noqa: E402
 
 CHANNEL = "bench-platforms-channel"
 UC = "UCbenchPlatforms0000000A"
@@ -227,11 +228,6 @@ def peers_child(rate: float, seconds: float, yt_timeout_ms: int) -> None:
 # The daemon's process
 # ==================================================================================================
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _key(msg: Any) -> tuple[str, str]:
     from aischoco.core.messages import Kind
@@ -287,7 +283,7 @@ def _settings(tmp: Path, urls: dict[str, Any]) -> Any:
         youtube_channel_id=UC, youtube_web_url=urls["youtube"],
         soop_channel_id=BID, soop_live_api_url=urls["soop_live"], soop_chat_url=urls["soop_chat"],
         tts_engine="off", vts_enabled=False, idle_talk_after_s=0,
-        overlay_host="127.0.0.1", overlay_port=_free_port(), history_dir=tmp / "history",
+        overlay_host="127.0.0.1", overlay_port=free_port(), history_dir=tmp / "history",
         memory_path=tmp / "memory.sqlite3", log_level="WARNING",
         character_path=ROOT / "config" / "character.txt",
         banned_words_path=ROOT / "config" / "banned_words.txt",

@@ -72,7 +72,6 @@ import math
 import multiprocessing
 import os
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -88,6 +87,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil  # noqa: E402
 from bench_stream import ANSWERS, BenchLLM, token_pieces  # noqa: E402
+from peers import free_port  # noqa: E402
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
 from peers.transcription_server import Transcribe, TranscriptionServer  # noqa: E402
 from voice_fixtures.speech import MixedAudio, espeak_problem, mix, write_wav  # noqa: E402
@@ -175,11 +175,6 @@ def _peer(kind: str, **options: Any) -> Iterator[Peer]:
         proc.join(timeout=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 # --- the daemon, built by app.build and observed --------------------------------------------------
 
@@ -231,7 +226,7 @@ def _settings(tmp: Path, mic: Path, llm: str, tts: str, stt: str, name: str) -> 
         vts_enabled=False, voice_input=f"file:{mic}", voice_barge_in="interrupt",
         voice_end_silence_ms=600, voice_min_speech_ms=250, voice_barge_in_min_ms=300,
         voice_vad_threshold=0.5, segment_min_chars=2, overlay_host="127.0.0.1",
-        overlay_port=_free_port(), history_dir=tmp / f"{name}-history",
+        overlay_port=free_port(), history_dir=tmp / f"{name}-history",
         character_path=ROOT / "config" / "character.txt",
         banned_words_path=ROOT / "config" / "banned_words.txt",
         ai_banned_words_path=ROOT / "config" / "banned_words.txt",

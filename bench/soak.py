@@ -47,7 +47,6 @@ import multiprocessing
 import os
 import random
 import re
-import socket
 import sys
 import tempfile
 import threading
@@ -71,6 +70,7 @@ from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
 from aischoco.settings.model import Settings  # noqa: E402
+from peers import free_port  # noqa: E402
 from peers.openai_server import (Echo, OpenAIServer, RateLimited, Recorded, Reply,  # noqa: E402
                                  ServerError, Slow)
 from peers.speech_server import Ok, SpeechServer  # noqa: E402
@@ -157,11 +157,6 @@ def _peer(kind: str) -> Iterator[Peer]:
         parent.send("stop")
         proc.join(timeout=10)
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- observing the daemon ------------------------------------------------------------------------
@@ -608,7 +603,7 @@ def _settings(tmp: Path, llm: str, tts: str, chzzk: str, vts: str) -> Settings:
         tts_remote_timeout_s=TTS_TIMEOUT_S,
         audio_output_device=f"file:{tmp / 'soak-ai.wav'}", vts_enabled=True, vts_url=vts,
         vts_token_path=tmp / "vts_token.txt",
-        overlay_host="127.0.0.1", overlay_port=_free_port(), history_dir=tmp / "history",
+        overlay_host="127.0.0.1", overlay_port=free_port(), history_dir=tmp / "history",
         memory_path=tmp / "memory.sqlite3",
         character_path=ROOT / "config" / "character.txt",
         banned_words_path=ROOT / "config" / "banned_words.txt",

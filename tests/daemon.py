@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,10 @@ from pathlib import Path
 import httpx
 
 from conftest import SETTING_KEYS
+from peers import free_port
 
 BASE_ENV = {"CHAT_SOURCE": "local", "TTS_ENGINE": "off", "VTS_ENABLED": "false"}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -28,6 +28,7 @@ from aischoco.core.supervisor import ComponentError
 from aischoco.tools.builtin import BUILTIN_NAMES, builtin_tools, describe_live, korean_time
 from aischoco.tools.mcp_servers import McpServer, McpServerSpec, parse_mcp_config
 from aischoco.tools.registry import Tool, ToolError, ToolRegistry, tool_name
+from peers import free_port
 from peers.chzzk_web_server import ChzzkWebServer
 
 PEERS = Path(__file__).parent / "peers"
@@ -284,14 +285,9 @@ async def test_our_sdk_server_slow_failing_huge_and_the_call_log(tmp_path: Path)
         "broken", "huge", "reverse", "reverse", "slow"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 async def test_a_streamable_http_server_and_one_that_will_not_start() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(PEERS / "mcp_test_server.py"), "--http", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
