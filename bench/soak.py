@@ -55,7 +55,7 @@ import time
 import tracemalloc
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -185,6 +185,8 @@ class Window:
     chat_to_voice: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     ok_at: list[float] = field(default_factory=list)  # monotonic times of ok turns
+    loop_lag_ms: list[float] = field(default_factory=list)  # how late each 50 ms timer woke
+    gc2_ms: list[float] = field(default_factory=list)  # each full (generation 2) collection
 
 
 @dataclass
@@ -413,6 +415,36 @@ def _forget_peer_records(soak: Soak) -> None:
             records.clear()
 
 
+LAG_TICK_S = 0.05
+
+
+async def _loop_lag(soak: Soak) -> None:
+    """How late a 50 ms timer wakes, minute by minute: does the loop stay as responsive in hour
+    three as in minute five (a stall is a held avatar frame, a late lip-sync value)?"""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_TICK_S)
+        soak.window.loop_lag_ms.append((loop.time() - before - LAG_TICK_S) * 1000)
+
+
+def _time_full_collections(soak: Soak) -> Callable[[], None]:
+    """Time every generation-2 collection (they stop every thread, the event loop's included).
+    Returns what takes the hook off."""
+    began = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            soak.window.gc2_ms.append((time.perf_counter() - began[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
+    return lambda: gc.callbacks.remove(on_gc)
+
+
 async def _tidy_peers(soak: Soak) -> None:
     while True:
         _forget_peer_records(soak)
@@ -432,6 +464,8 @@ def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, An
         "dropped_overflow": queue["dropped_overflow"], "dropped_expired": queue["dropped_expired"],
         "rejected": dict(c.intake.rejected), "received": c.intake.received,
         "c2v_p50": _pct(w.chat_to_voice, 50), "c2v_p95": _pct(w.chat_to_voice, 95),
+        "lag_p99_ms": _pct(w.loop_lag_ms, 99), "lag_max_ms": max(w.loop_lag_ms, default=None),
+        "gc2": len(w.gc2_ms), "gc2_max_ms": max(w.gc2_ms, default=None),
         "not_running": sorted(n for n, s in soak.states().items() if s != "running"),
     }
     if soak.args.clients:
@@ -648,13 +682,15 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
     heap = soak.heap = Heap(args.tracemalloc_top) if args.tracemalloc else None
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop, shutdown_timeout_s=5.0))
+    untime_gc = _time_full_collections(soak)
     try:
         await _wait_running(board, 60)
         started = time.monotonic()
         end = started + args.minutes * 60
         rng = random.Random(args.seed)
         workers = [asyncio.create_task(_traffic(soak, rng)), asyncio.create_task(_tidy_peers(soak)),
-                   asyncio.create_task(_faults(soak, started, end))]
+                   asyncio.create_task(_faults(soak, started, end)),
+                   asyncio.create_task(_loop_lag(soak))]
         if args.malloc_trim:
             workers.append(asyncio.create_task(_malloc_trim(args.malloc_trim)))
         if args.clients:
@@ -686,6 +722,7 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
         await asyncio.sleep(args.settle_s)
         _sample(soak, minute, label="settled")
     finally:
+        untime_gc()
         stop.set()
         await running
         soak.chzzk.stop()
@@ -748,11 +785,12 @@ def _report(soak: Soak, goals: list[dict[str, Any]], log: LogCounter) -> None:
     cols = ["minute", "rss_mb", "sqlite_mb", "malloc_used_mb", "malloc_free_mb", "py_arenas_mb",
             "py_used_mb", "fds", "tasks", "threads", "queue", "memory_q", "answered", "outcomes",
             "dropped_overflow", "dropped_expired", "rejected", "c2v_p50", "c2v_p95",
-            "not_running"]
+            "lag_p99_ms", "lag_max_ms", "gc2", "gc2_max_ms", "not_running"]
     heads = ["min", "RSS MB", "SQLite MB", "malloc in use MB", "malloc free MB",
              "py arenas MB", "py objects MB", "fds", "tasks", "threads", "reply q", "memory q", "turns", "outcomes",
              "drop overflow Σ", "drop expired Σ", "rejected Σ", "c→voice p50 ms",
-             "c→voice p95 ms", "not running"]
+             "c→voice p95 ms", "loop lag p99 ms", "loop lag max ms", "full GCs",
+             "full GC max ms", "not running"]
     print("| " + " | ".join(heads) + " |")
     print("|" + "|".join("---" for _ in heads) + "|")
     for r in soak.rows:
@@ -763,6 +801,14 @@ def _report(soak: Soak, goals: list[dict[str, Any]], log: LogCounter) -> None:
     print()
     print(f"sent: {dict(soak.sent)}; turns by outcome: {dict(soak.outcomes)}; chat→voice over "
           f"the run: p50 {_fmt(_pct(soak.all_c2v, 50))} ms, p95 {_fmt(_pct(soak.all_c2v, 95))} ms")
+    lag = [r for r in minutes if r.get("lag_p99_ms") is not None]
+    if lag:
+        def hour(rs: list[dict[str, Any]]) -> str:
+            return (f"p99 {_fmt(_pct([r['lag_p99_ms'] for r in rs], 50))} ms (median minute), "
+                    f"worst {max(r['lag_max_ms'] for r in rs):.0f} ms")
+        print(f"event loop, 50 ms timer lateness: first hour {hour(lag[:60])}; last hour "
+              f"{hour(lag[-60:])}; full GCs {sum(r['gc2'] for r in minutes)}, longest "
+              f"{_fmt(max((r['gc2_max_ms'] for r in minutes if r['gc2_max_ms']), default=None))} ms")
     print()
     print("| fault | at s | components seen not running | recovered | recover s |")
     print("|---|---|---|---|---|")
