@@ -25,8 +25,7 @@ Each row also splits the memory: SQLite's own heap, glibc malloc in use / free b
 small-object arenas / live bytes. Finding what grows (issue 37): --tracemalloc N compares
 snapshots every N minutes (top file:line sites, aischoco modules, object types); --chat-scale and
 a short --fault-every get there sooner; --clients keeps an overlay SSE and an avatar websocket
-connected as OBS would; --malloc-trim S tells allocator retention from a structure. Like
-`run`, the soak fixes glibc's mmap threshold (core/allocator.py); --glibc-threshold leaves it.
+connected as OBS would; --malloc-trim S tells allocator retention from a structure.
 
 Run:  python bench/soak.py [--minutes 30 | --hours 3] [--fault-every 180] [--out soak.json]
       python bench/soak.py --minutes 3 --fault-every 25 --warmup-minutes 1   (a quick check)
@@ -67,7 +66,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from aischoco.compose import app  # noqa: E402
-from aischoco.core.allocator import fix_mmap_threshold  # noqa: E402
 from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
@@ -671,8 +669,6 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
     board = StatusBoard()
     stdin, sys.stdin = sys.stdin, io.StringIO("")  # the local chat source reads nothing
     settings = _settings(tmp, llm.url, tts.url, chzzk.base_url, vts.url)
-    if not args.glibc_threshold:
-        fix_mmap_threshold()  # as run_daemon does before build
     try:
         supervisor, controls, _ = app.build(settings, board)
     finally:
@@ -844,8 +840,6 @@ def main() -> int:
     parser.add_argument("--tracemalloc-top", type=int, default=15)
     parser.add_argument("--malloc-trim", type=float, default=0, metavar="S",
                         help="call glibc malloc_trim(0) every S seconds (an experiment)")
-    parser.add_argument("--glibc-threshold", action="store_true",
-                        help="leave glibc's moving mmap threshold (the daemon fixes it; to compare)")
     parser.add_argument("--clients", action="store_true",
                         help="keep an overlay SSE client (/api/events) and an avatar websocket "
                              "(/ws/params?avatar=1) connected, as OBS would")

@@ -41,7 +41,6 @@ from ..ai.responder import GroqResponder
 from ..chat.chzzk_web_login import ChzzkWebLogin
 from ..chat.filters import ChatFilter
 from ..chat.sources import build_chat_sources
-from ..core.allocator import fix_mmap_threshold
 from ..cli.doctor import check_one
 from ..core.error_log import RecentErrors
 from ..core.embedded_server import is_loopback
@@ -200,7 +199,6 @@ async def run_daemon(settings: Settings, env_file: Path | None = None) -> int:
         return problem.exit_code
     for key, note in settings.understood.items():  # pasted values, as they were read
         log.info("setting %s: %s", key, note)
-    fix_mmap_threshold()  # hours on air: large freed blocks go back to the system (glibc)
     board = StatusBoard()
     supervisor, _, errors = build(settings, board, env_file)
     logging.getLogger().addHandler(errors)
