@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from aischoco.compose import app  # noqa: E402
+from aischoco.core.heap import freeze_after_first_starts  # noqa: E402
 from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
@@ -678,6 +679,7 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
     heap = soak.heap = Heap(args.tracemalloc_top) if args.tracemalloc else None
     stop = asyncio.Event()
     running = asyncio.create_task(supervisor.run(stop, shutdown_timeout_s=5.0))
+    heap_task = asyncio.create_task(freeze_after_first_starts(board))  # as run_daemon does
     untime_gc = _time_full_collections(soak)
     try:
         await _wait_running(board, 60)
@@ -719,6 +721,7 @@ async def _run(args: argparse.Namespace, tmp: Path, llm: Peer, tts: Peer) -> Soa
         _sample(soak, minute, label="settled")
     finally:
         untime_gc()
+        heap_task.cancel()
         stop.set()
         await running
         soak.chzzk.stop()
