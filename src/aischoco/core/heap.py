@@ -8,7 +8,7 @@ full collection took 60–85 ms. Once the parts have started they are moved out 
 way (`gc.freeze`); what the stream makes afterwards is collected as before, and a full collection
 then walks ~2,000 objects (1 ms).
 
-The cost, and its bound: an object frozen here that later becomes part of unreachable cycle is
+The cost, and its bound: an object frozen here that later becomes part of an unreachable cycle is
 never collected. Only what is alive at a freeze can be, and a freeze follows only a part's first
 start (at most once per part), so a component rebuilt from the settings page leaks at most its
 first instance's cycles, once; plain reference counting still frees everything else."""
