@@ -627,6 +627,30 @@ async def _faults(soak: Soak, started: float, end: float) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 
+def seed_memory(path: Path, messages: int, rng: random.Random, *, streams: int = 3,
+                now: float | None = None) -> dict[str, int]:
+    """Fill the memory file with `streams` earlier streams' chat (the soak's viewers and lines,
+    answered, a few facts each), one a day before `now`: a streamer's usual start, where the
+    SQLite page cache fills while the daemon warms up instead of during the first hour."""
+    from aischoco.memory.store import MemoryStore
+
+    now = time.time() if now is None else now
+    with MemoryStore(path) as store:
+        for i in range(messages):
+            stream = i * streams // max(messages, 1)
+            at = now - (streams - stream) * 86400 + (i % max(messages // streams, 1)) * 0.3
+            line = rng.choice(LINES)
+            text = line if rng.random() < 0.3 else f"{line} {rng.choice(LINES)} {rng.randrange(1000)}"
+            user = rng.choice(USERS)
+            said = store.record_message(user, user, text, session=f"earlier-{stream}", at=at)
+            store.record_answer([said], f"{user}님 {text}")
+        for user in USERS:
+            store.add_facts(user, [f"{user}님은 {rng.choice(LINES)}라고 자주 말한다",
+                                   f"{user}님은 {rng.randrange(1, 30)}번째 방송부터 봤다"],
+                            at=now - 86400)
+        return store.stats()
+
+
 def _settings(tmp: Path, llm: str, tts: str, chzzk: str, vts: str) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -858,6 +882,9 @@ def main() -> int:
     parser.add_argument("--recover-s", type=float, default=45)
     parser.add_argument("--settle-s", type=float, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--memory-seed", type=int, default=0, metavar="N",
+                        help="start from a memory file holding N messages of three earlier "
+                             "streams (default: a new, empty file)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--log", type=Path, help="the daemon's log (default: a temp file)")
     args = parser.parse_args()
@@ -879,6 +906,11 @@ def main() -> int:
         file_handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(file_handler)
+        if args.memory_seed:
+            begun = time.monotonic()
+            stats = seed_memory(tmp / "memory.sqlite3", args.memory_seed, random.Random(args.seed))
+            print(f"[soak] memory seeded in {time.monotonic() - begun:.0f} s: {stats}",
+                  file=sys.stderr, flush=True)
         with _peer("llm") as llm, _peer("tts") as tts:
             soak = asyncio.run(_run(args, tmp, llm, tts))
         root.removeHandler(file_handler)
