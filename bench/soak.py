@@ -26,8 +26,11 @@ small-object arenas / live bytes. Finding what grows (issue 37): --tracemalloc N
 snapshots every N minutes (top file:line sites, aischoco modules, object types); --chat-scale and
 a short --fault-every get there sooner; --clients keeps an overlay SSE and an avatar websocket
 connected as OBS would; --malloc-trim S tells allocator retention from a structure.
+--memory-seed N starts from a memory file of three earlier streams (N messages) instead of a new
+one: what a streamer's daemon opens, and SQLite's page cache then fills during the warm-up.
 
 Run:  python bench/soak.py [--minutes 30 | --hours 3] [--fault-every 180] [--out soak.json]
+      python bench/soak.py --hours 3 --fault-every 180 --warmup-minutes 5 --memory-seed 50000
       python bench/soak.py --minutes 3 --fault-every 25 --warmup-minutes 1   (a quick check)
       python bench/soak.py --minutes 25 --chat-scale 2 --fault-every 40 --tracemalloc 5
 """
