@@ -909,9 +909,11 @@ def main() -> int:
         file_handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(file_handler)
-        if args.memory_seed:
+        if args.memory_seed:  # in its own process: the daemon's heap starts as a real one's would
             begun = time.monotonic()
-            stats = seed_memory(tmp / "memory.sqlite3", args.memory_seed, random.Random(args.seed))
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                stats = pool.apply(seed_memory, (tmp / "memory.sqlite3", args.memory_seed,
+                                                 random.Random(args.seed)))
             print(f"[soak] memory seeded in {time.monotonic() - begun:.0f} s: {stats}",
                   file=sys.stderr, flush=True)
         with _peer("llm") as llm, _peer("tts") as tts:
