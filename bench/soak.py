@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from aischoco.compose import app  # noqa: E402
-from aischoco.core.heap import freeze_after_first_starts  # noqa: E402
+from aischoco.core.heap import freeze_after_first_starts, limit_malloc_arenas  # noqa: E402
 from aischoco.core.messages import ChatMessage, Kind  # noqa: E402
 from aischoco.core.metrics import TurnMarks  # noqa: E402
 from aischoco.core.status import StatusBoard  # noqa: E402
@@ -897,6 +897,7 @@ def main() -> int:
         args.minutes = args.hours * 60
     if args.tracemalloc:
         tracemalloc.start(args.tracemalloc_frames)
+    limit_malloc_arenas()  # as `run` does, before the first thread
 
     counter = LogCounter()
     root = logging.getLogger()

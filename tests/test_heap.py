@@ -5,9 +5,12 @@ the daemon doing it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from aischoco.core.heap import freeze_after_first_starts
 from aischoco.core.status import State, StatusBoard
@@ -103,3 +106,55 @@ def test_the_daemon_sets_its_start_up_objects_aside(tmp_path: Path) -> None:
         assert "overlay" in line  # the parts that were running when it happened
         frozen = int(line.split("collection: ")[1].split()[0])
         assert frozen > 50_000
+
+
+# glibc's own account of its arenas (malloc_info's XML has one <heap> per arena), in a fresh
+# interpreter whose threads all allocate at once, with and without the daemon's cap.
+ARENAS = """
+import ctypes, sys, tempfile, threading
+from aischoco.core.heap import limit_malloc_arenas
+
+capped = limit_malloc_arenas() if sys.argv[1] == "cap" else False
+ready = threading.Barrier(7)
+def work():
+    blocks = [bytearray(200_000) for _ in range(4)]  # past pymalloc: glibc malloc, this thread's arena
+    ready.wait()
+    ready.wait()
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads: t.start()
+ready.wait()  # all six alive, each has allocated
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    fp = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, fp)
+    libc.fclose(fp)
+    heaps = open(out.name).read().count("<heap nr=")
+ready.wait()
+for t in threads: t.join()
+print(capped, heaps)
+"""
+
+
+def _arenas(mode: str, **env: str) -> tuple[str, int]:
+    done = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True,
+                          encoding="utf-8", timeout=60,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")} | env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    capped, heaps = done.stdout.split()
+    return capped, int(heaps)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas: Linux only")
+def test_threads_share_two_malloc_arenas() -> None:
+    assert _arenas("cap") == ("True", 2)  # the main thread's and one the six share
+    capped, heaps = _arenas("none")
+    assert capped == "False" and heaps >= 7  # the control: an arena per allocating thread
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas: Linux only")
+def test_a_person_s_own_arena_setting_wins() -> None:
+    assert _arenas("cap", MALLOC_ARENA_MAX="4") == ("False", 4)

@@ -119,8 +119,10 @@ def _voice(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run(settings: Settings, env_file: Path) -> int:
     from ..compose.app import run_daemon
+    from ..core.heap import limit_malloc_arenas
     from .logging_setup import setup_logging
 
+    limit_malloc_arenas()  # before the first thread: free holes stay in two arenas (core/heap.py)
     setup_logging(settings.log_level, settings.secret_values())
     try:
         return asyncio.run(run_daemon(settings, env_file))

@@ -11,13 +11,21 @@ then walks ~2,000 objects (1 ms).
 The cost, and its bound: an object frozen here that later becomes part of an unreachable cycle is
 never collected. Only what is alive at a freeze can be, and a freeze follows only a part's first
 start (at most once per part), so a component rebuilt from the settings page leaks at most its
-first instance's cycles, once; plain reference counting still frees everything else."""
+first instance's cycles, once; plain reference counting still frees everything else.
+
+And, on Linux (glibc), fewer malloc arenas: glibc gives each thread that allocates its own arena
+(up to 8 per core), and each keeps its own free holes — in a soak the holes grew 2.1 → ~4.4 MB
+over the first hour and stayed. Two arenas (the main thread's and one the others share) keep
+them under ~1 MB. Windows' and macOS's allocators are not affected (nor touched)."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -26,6 +34,23 @@ from .status import State, StatusBoard
 log = logging.getLogger(__name__)
 
 QUIET_S = 5.0  # no part newly running for this long: start-up (or a late first start) is over
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
+def limit_malloc_arenas(count: int = MALLOC_ARENAS) -> bool:
+    """Before any thread starts: cap glibc's malloc arenas at `count`. Not on other platforms or
+    C libraries, and not when the person running it chose (MALLOC_ARENA_MAX / GLIBC_TUNABLES).
+    True when the cap is set."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ \
+            or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc (musl has none)
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(_M_ARENA_MAX, count) == 1
 
 
 def freeze_survivors() -> int:
