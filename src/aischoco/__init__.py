@@ -1,3 +1,3 @@
 """aischoco: an AI VTuber for Korean CHZZK live streaming."""
 
-__version__ = "0.15.1"
+__version__ = "0.15.2"
