@@ -478,6 +478,12 @@ def _sample(soak: Soak, minute: float, label: str | None = None) -> dict[str, An
 
 # --- traffic ---------------------------------------------------------------------------------------
 
+def _chat_line(rng: random.Random) -> str:
+    """A viewer's line: some repeats (viewers do), mostly new text."""
+    line = rng.choice(LINES)
+    return line if rng.random() < 0.3 else f"{line} {rng.choice(LINES)} {rng.randrange(1000)}"
+
+
 async def _traffic(soak: Soak, rng: random.Random) -> None:
     c = soak.controls
     burst_until = 0.0
@@ -502,9 +508,7 @@ async def _traffic(soak: Soak, rng: random.Random) -> None:
                                kind=Kind.DONATION, amount=amount))
             soak.sent["donation"] += 1
         else:
-            line = rng.choice(LINES)  # some repeats (viewers do), mostly new text
-            c.chat(ChatMessage(user=user, message=line if rng.random() < 0.3 else
-                               f"{line} {rng.choice(LINES)} {rng.randrange(1000)}"))
+            c.chat(ChatMessage(user=user, message=_chat_line(rng)))
             soak.sent["chat"] += 1
         if roll > 0.997:
             c.skip()
@@ -642,8 +646,7 @@ def seed_memory(path: Path, messages: int, rng: random.Random, *, streams: int =
         for i in range(messages):
             stream = i * streams // max(messages, 1)
             at = now - (streams - stream) * 86400 + (i % max(messages // streams, 1)) * 0.3
-            line = rng.choice(LINES)
-            text = line if rng.random() < 0.3 else f"{line} {rng.choice(LINES)} {rng.randrange(1000)}"
+            text = _chat_line(rng)
             user = rng.choice(USERS)
             said = store.record_message(user, user, text, session=f"earlier-{stream}", at=at)
             store.record_answer([said], f"{user}님 {text}")

@@ -3,6 +3,7 @@ streams of the soak's own viewers — answered messages, a few facts each, dated
 retention the daemon keeps — so the daemon opens a streamer's usual file, not a toy one."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import random
@@ -16,11 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_800_000_000.0
 
 
+@functools.cache  # bench/soak.py puts tests/ on sys.path when it runs: once
 def _soak():
     spec = importlib.util.spec_from_file_location("soak_bench", ROOT / "bench" / "soak.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("soak_bench", module)
+    sys.modules["soak_bench"] = module
     spec.loader.exec_module(module)
     return module
 
